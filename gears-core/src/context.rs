@@ -1,0 +1,100 @@
+//! What a step can reach while it runs: the current shard's Redis (through its [`Host`]),
+//! the log, and the shard's identity. Outside an execution these return an error.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use crate::error::GearsError;
+use crate::host::{Host, LogLevel, ShardId};
+use crate::slot::key_slot;
+use crate::value::Value;
+
+thread_local! {
+    static CURRENT: RefCell<Option<Arc<dyn Host>>> = const { RefCell::new(None) };
+}
+
+/// Makes `host` the current host of this thread until the guard is dropped.
+pub(crate) struct HostGuard {
+    previous: Option<Arc<dyn Host>>,
+}
+
+pub(crate) fn enter(host: &Arc<dyn Host>) -> HostGuard {
+    let previous = CURRENT.with(|c| c.borrow_mut().replace(host.clone()));
+    HostGuard { previous }
+}
+
+impl Drop for HostGuard {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        CURRENT.with(|c| *c.borrow_mut() = previous);
+    }
+}
+
+fn with_host<R>(f: impl FnOnce(&dyn Host) -> R) -> Result<R, GearsError> {
+    let host = CURRENT.with(|c| c.borrow().clone());
+    match host {
+        Some(h) => Ok(f(&*h)),
+        None => Err(GearsError::Invalid(
+            "not inside a Gears execution: no Redis to call".into(),
+        )),
+    }
+}
+
+/// Calls a Redis command on the current shard; Redis errors come back as `Err`.
+///
+/// ```
+/// # use gears_core as gears;
+/// use gears::prelude::*;
+/// let host = gears::testing::MemoryHost::new();
+/// let out = GearsBuilder::new(IterReader::new(|_| ["a", "b"].map(String::from)))
+///     .try_map(|k| gears::context::call(&["SET", &k, "1"]).map(|_| k))
+///     .run(&host);
+/// assert_eq!(out.results, ["a", "b"]);
+/// assert_eq!(host.get("a").as_deref(), Some("1"));
+/// ```
+pub fn call(args: &[&str]) -> Result<Value, GearsError> {
+    with_host(|h| h.call(args))?.map_err(GearsError::from)
+}
+
+/// Writes a notice line to the server log (stderr outside an execution).
+pub fn log(message: &str) {
+    log_at(LogLevel::Notice, message)
+}
+
+/// Writes a line to the server log at `level` (stderr outside an execution).
+pub fn log_at(level: LogLevel, message: &str) {
+    if with_host(|h| h.log(level, message)).is_err() {
+        eprintln!("gears: {message}");
+    }
+}
+
+/// The id of the shard this step runs on.
+pub fn shard_id() -> Result<ShardId, GearsError> {
+    with_host(|h| h.topology().my_id().clone())
+}
+
+/// A hashtag (`{…}` content) whose slot this shard owns: keys written as `{tag}rest` from a step
+/// are local to the shard, which Redis Cluster requires.
+///
+/// ```
+/// # use gears_core as gears;
+/// use gears::prelude::*;
+/// let cluster = gears::testing::MemoryCluster::new(3);
+/// let tags = cluster.run(GearsBuilder::new(ShardsIdReader).try_map(|_| gears::context::hashtag()));
+/// assert_eq!(tags.results.len(), 3);
+/// ```
+pub fn hashtag() -> Result<String, GearsError> {
+    with_host(|h| {
+        let topo = h.topology();
+        local_hashtag(&topo)
+    })
+}
+
+/// A hashtag whose slot belongs to the local shard of `topology`.
+pub fn local_hashtag(topology: &crate::host::Topology) -> String {
+    let me = topology.me();
+    (0u64..1_000_000)
+        .map(|i| i.to_string())
+        .find(|tag| topology.owner_of_slot(key_slot(tag.as_bytes())) == me)
+        .unwrap_or_default()
+}

@@ -1,0 +1,65 @@
+//! # gears-core
+//!
+//! The Gears engine — RedisGears 1.x's dataflow model, typed and native — with no Redis in
+//! sight: everything Redis-specific goes through the [`Host`](host::Host) trait, which
+//! `gears-module` implements inside redis-server and [`testing`] implements in memory
+//! (one server, or N shards of a simulated cluster).
+//!
+//! - [`GearsBuilder`]: a reader, then typed steps (`map`, `filter`, `group_by`, `count`, …);
+//!   one file per operator under `ops/`.
+//! - [`plan`]: a flow split into stages at its global steps (`collect`, `repartition` and the
+//!   operations built on them); a stage runs as a pull chain over batches of records.
+//! - [`codec`] / [`protocol`]: records cross shards in bincode-2 batches with versioned headers.
+//! - [`executor`]: worker threads fed by lock-free per-registration lanes (FIFO per lane).
+//! - [`registry`]: the `#[gears::register]` functions, by name.
+//!
+//! ```
+//! # use gears_core as gears;
+//! use gears::prelude::*;
+//! let cluster = gears::testing::MemoryCluster::new(3);
+//! for (i, city) in ["paris", "rome", "paris", "oslo"].iter().enumerate() {
+//!     cluster.hset(&format!("user:{i}"), &[("city", city)]);
+//! }
+//! let flow = GearsBuilder::new(KeysReader::new("user:*"))
+//!     .count_by(|r| r.field("city").unwrap_or("?").to_string())
+//!     .sort();
+//! let out = cluster.run(flow);
+//! assert!(out.errors.is_empty());
+//! assert_eq!(out.results, [("oslo".to_string(), 1), ("paris".into(), 2), ("rome".into(), 1)]);
+//! ```
+#![forbid(unsafe_code)]
+
+pub mod builder;
+pub mod codec;
+pub mod context;
+pub mod error;
+pub mod execution;
+pub mod executor;
+pub mod host;
+mod ops;
+mod pipeline;
+pub mod plan;
+pub mod protocol;
+pub mod readers;
+pub mod record;
+pub mod registry;
+pub mod slot;
+pub mod testing;
+pub mod value;
+
+pub use builder::GearsBuilder;
+pub use pipeline::{StepInfo, StepStats};
+
+/// Everything a flow author needs, in one `use`.
+pub mod prelude {
+    pub use crate::builder::GearsBuilder;
+    pub use crate::error::{GearsError, StepError};
+    pub use crate::host::{Host, KeyType, KeyValue, ShardId, StreamId};
+    pub use crate::plan::RunResult;
+    pub use crate::readers::{
+        CommandReader, IterReader, KeyRecord, KeysOnlyReader, KeysReader, ShardsIdReader,
+        SliceReader, StreamReader, StreamRecord,
+    };
+    pub use crate::record::{PartitionKey, Record};
+    pub use crate::value::{IntoValue, Value};
+}

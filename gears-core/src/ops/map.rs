@@ -1,0 +1,168 @@
+//! `map`: one record in, one record out.
+
+use std::sync::Arc;
+
+use smallvec::SmallVec;
+
+use super::{BatchOp, ParOp};
+use crate::builder::GearsBuilder;
+
+struct Map<F>(Arc<F>);
+
+impl<I, O, F> BatchOp<I, O> for Map<F>
+where
+    F: Fn(I) -> O + Send + Sync + 'static,
+{
+    const KIND: &'static str = "map";
+    fn apply(&self, items: &mut std::vec::Drain<'_, I>, out: &mut Vec<O>) -> Result<(), String> {
+        out.extend(items.map(&*self.0));
+        Ok(())
+    }
+}
+
+struct TryMap<F>(Arc<F>);
+
+impl<I, O, E, F> BatchOp<I, O> for TryMap<F>
+where
+    F: Fn(I) -> Result<O, E> + Send + Sync + 'static,
+    E: std::fmt::Display,
+{
+    const KIND: &'static str = "map";
+    fn apply(&self, items: &mut std::vec::Drain<'_, I>, out: &mut Vec<O>) -> Result<(), String> {
+        for item in items {
+            out.push((self.0)(item).map_err(|e| e.to_string())?);
+        }
+        Ok(())
+    }
+}
+
+struct ParMap<F>(F);
+
+impl<I, O, F> ParOp<I, O> for ParMap<F>
+where
+    F: Fn(I) -> O + Send + Sync + 'static,
+{
+    const KIND: &'static str = "map";
+    fn call(&self, item: I, out: &mut SmallVec<[O; 1]>) -> Result<(), String> {
+        out.push((self.0)(item));
+        Ok(())
+    }
+}
+
+impl<T: Send + 'static> GearsBuilder<T> {
+    /// Transforms each record into exactly one new record.
+    ///
+    /// A panic in `map_op` becomes an error entry; the record is dropped, the run goes on.
+    ///
+    /// ```
+    /// # use gears_core as gears;
+    /// use gears::prelude::*;
+    /// let out = gears::testing::example(|_| {
+    ///     GearsBuilder::new(IterReader::new(|_| 1..=3u64)).map(|x| x * 10)
+    /// });
+    /// assert_eq!(out, [10, 20, 30]);
+    /// ```
+    pub fn map<U, F>(self, map_op: F) -> GearsBuilder<U>
+    where
+        U: Send + 'static,
+        F: Fn(T) -> U + Send + Sync + 'static,
+    {
+        let op = Arc::new(map_op);
+        self.batch_op(move || Map(op.clone()))
+    }
+
+    /// Like [`map`](Self::map) for a fallible `map_op`: an `Err` becomes an error entry
+    /// (`map: <message>`) and the record is dropped.
+    ///
+    /// ```
+    /// # use gears_core as gears;
+    /// use gears::prelude::*;
+    /// let host = gears::testing::MemoryHost::new();
+    /// let out = GearsBuilder::new(IterReader::new(|_| ["1", "x", "3"]))
+    ///     .try_map(|s| s.parse::<u32>())
+    ///     .run(&host);
+    /// assert_eq!(out.results, [1, 3]);
+    /// assert_eq!(out.errors.len(), 1);
+    /// assert_eq!(out.errors[0].step, "map");
+    /// ```
+    pub fn try_map<U, E, F>(self, map_op: F) -> GearsBuilder<U>
+    where
+        U: Send + 'static,
+        E: std::fmt::Display,
+        F: Fn(T) -> Result<U, E> + Send + Sync + 'static,
+    {
+        let op = Arc::new(map_op);
+        self.batch_op(move || TryMap(op.clone()))
+    }
+
+    /// Like [`map`](Self::map), but each batch is spread over rayon's thread pool; record
+    /// order is kept. Worth it when `map_op` is expensive.
+    ///
+    /// ```
+    /// # use gears_core as gears;
+    /// use gears::prelude::*;
+    /// let out = gears::testing::example(|_| {
+    ///     GearsBuilder::new(IterReader::new(|_| 0..5000u64)).par_map(|x| x * 2)
+    /// });
+    /// assert_eq!(out, (0..5000u64).map(|x| x * 2).collect::<Vec<_>>());
+    /// ```
+    pub fn par_map<U, F>(self, map_op: F) -> GearsBuilder<U>
+    where
+        U: Send + 'static,
+        F: Fn(T) -> U + Send + Sync + 'static,
+    {
+        self.par_op(ParMap(map_op))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::prelude::*;
+    use crate::testing::MemoryHost;
+
+    fn nums(n: u64) -> GearsBuilder<u64> {
+        GearsBuilder::new(IterReader::new(move |_| 0..n))
+    }
+
+    #[test]
+    fn empty_and_one() {
+        let host = MemoryHost::new();
+        assert!(nums(0).map(|x| x + 1).run(&host).results.is_empty());
+        assert_eq!(nums(1).map(|x| x + 1).run(&host).results, [1]);
+    }
+
+    #[test]
+    fn panic_drops_only_that_record() {
+        let host = MemoryHost::new();
+        let out = nums(5000)
+            .map(|x| if x % 1000 == 7 { panic!("bad {x}") } else { x })
+            .run(&host);
+        assert_eq!(out.results.len(), 4995);
+        assert_eq!(out.errors.len(), 5);
+        assert_eq!(out.errors[0].step, "map");
+        assert!(out.errors[0].message.contains("bad 7"), "{}", out.errors[0]);
+        assert!(!out.results.contains(&1007));
+        assert!(out.results.contains(&1008));
+    }
+
+    #[test]
+    fn par_map_keeps_order_and_catches_panics() {
+        let host = MemoryHost::new();
+        let out = nums(10_000)
+            .par_map(|x| if x == 5 { panic!("five") } else { x + 1 })
+            .run(&host);
+        let expected: Vec<u64> = (0..10_000u64).filter(|&x| x != 5).map(|x| x + 1).collect();
+        assert_eq!(out.results, expected);
+        assert_eq!(out.errors.len(), 1);
+    }
+
+    #[test]
+    fn try_map_err_is_an_error_entry() {
+        let host = MemoryHost::new();
+        let out = nums(4)
+            .try_map(|x| if x == 2 { Err("two") } else { Ok(x) })
+            .run(&host);
+        assert_eq!(out.results, [0, 1, 3]);
+        assert_eq!(out.errors, [StepError::new("map", "two")]);
+    }
+}

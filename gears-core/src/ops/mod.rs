@@ -1,0 +1,255 @@
+//! The operators. Each file holds one operator: its builder method (with the documentation
+//! and an asserting example) and the step types behind it. Three generic node kinds carry
+//! them all:
+//! - [`OpNode`]: a per-batch step (`map`, `filter`, `flat_map`, `for_each`, `limit`), one
+//!   monomorphized loop per batch;
+//! - [`ParNode`]: the same, spread over rayon's pool with record order kept (`par_*`);
+//! - [`FoldNode`]: a step that consumes its whole input, then emits (`accumulate`, the local
+//!   halves of grouping and aggregation).
+
+mod accumulate;
+mod aggregate;
+mod aggregate_by;
+mod avg;
+mod batch_group_by;
+mod collect;
+mod count;
+mod count_by;
+mod distinct;
+mod filter;
+mod flat_map;
+mod for_each;
+mod group_by;
+mod limit;
+mod local_group_by;
+mod map;
+mod repartition;
+mod sort;
+
+use std::marker::PhantomData;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+use rayon::prelude::*;
+use smallvec::SmallVec;
+
+use crate::error::{GearsError, StepError};
+use crate::pipeline::{guarded, Node, Pull, StageCx, StageInput, StepId};
+
+/// A step applied to one batch at a time.
+pub(crate) trait BatchOp<I, O>: Send + Sync + 'static {
+    const KIND: &'static str;
+    /// Moves the records of `items` it keeps (or produces) into `out`. Returning `Err` drops the
+    /// current record and records an error; the caller calls again with the rest.
+    fn apply(&self, items: &mut std::vec::Drain<'_, I>, out: &mut Vec<O>) -> Result<(), String>;
+    /// Whether the step wants no more input (only `limit`).
+    fn satisfied(&self) -> bool {
+        false
+    }
+}
+
+pub(crate) struct OpNode<I, O, Op> {
+    pub(crate) prev: Arc<dyn Node<I>>,
+    pub(crate) make: Arc<dyn Fn() -> Op + Send + Sync>,
+    pub(crate) step: StepId,
+    pub(crate) _io: PhantomData<fn(I) -> O>,
+}
+
+struct OpPull<I, O, Op> {
+    prev: Box<dyn Pull<I>>,
+    op: Op,
+    buf: Vec<I>,
+    step: StepId,
+    _o: PhantomData<fn() -> O>,
+}
+
+impl<I, O, Op> Node<O> for OpNode<I, O, Op>
+where
+    I: Send + 'static,
+    O: Send + 'static,
+    Op: BatchOp<I, O>,
+{
+    fn open(&self, input: &mut StageInput) -> Result<Box<dyn Pull<O>>, GearsError> {
+        Ok(Box::new(OpPull {
+            prev: self.prev.open(input)?,
+            op: (self.make)(),
+            buf: Vec::new(),
+            step: self.step,
+            _o: PhantomData,
+        }))
+    }
+}
+
+impl<I: Send, O: Send, Op: BatchOp<I, O>> Pull<O> for OpPull<I, O, Op> {
+    fn pull(&mut self, cx: &mut StageCx<'_>, out: &mut Vec<O>) -> Result<bool, GearsError> {
+        if self.op.satisfied() {
+            return Ok(false);
+        }
+        let more = self.prev.pull(cx, &mut self.buf)?;
+        let clock = cx.clock();
+        let before = out.len();
+        let op = &self.op;
+        guarded(Op::KIND, cx.errors, &mut self.buf.drain(..), |items| {
+            op.apply(items, out)
+        });
+        cx.book(self.step, out.len() - before, clock);
+        Ok(more && !self.op.satisfied())
+    }
+}
+
+/// A step applied to each record independently, safe to run on several threads.
+pub(crate) trait ParOp<I, O>: Send + Sync + 'static {
+    const KIND: &'static str;
+    fn call(&self, item: I, out: &mut SmallVec<[O; 1]>) -> Result<(), String>;
+}
+
+pub(crate) struct ParNode<I, O, Op> {
+    pub(crate) prev: Arc<dyn Node<I>>,
+    pub(crate) op: Arc<Op>,
+    pub(crate) step: StepId,
+    pub(crate) _io: PhantomData<fn(I) -> O>,
+}
+
+struct ParPull<I, O, Op> {
+    prev: Box<dyn Pull<I>>,
+    op: Arc<Op>,
+    buf: Vec<I>,
+    step: StepId,
+    _o: PhantomData<fn() -> O>,
+}
+
+impl<I, O, Op> Node<O> for ParNode<I, O, Op>
+where
+    I: Send + 'static,
+    O: Send + 'static,
+    Op: ParOp<I, O>,
+{
+    fn open(&self, input: &mut StageInput) -> Result<Box<dyn Pull<O>>, GearsError> {
+        Ok(Box::new(ParPull {
+            prev: self.prev.open(input)?,
+            op: self.op.clone(),
+            buf: Vec::new(),
+            step: self.step,
+            _o: PhantomData,
+        }))
+    }
+}
+
+impl<I: Send, O: Send, Op: ParOp<I, O>> Pull<O> for ParPull<I, O, Op> {
+    fn pull(&mut self, cx: &mut StageCx<'_>, out: &mut Vec<O>) -> Result<bool, GearsError> {
+        let more = self.prev.pull(cx, &mut self.buf)?;
+        let clock = cx.clock();
+        let before = out.len();
+        let op = &*self.op;
+        let host = cx.host.clone();
+        let results: Vec<Result<SmallVec<[O; 1]>, StepError>> = self
+            .buf
+            .par_drain(..)
+            .map_init(
+                || crate::context::enter(&host),
+                |_, item| {
+                    let mut produced = SmallVec::new();
+                    match catch_unwind(AssertUnwindSafe(|| op.call(item, &mut produced))) {
+                        Ok(Ok(())) => Ok(produced),
+                        Ok(Err(message)) => Err(StepError::new(Op::KIND, message)),
+                        Err(panic) => Err(StepError::panicked(Op::KIND, panic)),
+                    }
+                },
+            )
+            .collect();
+        for r in results {
+            match r {
+                Ok(records) => out.extend(records),
+                Err(e) => cx.errors.push(e),
+            }
+        }
+        cx.book(self.step, out.len() - before, clock);
+        Ok(more)
+    }
+}
+
+/// A step that sees its whole input before emitting.
+pub(crate) trait FoldOp<I, O>: Send + Sync + 'static {
+    fn kind(&self) -> &'static str;
+    type State: Send;
+    fn start(&self) -> Self::State;
+    /// Folds `items` into `state`; as with [`BatchOp::apply`], an `Err` drops one record.
+    fn add(
+        &self,
+        state: &mut Self::State,
+        items: &mut std::vec::Drain<'_, I>,
+    ) -> Result<(), String>;
+    /// Emits the result. `initiator` is true on the shard that started the execution.
+    fn finish(
+        &self,
+        state: Self::State,
+        initiator: bool,
+        out: &mut Vec<O>,
+        errors: &mut Vec<StepError>,
+    );
+}
+
+pub(crate) struct FoldNode<I, O, Op> {
+    pub(crate) prev: Arc<dyn Node<I>>,
+    pub(crate) op: Arc<Op>,
+    pub(crate) step: StepId,
+    pub(crate) _io: PhantomData<fn(I) -> O>,
+}
+
+struct FoldPull<I, O, Op> {
+    prev: Box<dyn Pull<I>>,
+    op: Arc<Op>,
+    step: StepId,
+    initiator: bool,
+    done: bool,
+    _io: PhantomData<fn(I) -> O>,
+}
+
+impl<I, O, Op> Node<O> for FoldNode<I, O, Op>
+where
+    I: Send + 'static,
+    O: Send + 'static,
+    Op: FoldOp<I, O>,
+{
+    fn open(&self, input: &mut StageInput) -> Result<Box<dyn Pull<O>>, GearsError> {
+        Ok(Box::new(FoldPull {
+            prev: self.prev.open(input)?,
+            op: self.op.clone(),
+            step: self.step,
+            initiator: input.initiator,
+            done: false,
+            _io: PhantomData,
+        }))
+    }
+}
+
+impl<I: Send, O: Send, Op: FoldOp<I, O>> Pull<O> for FoldPull<I, O, Op> {
+    fn pull(&mut self, cx: &mut StageCx<'_>, out: &mut Vec<O>) -> Result<bool, GearsError> {
+        if self.done {
+            return Ok(false);
+        }
+        let op = &*self.op;
+        let mut state = op.start();
+        let mut buf = Vec::with_capacity(cx.batch);
+        loop {
+            let more = self.prev.pull(cx, &mut buf)?;
+            if cx.aborted() {
+                return Err(GearsError::Aborted);
+            }
+            let clock = cx.clock();
+            guarded(op.kind(), cx.errors, &mut buf.drain(..), |items| {
+                op.add(&mut state, items)
+            });
+            cx.book(self.step, 0, clock);
+            if !more {
+                break;
+            }
+        }
+        let clock = cx.clock();
+        let before = out.len();
+        op.finish(state, self.initiator, out, cx.errors);
+        cx.book(self.step, out.len() - before, clock);
+        self.done = true;
+        Ok(false)
+    }
+}

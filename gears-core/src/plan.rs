@@ -1,0 +1,472 @@
+//! Plans: a flow split into stages at its global steps, and how a shard runs one stage.
+//!
+//! A stage ends at an exchange (`collect`, `repartition`, or the implicit final collect to the
+//! shard that started the execution). Records that stay on the shard are handed over as typed
+//! vectors; records for other shards are encoded in batches by [`crate::codec`].
+
+use std::any::Any;
+use std::marker::PhantomData;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use crate::codec::{decode_batch, BatchEncoder};
+use crate::context;
+use crate::error::{GearsError, StepError};
+use crate::host::{Host, Topology};
+use crate::pipeline::{
+    drain, guarded, Inbox, Node, Pull, StageCx, StageInput, StepId, StepInfo, StepStats,
+};
+use crate::readers::Event;
+use crate::record::{PartitionKey, Record};
+
+/// Default number of records a step handles per batch.
+pub const DEFAULT_BATCH: usize = 1024;
+/// Default payload size at which a cross-shard batch is closed.
+pub const DEFAULT_MESSAGE_BYTES: usize = 32 * 1024;
+
+/// How to run a plan.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Records per batch.
+    pub batch: usize,
+    /// Measure per-step durations.
+    pub profile: bool,
+    /// Set to abort the run between batches.
+    pub abort: Arc<AtomicBool>,
+    /// Payload bytes per cross-shard batch.
+    pub message_bytes: usize,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            batch: DEFAULT_BATCH,
+            profile: false,
+            abort: Arc::new(AtomicBool::new(false)),
+            message_bytes: DEFAULT_MESSAGE_BYTES,
+        }
+    }
+}
+
+/// The outcome of a run: results and the errors of user code (records dropped on the way).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunResult<T> {
+    /// The records that reached the end of the flow.
+    pub results: Vec<T>,
+    /// One entry per failed record: the step and the message.
+    pub errors: Vec<StepError>,
+    /// Per-step counters, in plan order.
+    pub stats: Vec<(StepInfo, StepStats)>,
+}
+
+impl<T> RunResult<T> {
+    /// `(results, errors)`, as RedisGears 1.x replies.
+    pub fn into_parts(self) -> (Vec<T>, Vec<StepError>) {
+        (self.results, self.errors)
+    }
+}
+
+/// Where a stage's records go, and the shard that collects.
+#[derive(Debug, Clone)]
+pub struct RouteCx {
+    /// The topology, seen from the running shard.
+    pub topology: Topology,
+    /// Index of the shard that started the execution.
+    pub initiator: usize,
+    /// Payload bytes per cross-shard batch.
+    pub message_bytes: usize,
+}
+
+/// What one stage run on one shard produced.
+pub struct StageOutput {
+    local: Box<dyn Any + Send>,
+    /// Encoded batches for other shards: `(shard index, batch)`.
+    pub remote: Vec<(usize, Vec<u8>)>,
+}
+
+impl std::fmt::Debug for StageOutput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StageOutput")
+            .field("remote_batches", &self.remote.len())
+            .finish()
+    }
+}
+
+/// The records a shard received for its next stage.
+#[derive(Default)]
+pub struct StageInbox {
+    inner: Inbox,
+}
+
+impl std::fmt::Debug for StageInbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StageInbox")
+            .field("local_parts", &self.inner.local.len())
+            .field("remote_batches", &self.inner.remote.len())
+            .finish()
+    }
+}
+
+impl StageInbox {
+    /// Keeps the records a stage left on this shard.
+    pub fn add_local(&mut self, output: StageOutput) {
+        self.inner.local.push(output.local);
+    }
+
+    /// Adds an encoded batch received from another shard.
+    pub fn add_remote(&mut self, batch: Vec<u8>) {
+        self.inner.remote.push(batch);
+    }
+}
+
+/// A stage as the engine runs it, whatever its record type.
+pub(crate) trait StageRunner: Send + Sync {
+    fn run(
+        &self,
+        input: StageInput,
+        cx: &mut StageCx<'_>,
+        route: &RouteCx,
+    ) -> Result<StageOutput, GearsError>;
+}
+
+/// Decides the destination shard of a record at an exchange.
+pub(crate) trait Router<T>: Send + Sync + 'static {
+    const KIND: &'static str;
+    fn route(&self, record: &T, route: &RouteCx, key: &mut Vec<u8>) -> Result<usize, String>;
+}
+
+/// Everything goes to the initiator (`collect`).
+pub(crate) struct ToInitiator;
+
+impl<T> Router<T> for ToInitiator {
+    const KIND: &'static str = "collect";
+    fn route(&self, _: &T, route: &RouteCx, _: &mut Vec<u8>) -> Result<usize, String> {
+        Ok(route.initiator)
+    }
+}
+
+/// Each record goes to the owner of its key's hash slot (`repartition`).
+pub(crate) struct ByKey<F>(pub(crate) F);
+
+impl<T, K, F> Router<T> for ByKey<F>
+where
+    F: Fn(&T) -> K + Send + Sync + 'static,
+    K: PartitionKey,
+{
+    const KIND: &'static str = "repartition";
+    fn route(&self, record: &T, route: &RouteCx, key: &mut Vec<u8>) -> Result<usize, String> {
+        key.clear();
+        (self.0)(record).key_bytes(key);
+        Ok(route.topology.owner_of_key(key))
+    }
+}
+
+/// Pairs go to the owner of their first element (the key of grouping steps).
+pub(crate) struct ByPairKey;
+
+impl<K: PartitionKey, V> Router<(K, V)> for ByPairKey {
+    const KIND: &'static str = "repartition";
+    fn route(&self, record: &(K, V), route: &RouteCx, key: &mut Vec<u8>) -> Result<usize, String> {
+        key.clear();
+        record.0.key_bytes(key);
+        Ok(route.topology.owner_of_key(key))
+    }
+}
+
+pub(crate) struct ExchangeStage<T, R> {
+    pub(crate) head: Arc<dyn Node<T>>,
+    pub(crate) router: R,
+    pub(crate) step: StepId,
+}
+
+impl<T: Record, R: Router<T>> StageRunner for ExchangeStage<T, R> {
+    fn run(
+        &self,
+        mut input: StageInput,
+        cx: &mut StageCx<'_>,
+        route: &RouteCx,
+    ) -> Result<StageOutput, GearsError> {
+        let mut pull = self.head.open(&mut input)?;
+        let shards = route.topology.len();
+        let me = route.topology.me();
+        let mut local: Vec<T> = Vec::new();
+        let mut encoders: Vec<Option<BatchEncoder>> = (0..shards).map(|_| None).collect();
+        let mut remote = Vec::new();
+        let mut key = Vec::new();
+        drain(&mut *pull, cx, |batch, cx| {
+            let clock = cx.clock();
+            let count = batch.len();
+            if shards == 1 {
+                local.append(batch);
+            } else {
+                guarded(R::KIND, cx.errors, &mut batch.drain(..), |items| {
+                    for record in items {
+                        let dest = self.router.route(&record, route, &mut key)?;
+                        if dest == me {
+                            local.push(record);
+                            continue;
+                        }
+                        let encoder = encoders[dest]
+                            .get_or_insert_with(|| BatchEncoder::new(route.message_bytes));
+                        if let Some(full) = encoder.push(&record).map_err(|e| e.to_string())? {
+                            remote.push((dest, full));
+                        }
+                    }
+                    Ok(())
+                });
+            }
+            cx.book(self.step, count, clock);
+            Ok(())
+        })?;
+        for (dest, encoder) in encoders.iter_mut().enumerate() {
+            if let Some(last) = encoder.as_mut().and_then(BatchEncoder::finish) {
+                remote.push((dest, last));
+            }
+        }
+        Ok(StageOutput {
+            local: Box::new(local),
+            remote,
+        })
+    }
+}
+
+/// The first node of a stage after an exchange: reads what the exchange delivered.
+pub(crate) struct ExchangeSource<T> {
+    pub(crate) _t: PhantomData<fn() -> T>,
+}
+
+struct ExchangePull<T> {
+    local: Vec<std::vec::IntoIter<T>>,
+    remote: std::vec::IntoIter<Vec<u8>>,
+}
+
+impl<T: Record> Node<T> for ExchangeSource<T> {
+    fn open(&self, input: &mut StageInput) -> Result<Box<dyn Pull<T>>, GearsError> {
+        let inbox = input.inbox.take().unwrap_or_default();
+        let local = inbox
+            .local
+            .into_iter()
+            .map(|part| {
+                part.downcast::<Vec<T>>()
+                    .map(|v| v.into_iter())
+                    .map_err(|_| GearsError::Internal("exchange carried the wrong type".into()))
+            })
+            .rev() // consumed from the back
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Box::new(ExchangePull {
+            local,
+            remote: inbox.remote.into_iter(),
+        }))
+    }
+}
+
+impl<T: Record> Pull<T> for ExchangePull<T> {
+    fn pull(&mut self, cx: &mut StageCx<'_>, out: &mut Vec<T>) -> Result<bool, GearsError> {
+        while let Some(part) = self.local.last_mut() {
+            let before = out.len();
+            out.extend(part.by_ref().take(cx.batch));
+            if part.len() == 0 {
+                self.local.pop();
+            }
+            if out.len() > before {
+                return Ok(true);
+            }
+        }
+        match self.remote.next() {
+            Some(batch) => {
+                out.extend(decode_batch::<T>(&batch)?);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+}
+
+/// A flow ready to run: its stages and steps. Cheap to clone and to run many times.
+pub struct Plan<T> {
+    pub(crate) stages: Arc<[Arc<dyn StageRunner>]>,
+    pub(crate) steps: Arc<[StepInfo]>,
+    pub(crate) reader: &'static str,
+    pub(crate) _t: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Plan<T> {
+    fn clone(&self) -> Self {
+        Self {
+            stages: self.stages.clone(),
+            steps: self.steps.clone(),
+            reader: self.reader,
+            _t: PhantomData,
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for Plan<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plan")
+            .field("reader", &self.reader)
+            .field("steps", &self.steps)
+            .finish()
+    }
+}
+
+/// Per-shard bookkeeping of a run: errors and step counters.
+#[derive(Debug, Clone, Default)]
+pub struct ShardRunState {
+    /// Errors of user code on this shard.
+    pub errors: Vec<StepError>,
+    /// Counters per step.
+    pub stats: Vec<StepStats>,
+}
+
+impl<T: Record> Plan<T> {
+    /// The plan's steps, in order (the reader is step 0).
+    pub fn steps(&self) -> &[StepInfo] {
+        &self.steps
+    }
+
+    /// Number of stages (exchanges + 1 for the final collect).
+    pub fn stage_count(&self) -> usize {
+        self.stages.len()
+    }
+
+    /// The reader's name.
+    pub fn reader_name(&self) -> &'static str {
+        self.reader
+    }
+
+    /// Runs the whole plan on one host, treating every exchange as local (RedisGears' `async_local`
+    /// / standalone behaviour).
+    pub fn run<H: Host + Clone + 'static>(&self, host: &H) -> RunResult<T> {
+        self.run_with(Arc::new(host.clone()), None, &RunOptions::default())
+            .unwrap_or_else(|e| self.failed(e))
+    }
+
+    /// Runs the plan on one host for one event (a triggered execution).
+    pub fn run_event<H: Host + Clone + 'static>(&self, host: &H, event: Event) -> RunResult<T> {
+        self.run_with(Arc::new(host.clone()), Some(event), &RunOptions::default())
+            .unwrap_or_else(|e| self.failed(e))
+    }
+
+    fn failed(&self, e: GearsError) -> RunResult<T> {
+        RunResult {
+            results: Vec::new(),
+            errors: vec![StepError::new("execution", e.to_string())],
+            stats: Vec::new(),
+        }
+    }
+
+    /// Runs the plan on one host with explicit options; engine failures (abort, host errors,
+    /// codec errors) are `Err`.
+    pub fn run_with(
+        &self,
+        host: Arc<dyn Host>,
+        event: Option<Event>,
+        options: &RunOptions,
+    ) -> Result<RunResult<T>, GearsError> {
+        let route = RouteCx {
+            topology: Topology::standalone(),
+            initiator: 0,
+            message_bytes: options.message_bytes,
+        };
+        let mut state = self.new_shard_state();
+        let mut event = event;
+        let mut inbox = StageInbox::default();
+        for stage in 0..self.stages.len() {
+            let output = self.run_stage(
+                stage,
+                &host,
+                event.take(),
+                std::mem::take(&mut inbox),
+                true,
+                &route,
+                options,
+                &mut state,
+            )?;
+            inbox.add_local(output);
+        }
+        let results = self.results_from(inbox)?;
+        Ok(self.finish(results, vec![state]))
+    }
+
+    /// Fresh per-shard bookkeeping for this plan.
+    pub fn new_shard_state(&self) -> ShardRunState {
+        ShardRunState {
+            errors: Vec::new(),
+            stats: vec![StepStats::default(); self.steps.len()],
+        }
+    }
+
+    /// Runs stage `stage` on one shard: for shard coordinators (the in-memory cluster, the
+    /// Redis Cluster coordinator). `event` is only read by stage 0.
+    #[allow(clippy::too_many_arguments)]
+    pub fn run_stage(
+        &self,
+        stage: usize,
+        host: &Arc<dyn Host>,
+        event: Option<Event>,
+        inbox: StageInbox,
+        initiator: bool,
+        route: &RouteCx,
+        options: &RunOptions,
+        state: &mut ShardRunState,
+    ) -> Result<StageOutput, GearsError> {
+        let runner = self
+            .stages
+            .get(stage)
+            .ok_or_else(|| GearsError::Invalid(format!("plan has no stage {stage}")))?;
+        let _current = context::enter(host);
+        let input = StageInput {
+            host: host.clone(),
+            event,
+            inbox: if stage == 0 { None } else { Some(inbox.inner) },
+            initiator,
+        };
+        let mut cx = StageCx {
+            host,
+            errors: &mut state.errors,
+            stats: &mut state.stats,
+            profile: options.profile,
+            abort: &options.abort,
+            batch: options.batch.max(1),
+        };
+        runner.run(input, &mut cx, route)
+    }
+
+    /// Decodes what the initiator received from the last stage: the run's results.
+    pub fn results_from(&self, inbox: StageInbox) -> Result<Vec<T>, GearsError> {
+        let mut results = Vec::new();
+        for part in inbox.inner.local {
+            let part = part
+                .downcast::<Vec<T>>()
+                .map_err(|_| GearsError::Internal("final stage carried the wrong type".into()))?;
+            if results.is_empty() {
+                results = *part;
+            } else {
+                results.extend(*part);
+            }
+        }
+        for batch in inbox.inner.remote {
+            results.extend(decode_batch::<T>(&batch)?);
+        }
+        Ok(results)
+    }
+
+    /// Combines per-shard bookkeeping into a [`RunResult`].
+    pub fn finish(&self, results: Vec<T>, shards: Vec<ShardRunState>) -> RunResult<T> {
+        let mut errors = Vec::new();
+        let mut totals = vec![StepStats::default(); self.steps.len()];
+        for shard in shards {
+            errors.extend(shard.errors);
+            for (total, s) in totals.iter_mut().zip(shard.stats) {
+                total.records_out += s.records_out;
+                total.duration += s.duration;
+            }
+        }
+        RunResult {
+            results,
+            errors,
+            stats: self.steps.iter().cloned().zip(totals).collect(),
+        }
+    }
+}

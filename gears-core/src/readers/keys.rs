@@ -1,0 +1,246 @@
+use std::collections::BTreeMap;
+
+use super::{Event, Once, Reader, ReaderCx, ReaderRun};
+use crate::error::GearsError;
+use crate::host::{glob_match, Host, KeyType, KeyValue};
+use crate::value::{IntoValue, Value};
+
+/// A key and (optionally) its value: the record of [`KeysReader`].
+#[derive(Debug, Clone, PartialEq, bincode::Encode, bincode::Decode)]
+pub struct KeyRecord {
+    /// The key name.
+    pub key: String,
+    /// The key's type (`Empty` if it does not exist).
+    pub key_type: KeyType,
+    /// The value, when read (`None` for a missing key, a module type, or `read_value(false)`).
+    pub value: Option<KeyValue>,
+    /// The event that fired the execution, `None` in batch runs.
+    pub event: Option<String>,
+}
+
+impl KeyRecord {
+    /// The value of a string key.
+    pub fn string(&self) -> Option<&str> {
+        match &self.value {
+            Some(KeyValue::String(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The fields of a hash key.
+    pub fn hash(&self) -> Option<&BTreeMap<String, String>> {
+        match &self.value {
+            Some(KeyValue::Hash(h)) => Some(h),
+            _ => None,
+        }
+    }
+
+    /// One field of a hash key.
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.hash()?.get(name).map(String::as_str)
+    }
+
+    /// The elements of a list key (or the members of a set key).
+    pub fn list(&self) -> Option<&[String]> {
+        match &self.value {
+            Some(KeyValue::List(l)) | Some(KeyValue::Set(l)) => Some(l),
+            _ => None,
+        }
+    }
+}
+
+impl IntoValue for KeyRecord {
+    fn into_value(self) -> Value {
+        Value::Array(vec![
+            Value::bulk("key"),
+            Value::bulk(self.key),
+            Value::bulk("type"),
+            Value::bulk(self.key_type.name()),
+            Value::bulk("value"),
+            self.value.into_value(),
+            Value::bulk("event"),
+            self.event.into_value(),
+        ])
+    }
+}
+
+/// Keys matching a glob pattern, with their typed values (RedisGears 1.x `KeysReader`).
+///
+/// Batch mode scans the shard's keyspace page by page (not a point-in-time view, as in 1.x).
+/// As a trigger it fires for keyspace events on matching keys; the pattern is a full glob
+/// (1.x only honours a trailing `*`).
+///
+/// ```
+/// # use gears_core as gears;
+/// use gears::prelude::*;
+/// let out = gears::testing::example(|host| {
+///     host.set("a", "1");
+///     host.hset("user:1", &[("name", "ann")]);
+///     GearsBuilder::new(KeysReader::new("user:*")).map(|r| r.field("name").unwrap().to_string())
+/// });
+/// assert_eq!(out, ["ann"]);
+/// ```
+#[derive(Debug, Clone)]
+pub struct KeysReader {
+    pattern: String,
+    no_scan: bool,
+    read_value: bool,
+    page: usize,
+    event_types: Option<Vec<String>>,
+    key_types: Option<Vec<KeyType>>,
+}
+
+impl KeysReader {
+    /// Keys matching `pattern` (`*` for all).
+    pub fn new(pattern: impl Into<String>) -> Self {
+        Self {
+            pattern: pattern.into(),
+            no_scan: false,
+            read_value: true,
+            page: 1000,
+            event_types: None,
+            key_types: None,
+        }
+    }
+
+    /// Treat the pattern as one exact key name: read it without scanning (1.x `noScan`).
+    pub fn no_scan(mut self, yes: bool) -> Self {
+        self.no_scan = yes;
+        self
+    }
+
+    /// Read values (default) or only key names and types (1.x `readValue`).
+    pub fn read_value(mut self, yes: bool) -> Self {
+        self.read_value = yes;
+        self
+    }
+
+    /// Keys per scan page (default 1000).
+    pub fn page_size(mut self, n: usize) -> Self {
+        self.page = n.max(1);
+        self
+    }
+
+    /// Only fire for these keyspace events (case-insensitive), e.g. `["hset", "del"]`.
+    pub fn event_types<S: AsRef<str>>(mut self, events: impl IntoIterator<Item = S>) -> Self {
+        self.event_types = Some(
+            events
+                .into_iter()
+                .map(|e| e.as_ref().to_ascii_lowercase())
+                .collect(),
+        );
+        self
+    }
+
+    /// Only fire for keys of these types.
+    pub fn key_types(mut self, types: impl IntoIterator<Item = KeyType>) -> Self {
+        self.key_types = Some(types.into_iter().collect());
+        self
+    }
+
+    /// The pattern.
+    pub fn pattern(&self) -> &str {
+        &self.pattern
+    }
+
+    /// Whether the event `event` on `key` (of type `key_type`) should fire this reader.
+    pub fn accepts(&self, key: &str, event: &str, key_type: KeyType) -> bool {
+        let key_ok = if self.no_scan {
+            key == self.pattern
+        } else {
+            glob_match(&self.pattern, key)
+        };
+        key_ok
+            && self
+                .event_types
+                .as_ref()
+                .is_none_or(|ev| ev.iter().any(|e| e.eq_ignore_ascii_case(event)))
+            && self
+                .key_types
+                .as_ref()
+                .is_none_or(|kt| kt.contains(&key_type))
+    }
+}
+
+struct ScanRun {
+    host: std::sync::Arc<dyn Host>,
+    pattern: String,
+    read_value: bool,
+    page: usize,
+    cursor: u64,
+    done: bool,
+}
+
+impl ReaderRun<KeyRecord> for ScanRun {
+    fn next_batch(&mut self, out: &mut Vec<KeyRecord>, max: usize) -> Result<bool, GearsError> {
+        let before = out.len();
+        while !self.done && out.len() - before < max {
+            let (cursor, entries) =
+                self.host
+                    .scan_read(&self.pattern, self.cursor, self.page, self.read_value)?;
+            out.extend(entries.into_iter().map(|(key, key_type, value)| KeyRecord {
+                key,
+                key_type,
+                value,
+                event: None,
+            }));
+            self.cursor = cursor;
+            self.done = cursor == 0;
+        }
+        Ok(!self.done)
+    }
+}
+
+fn read_one(
+    host: &dyn Host,
+    key: &str,
+    read_value: bool,
+    event: Option<String>,
+) -> Result<KeyRecord, GearsError> {
+    let mut read = host.read_keys(&[key.to_string()], read_value)?;
+    let (key_type, value) = read.pop().unwrap_or((KeyType::Empty, None));
+    Ok(KeyRecord {
+        key: key.to_string(),
+        key_type,
+        value,
+        event,
+    })
+}
+
+impl Reader for KeysReader {
+    type Record = KeyRecord;
+
+    fn name(&self) -> &'static str {
+        "KeysReader"
+    }
+
+    fn open(&self, cx: &ReaderCx<'_>) -> Result<Box<dyn ReaderRun<KeyRecord>>, GearsError> {
+        match cx.event {
+            Some(Event::Key { key, event }) => {
+                let record = read_one(&**cx.host, key, self.read_value, Some(event.clone()))?;
+                Ok(Box::new(Once(Some(vec![record].into_iter()))))
+            }
+            Some(_) => Err(GearsError::Reader {
+                reader: "KeysReader",
+                message: "fired by a non-keyspace event".into(),
+            }),
+            None if self.no_scan => {
+                let record = read_one(&**cx.host, &self.pattern, self.read_value, None)?;
+                let records = if record.key_type == KeyType::Empty {
+                    vec![]
+                } else {
+                    vec![record]
+                };
+                Ok(Box::new(Once(Some(records.into_iter()))))
+            }
+            None => Ok(Box::new(ScanRun {
+                host: cx.host.clone(),
+                pattern: self.pattern.clone(),
+                read_value: self.read_value,
+                page: self.page,
+                cursor: 0,
+                done: false,
+            })),
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! Readers: where a flow's records come from. Each shard opens the reader against its own
+//! [`Host`], in batch mode (scan/read) or for one event (registrations).
+
+mod command;
+mod iter;
+mod keys;
+mod keys_only;
+mod shards_id;
+mod stream;
+
+use std::sync::Arc;
+
+pub use command::CommandReader;
+pub use iter::{IterReader, SliceReader};
+pub use keys::{KeyRecord, KeysReader};
+pub use keys_only::KeysOnlyReader;
+pub use shards_id::ShardsIdReader;
+pub use stream::{StreamReader, StreamRecord};
+
+use crate::error::GearsError;
+use crate::host::{Host, StreamEntry};
+use crate::pipeline::{Node, Pull, StageCx, StageInput};
+
+/// What triggered an execution of a registration.
+#[derive(Debug, Clone, PartialEq, bincode::Encode, bincode::Decode)]
+pub enum Event {
+    /// A keyspace notification (`event` is its name: `set`, `hset`, `del`, ...).
+    Key {
+        /// The key.
+        key: String,
+        /// The event name.
+        event: String,
+    },
+    /// New entries of a stream.
+    Stream {
+        /// The stream's key.
+        key: String,
+        /// The entries, oldest first.
+        entries: Vec<StreamEntry>,
+    },
+    /// `RG.TRIGGER name arg...`: the trigger name followed by the arguments.
+    Command {
+        /// `[trigger, arg1, ...]`.
+        args: Vec<String>,
+    },
+}
+
+/// What a reader sees when it is opened on a shard.
+pub struct ReaderCx<'a> {
+    /// The shard's host.
+    pub host: &'a Arc<dyn Host>,
+    /// The event being handled, for triggered executions; `None` for batch runs.
+    pub event: Option<&'a Event>,
+}
+
+/// A source of records.
+pub trait Reader: Send + Sync + 'static {
+    /// The record type the reader yields.
+    type Record: Send + 'static;
+
+    /// The reader's name as RedisGears 1.x calls it (`KeysReader`, `StreamReader`, ...).
+    fn name(&self) -> &'static str;
+
+    /// Opens the reader on one shard.
+    fn open(&self, cx: &ReaderCx<'_>) -> Result<Box<dyn ReaderRun<Self::Record>>, GearsError>;
+}
+
+/// An opened reader.
+pub trait ReaderRun<T>: Send {
+    /// Appends at most `max` records to `out`; `Ok(false)` once nothing is left.
+    fn next_batch(&mut self, out: &mut Vec<T>, max: usize) -> Result<bool, GearsError>;
+}
+
+/// A reader that yields a fixed list once (used for events and small sources).
+pub(crate) struct Once<T>(pub(crate) Option<std::vec::IntoIter<T>>);
+
+impl<T: Send> ReaderRun<T> for Once<T> {
+    fn next_batch(&mut self, out: &mut Vec<T>, max: usize) -> Result<bool, GearsError> {
+        let Some(it) = self.0.as_mut() else {
+            return Ok(false);
+        };
+        out.extend(it.by_ref().take(max));
+        if it.len() == 0 {
+            self.0 = None;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+}
+
+/// The first node of stage 0: the reader.
+pub(crate) struct ReaderNode<R> {
+    pub(crate) reader: Arc<R>,
+    pub(crate) step: usize,
+}
+
+struct ReaderPull<T> {
+    run: Box<dyn ReaderRun<T>>,
+    step: usize,
+}
+
+impl<R: Reader> Node<R::Record> for ReaderNode<R> {
+    fn open(&self, input: &mut StageInput) -> Result<Box<dyn Pull<R::Record>>, GearsError> {
+        let run = self.reader.open(&ReaderCx {
+            host: &input.host,
+            event: input.event.as_ref(),
+        })?;
+        Ok(Box::new(ReaderPull {
+            run,
+            step: self.step,
+        }))
+    }
+}
+
+impl<T: Send> Pull<T> for ReaderPull<T> {
+    fn pull(&mut self, cx: &mut StageCx<'_>, out: &mut Vec<T>) -> Result<bool, GearsError> {
+        let clock = cx.clock();
+        let before = out.len();
+        let more = self.run.next_batch(out, cx.batch)?;
+        cx.book(self.step, out.len() - before, clock);
+        Ok(more)
+    }
+}

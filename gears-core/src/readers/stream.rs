@@ -1,0 +1,142 @@
+use super::{Event, Once, Reader, ReaderCx, ReaderRun};
+use crate::error::GearsError;
+use crate::host::{Host, StreamId};
+use crate::value::{IntoValue, Value};
+
+/// One stream entry with its stream's key: the record of [`StreamReader`].
+#[derive(Debug, Clone, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub struct StreamRecord {
+    /// The stream's key.
+    pub key: String,
+    /// The entry id.
+    pub id: StreamId,
+    /// Field/value pairs.
+    pub fields: Vec<(String, String)>,
+}
+
+impl StreamRecord {
+    /// The value of field `name`.
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(f, _)| f == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl IntoValue for StreamRecord {
+    fn into_value(self) -> Value {
+        Value::Array(vec![
+            Value::bulk("key"),
+            Value::bulk(self.key),
+            Value::bulk("id"),
+            Value::bulk(self.id.to_string()),
+            Value::bulk("value"),
+            self.fields.into_value(),
+        ])
+    }
+}
+
+/// Entries of a stream (RedisGears 1.x `StreamReader`).
+///
+/// Batch mode reads the entries after `from_id` (exclusive, like `XREAD`; the default `0-0`
+/// reads everything) in batches. As a trigger it receives the new entries.
+///
+/// ```
+/// # use gears_core as gears;
+/// use gears::prelude::*;
+/// let out = gears::testing::example(|host| {
+///     host.xadd("s", &[("temp", "20")]);
+///     host.xadd("s", &[("temp", "22")]);
+///     GearsBuilder::new(StreamReader::new("s")).map(|e| e.field("temp").unwrap().to_string())
+/// });
+/// assert_eq!(out, ["20", "22"]);
+/// ```
+#[derive(Debug, Clone)]
+pub struct StreamReader {
+    key: String,
+    from: StreamId,
+}
+
+impl StreamReader {
+    /// Entries of the stream at `key` (for triggers: a glob of stream keys).
+    pub fn new(key: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            from: StreamId::default(),
+        }
+    }
+
+    /// Read entries with ids strictly greater than `id`.
+    pub fn from_id(mut self, id: StreamId) -> Self {
+        self.from = id;
+        self
+    }
+
+    /// The key (or key pattern).
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+}
+
+struct StreamRun {
+    host: std::sync::Arc<dyn Host>,
+    key: String,
+    after: StreamId,
+    done: bool,
+}
+
+impl ReaderRun<StreamRecord> for StreamRun {
+    fn next_batch(&mut self, out: &mut Vec<StreamRecord>, max: usize) -> Result<bool, GearsError> {
+        if self.done {
+            return Ok(false);
+        }
+        let entries = self.host.stream_range(&self.key, self.after, max)?;
+        if entries.len() < max {
+            self.done = true;
+        }
+        if let Some(last) = entries.last() {
+            self.after = last.id;
+        }
+        out.extend(entries.into_iter().map(|e| StreamRecord {
+            key: self.key.clone(),
+            id: e.id,
+            fields: e.fields,
+        }));
+        Ok(!self.done)
+    }
+}
+
+impl Reader for StreamReader {
+    type Record = StreamRecord;
+
+    fn name(&self) -> &'static str {
+        "StreamReader"
+    }
+
+    fn open(&self, cx: &ReaderCx<'_>) -> Result<Box<dyn ReaderRun<StreamRecord>>, GearsError> {
+        match cx.event {
+            Some(Event::Stream { key, entries }) => {
+                let records: Vec<_> = entries
+                    .iter()
+                    .map(|e| StreamRecord {
+                        key: key.clone(),
+                        id: e.id,
+                        fields: e.fields.clone(),
+                    })
+                    .collect();
+                Ok(Box::new(Once(Some(records.into_iter()))))
+            }
+            Some(_) => Err(GearsError::Reader {
+                reader: "StreamReader",
+                message: "fired by a non-stream event".into(),
+            }),
+            None => Ok(Box::new(StreamRun {
+                host: cx.host.clone(),
+                key: self.key.clone(),
+                after: self.from,
+                done: false,
+            })),
+        }
+    }
+}
