@@ -62,6 +62,8 @@ pub trait ErasedPlan: Send + Sync {
     ) -> Result<StageOutput, GearsError>;
     /// The results the initiator received from the last stage, as values.
     fn results_from(&self, inbox: StageInbox) -> Result<Vec<Value>, GearsError>;
+    /// Combines per-shard bookkeeping into a [`RunResult`].
+    fn finish(&self, results: Vec<Value>, shards: Vec<ShardRunState>) -> RunResult<Value>;
 }
 
 fn into_values<T: IntoValue>(r: RunResult<T>) -> RunResult<Value> {
@@ -114,6 +116,14 @@ impl<T: Record + IntoValue> ErasedPlan for Plan<T> {
             .map(IntoValue::into_value)
             .collect())
     }
+    fn finish(&self, results: Vec<Value>, shards: Vec<ShardRunState>) -> RunResult<Value> {
+        let r = Plan::finish(self, Vec::new(), shards);
+        RunResult {
+            results,
+            errors: r.errors,
+            stats: r.stats,
+        }
+    }
 }
 
 /// What a registered function returned, ready for the engine.
@@ -132,6 +142,11 @@ impl std::fmt::Debug for Registered {
 }
 
 /// Return types a `#[gears::register]` function may have.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not something Gears can register",
+    label = "a #[gears::register] function must return a flow",
+    note = "return a `GearsBuilder<T>` (whose records implement `IntoValue`), or a `Result` of one"
+)]
 pub trait IntoRegistered {
     /// The kind of function this return type makes.
     const KIND: FunctionKind;

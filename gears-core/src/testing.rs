@@ -13,9 +13,10 @@ use crate::host::{
     glob_match, Host, KeyType, KeyValue, LogLevel, ScanPage, ShardId, StreamEntry, StreamId,
     Topology,
 };
-use crate::plan::{Plan, RouteCx, RunOptions, RunResult, StageInbox};
+use crate::plan::{Plan, RouteCx, RunOptions, RunResult, ShardRunState, StageInbox, StageOutput};
 use crate::protocol::{decode_message, encode_message, ShardMessage};
 use crate::record::Record;
+use crate::registry::ErasedPlan;
 use crate::value::Value;
 
 #[derive(Debug, Clone)]
@@ -672,10 +673,54 @@ impl MemoryCluster {
         plan: &Plan<T>,
         options: &RunOptions,
     ) -> Result<RunResult<T>, GearsError> {
+        let (inbox, states) = self.drive(
+            plan.stage_count(),
+            options,
+            || plan.new_shard_state(),
+            |stage, host, inbox, initiator, route, state| {
+                plan.run_stage(stage, host, None, inbox, initiator, route, options, state)
+            },
+        )?;
+        Ok(plan.finish(plan.results_from(inbox)?, states))
+    }
+
+    /// Runs a registered (type-erased) plan on every shard, like [`run_plan`](Self::run_plan).
+    pub fn run_erased(
+        &self,
+        plan: &dyn ErasedPlan,
+        options: &RunOptions,
+    ) -> Result<RunResult<Value>, GearsError> {
+        let (inbox, states) = self.drive(
+            plan.stage_count(),
+            options,
+            || plan.new_shard_state(),
+            |stage, host, inbox, initiator, route, state| {
+                plan.run_stage(stage, host, None, inbox, initiator, route, options, state)
+            },
+        )?;
+        Ok(plan.finish(plan.results_from(inbox)?, states))
+    }
+
+    /// The stage-by-stage driver: returns the initiator's final inbox and every shard's state.
+    #[allow(clippy::type_complexity)]
+    fn drive(
+        &self,
+        stages: usize,
+        options: &RunOptions,
+        new_state: impl Fn() -> ShardRunState,
+        mut run_stage: impl FnMut(
+            usize,
+            &Arc<dyn Host>,
+            StageInbox,
+            bool,
+            &RouteCx,
+            &mut ShardRunState,
+        ) -> Result<StageOutput, GearsError>,
+    ) -> Result<(StageInbox, Vec<ShardRunState>), GearsError> {
         let n = self.shards.len();
-        let mut states: Vec<_> = (0..n).map(|_| plan.new_shard_state()).collect();
+        let mut states: Vec<_> = (0..n).map(|_| new_state()).collect();
         let mut inboxes: Vec<StageInbox> = (0..n).map(|_| StageInbox::default()).collect();
-        for stage in 0..plan.stage_count() {
+        for stage in 0..stages {
             let mut next: Vec<StageInbox> = (0..n).map(|_| StageInbox::default()).collect();
             for (i, shard) in self.shards.iter().enumerate() {
                 let host: Arc<dyn Host> = Arc::new(shard.clone());
@@ -684,14 +729,12 @@ impl MemoryCluster {
                     initiator: 0,
                     message_bytes: options.message_bytes,
                 };
-                let mut output = plan.run_stage(
+                let mut output = run_stage(
                     stage,
                     &host,
-                    None,
                     std::mem::take(&mut inboxes[i]),
                     i == 0,
                     &route,
-                    options,
                     &mut states[i],
                 )?;
                 for (dest, batch) in std::mem::take(&mut output.remote) {
@@ -714,8 +757,7 @@ impl MemoryCluster {
             }
             inboxes = next;
         }
-        let results = plan.results_from(std::mem::take(&mut inboxes[0]))?;
-        Ok(plan.finish(results, states))
+        Ok((std::mem::take(&mut inboxes[0]), states))
     }
 }
 

@@ -1,0 +1,96 @@
+//! The engine's per-record overhead on a single host: a fused `map → filter → count` and a
+//! `count_by` over 10k keys, each next to the hand-written loop computing the same result.
+
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
+use gears_benches::random_u64s;
+use gears_core::prelude::*;
+use gears_core::testing::MemoryHost;
+
+const RECORDS: usize = 10_000_000;
+const KEYS: u64 = 10_000;
+
+fn gears_map_filter_count(data: &Arc<[u64]>, host: &MemoryHost) -> u64 {
+    let out = GearsBuilder::new(SliceReader::new(data.clone()))
+        .map(|x: u64| x.wrapping_mul(3))
+        .filter(|x| x % 2 == 0)
+        .count()
+        .run(host);
+    out.results[0]
+}
+
+fn hand_map_filter_count(data: &[u64]) -> u64 {
+    black_box(data)
+        .iter()
+        .map(|x| x.wrapping_mul(3))
+        .filter(|x| x % 2 == 0)
+        .count() as u64
+}
+
+fn gears_count_by(data: &Arc<[u64]>, host: &MemoryHost) -> Vec<(u64, u64)> {
+    GearsBuilder::new(SliceReader::new(data.clone()))
+        .count_by(|x| x % KEYS)
+        .run(host)
+        .results
+}
+
+fn hand_count_by(data: &[u64]) -> HashMap<u64, u64> {
+    let mut counts: HashMap<u64, u64> = HashMap::new();
+    for x in black_box(data) {
+        *counts.entry(x % KEYS).or_insert(0) += 1;
+    }
+    counts
+}
+
+fn fused_map_filter_count(c: &mut Criterion) {
+    let data = random_u64s(RECORDS, 42);
+    let host = MemoryHost::new();
+    let expected = hand_map_filter_count(&data);
+    assert_eq!(gears_map_filter_count(&data, &host), expected);
+
+    let mut group = c.benchmark_group("fused_map_filter_count");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5))
+        .sampling_mode(SamplingMode::Flat)
+        .throughput(Throughput::Elements(RECORDS as u64));
+    group.bench_function("gears", |b| {
+        b.iter(|| black_box(gears_map_filter_count(&data, &host)))
+    });
+    group.bench_function("hand_written", |b| {
+        b.iter(|| black_box(hand_map_filter_count(&data)))
+    });
+    group.finish();
+}
+
+fn count_by_10k_keys(c: &mut Criterion) {
+    let data = random_u64s(RECORDS, 43);
+    let host = MemoryHost::new();
+    let expected = hand_count_by(&data);
+    let got = gears_count_by(&data, &host);
+    assert_eq!(got.len(), expected.len());
+    assert_eq!(got.into_iter().collect::<HashMap<_, _>>(), expected);
+
+    let mut group = c.benchmark_group("count_by_10k_keys");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(8))
+        .sampling_mode(SamplingMode::Flat)
+        .throughput(Throughput::Elements(RECORDS as u64));
+    group.bench_function("gears", |b| {
+        b.iter(|| black_box(gears_count_by(&data, &host)))
+    });
+    group.bench_function("hand_written", |b| {
+        b.iter(|| black_box(hand_count_by(&data)))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, fused_map_filter_count, count_by_10k_keys);
+criterion_main!(benches);

@@ -1,0 +1,4 @@
+#[gears::register]
+fn nothing() {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[gears::register]
+fn number() -> u64 {
+    5
+}
+
+fn main() {}
