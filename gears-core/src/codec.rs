@@ -13,6 +13,8 @@ const MAGIC: [u8; 2] = *b"GB";
 const HEADER_LEN: usize = 2 + 1 + 4 + 4;
 /// Largest single record the decoder accepts (a guard against hostile length prefixes).
 pub const MAX_RECORD_BYTES: usize = 64 * 1024 * 1024;
+/// Most zero-sized records (e.g. `()`) one batch may claim.
+const MAX_ZERO_SIZED_RECORDS: usize = 1 << 20;
 
 type Config = bincode::config::Configuration<
     bincode::config::LittleEndian,
@@ -81,8 +83,12 @@ impl BatchEncoder {
 
     /// Appends a record; returns a finished batch when this one is full.
     pub fn push<T: Record>(&mut self, record: &T) -> Result<Option<Vec<u8>>, GearsError> {
-        bincode::encode_into_std_write(record, &mut self.buf, config())
-            .map_err(|e| GearsError::Codec(e.to_string()))?;
+        let start = self.buf.len();
+        if let Err(e) = bincode::encode_into_std_write(record, &mut self.buf, config()) {
+            // Drop the partly written record so the batch stays well-formed.
+            self.buf.truncate(start);
+            return Err(GearsError::Codec(e.to_string()));
+        }
         self.count += 1;
         if self.buf.len() - HEADER_LEN >= self.max_bytes || self.count == u32::MAX {
             Ok(self.finish())
@@ -154,6 +160,13 @@ pub fn decode_batch<T: Record>(bytes: &[u8]) -> Result<Vec<T>, GearsError> {
             payload.len()
         )));
     }
+    // Every record but a zero-sized one takes at least one byte: a count beyond the payload
+    // length is corrupt (and would otherwise spin on an 11-byte message).
+    if count > len && (std::mem::size_of::<T>() != 0 || count > MAX_ZERO_SIZED_RECORDS) {
+        return Err(GearsError::Codec(format!(
+            "batch claims {count} records in {len} bytes"
+        )));
+    }
     let mut out = Vec::with_capacity(count.min(len + 1));
     let mut offset = 0;
     for i in 0..count {
@@ -209,6 +222,35 @@ mod tests {
         bytes.extend_from_slice(&(payload.len() as u32).to_le_bytes());
         bytes.extend_from_slice(&payload);
         assert!(decode_batch::<Vec<u64>>(&bytes).is_err());
+    }
+
+    #[test]
+    fn a_record_that_fails_to_encode_leaves_the_batch_intact() {
+        use std::time::{Duration, UNIX_EPOCH};
+        let mut enc = BatchEncoder::new(usize::MAX);
+        enc.push(&(1u32, UNIX_EPOCH)).unwrap();
+        // bincode writes the u32, then refuses a time before the epoch.
+        assert!(enc
+            .push(&(2u32, UNIX_EPOCH - Duration::from_secs(1)))
+            .is_err());
+        enc.push(&(3u32, UNIX_EPOCH)).unwrap();
+        let batch = enc.finish().unwrap();
+        let records = decode_batch::<(u32, std::time::SystemTime)>(&batch).unwrap();
+        assert_eq!(records.iter().map(|r| r.0).collect::<Vec<_>>(), [1, 3]);
+    }
+
+    #[test]
+    fn absurd_counts_are_rejected_at_once() {
+        let mut bytes = vec![b'G', b'B', BATCH_VERSION];
+        bytes.extend_from_slice(&u32::MAX.to_le_bytes());
+        bytes.extend_from_slice(&0u32.to_le_bytes());
+        let started = std::time::Instant::now();
+        assert!(decode_batch::<()>(&bytes).is_err());
+        assert!(decode_batch::<u8>(&bytes).is_err());
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        // Legitimate zero-sized records still work.
+        let units = encode_batch(&[(), (), ()]).unwrap();
+        assert_eq!(decode_batch::<()>(&units).unwrap().len(), 3);
     }
 
     #[test]

@@ -17,12 +17,61 @@ use crossbeam::queue::SegQueue;
 
 use crate::error::{GearsError, StepError};
 use crate::execution::{Execution, ExecutionStatus, Outcome};
+use crate::host::Host;
+use crate::plan::RunOptions;
+use crate::readers::Event;
+use crate::registry::ErasedPlan;
 
 /// The work of one execution. It should check [`Execution::abort_requested`] (or run with its
 /// abort flag) between batches.
 pub type Job = Box<dyn FnOnce(&Execution) -> Result<Outcome, GearsError> + Send>;
 /// Called on the worker once the execution finished (e.g. to reply to a blocked client).
 pub type OnDone = Box<dyn FnOnce(&Arc<Execution>) + Send>;
+
+/// A job running `plan` on `host` (every exchange local) for `event` (or in batch mode), with
+/// the execution's abort flag, and per-step durations when `profile` is on.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use gears_core::prelude::*;
+/// use gears_core::execution::{Execution, ExecutionId, ExecutionStatus};
+/// use gears_core::executor::{plan_job, Executor};
+/// use gears_core::registry::ErasedPlan;
+///
+/// let host = gears_core::testing::MemoryHost::new();
+/// host.set("a", "1");
+/// let plan: Arc<dyn ErasedPlan> = Arc::new(GearsBuilder::new(KeysOnlyReader::new("*")).count().build());
+/// let executor = Executor::new(1);
+/// let execution = Execution::new(ExecutionId::new(&ShardId::standalone(), 1));
+/// executor.lane().submit(execution.clone(), plan_job(plan, Arc::new(host), None, true), None);
+/// let outcome = execution.wait(Duration::from_secs(10)).unwrap();
+/// assert_eq!(execution.status(), ExecutionStatus::Done);
+/// assert_eq!(outcome.results, [Value::Int(1)]);
+/// assert_eq!(outcome.steps[0].0.kind, "reader");
+/// assert_eq!(outcome.steps[0].1.records_out, 1);
+/// ```
+pub fn plan_job(
+    plan: Arc<dyn ErasedPlan>,
+    host: Arc<dyn Host>,
+    event: Option<Event>,
+    profile: bool,
+) -> Job {
+    Box::new(move |execution: &Execution| {
+        let options = RunOptions {
+            profile,
+            abort: execution.abort_flag(),
+            ..RunOptions::default()
+        };
+        let run = plan.run_with(host, event, &options)?;
+        Ok(Outcome {
+            results: run.results,
+            errors: run.errors.iter().map(ToString::to_string).collect(),
+            steps: run.stats,
+            duration: std::time::Duration::ZERO,
+        })
+    })
+}
 
 struct Task {
     execution: Arc<Execution>,
@@ -181,5 +230,62 @@ fn run_task(task: Task) {
     }
     if let Some(on_done) = on_done {
         let _ = catch_unwind(AssertUnwindSafe(|| on_done(&execution)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::execution::ExecutionId;
+    use crate::host::ShardId;
+    use crate::prelude::*;
+    use crate::testing::MemoryHost;
+
+    #[test]
+    fn profiled_runs_track_durations_and_counts() {
+        let host = MemoryHost::new();
+        let plan: Arc<dyn ErasedPlan> = Arc::new(
+            GearsBuilder::new(IterReader::new(|_| 0..100_000u64))
+                .map(|x| x * 2)
+                .filter(|x| x % 3 == 0)
+                .count()
+                .build(),
+        );
+        let executor = Executor::new(2);
+        let lane = executor.lane();
+        let profiled = Execution::new(ExecutionId::new(&ShardId::standalone(), 1));
+        let plain = Execution::new(ExecutionId::new(&ShardId::standalone(), 2));
+        lane.submit(
+            profiled.clone(),
+            plan_job(plan.clone(), Arc::new(host.clone()), None, true),
+            None,
+        );
+        lane.submit(
+            plain.clone(),
+            plan_job(plan, Arc::new(host), None, false),
+            None,
+        );
+        let p = profiled.wait(Duration::from_secs(30)).expect("finished");
+        let q = plain.wait(Duration::from_secs(30)).expect("finished");
+        assert_eq!(p.results, [Value::Int(33_334)]);
+        let kinds: Vec<_> = p.steps.iter().map(|(s, _)| s.kind).collect();
+        assert_eq!(
+            kinds,
+            ["reader", "map", "filter", "count", "collect", "count", "collect"]
+        );
+        assert_eq!(p.steps[1].1.records_out, 100_000);
+        assert_eq!(p.steps[2].1.records_out, 33_334);
+        assert!(
+            p.steps[1].1.duration > Duration::ZERO,
+            "profiling measures steps"
+        );
+        assert!(
+            q.steps.iter().all(|(_, s)| s.duration == Duration::ZERO),
+            "no profiling, no timing"
+        );
+        assert_eq!(q.steps[2].1.records_out, 33_334, "counts are always kept");
+        assert!(p.duration > Duration::ZERO);
     }
 }

@@ -16,8 +16,17 @@ use proptest::test_runner::TestCaseError;
 /// One input record: a grouping key (from a tiny alphabet, so keys repeat) and a value.
 type Rec = (String, u32);
 
+/// The grouping keys: 20 short strings (`a`..`d`, `aa`..`dd`), so keys repeat a lot.
+fn key_alphabet() -> Vec<String> {
+    let letters = ["a", "b", "c", "d"];
+    let pairs = letters
+        .iter()
+        .flat_map(|x| letters.iter().map(move |y| format!("{x}{y}")));
+    letters.iter().map(|x| x.to_string()).chain(pairs).collect()
+}
+
 fn data_strategy() -> impl Strategy<Value = Vec<Rec>> {
-    prop::collection::vec(("[a-d]{1,2}", any::<u32>()), 0..300)
+    prop::collection::vec((prop::sample::select(key_alphabet()), any::<u32>()), 0..300)
 }
 
 /// The same data loaded in three environments.
@@ -399,8 +408,9 @@ proptest! {
     ) {
         let bytes = encode_batch(&records).unwrap();
         let mut bad = bytes.clone();
+        let len = bad.len();
         for (at, x) in &flips {
-            bad[at.index(bad.len())] ^= x;
+            bad[at.index(len)] ^= x;
         }
         match decode_batch::<(String, u64)>(&bad) {
             Ok(decoded) => prop_assert!(decoded.len() <= bad.len()),
@@ -408,5 +418,39 @@ proptest! {
         }
         let cut = cut.index(bytes.len());
         prop_assert!(decode_batch::<(String, u64)>(&bytes[..cut]).is_err());
+    }
+}
+
+fn none<T>(r: Result<[Vec<T>; 3], TestCaseError>) -> bool {
+    r.unwrap().iter().all(Vec::is_empty)
+}
+
+/// The empty input, explicitly (the generator reaches it only now and then).
+#[test]
+fn empty_input_on_every_environment() {
+    for as_hash in [false, true] {
+        let envs = Envs::load(&[], as_hash);
+        assert_eq!(envs.run(|f| f.count()).unwrap(), [[0u64], [0], [0]]);
+        assert_eq!(
+            envs.run(|f| f.aggregate(STATS_ZERO, |s, r| add_stat(s, r.1), merge_stats))
+                .unwrap(),
+            [[STATS_ZERO], [STATS_ZERO], [STATS_ZERO]]
+        );
+        assert!(none(envs.run(|f| f.avg(|r| f64::from(r.1)))));
+        assert!(none(envs.run(|f| f.count_by(|r| r.0.clone()))));
+        assert!(none(envs.run(|f| {
+            f.group_by(|r| r.0.clone(), 0u64, |_, a, r| *a += u64::from(r.1))
+        })));
+        assert!(none(envs.run(|f| {
+            f.aggregate_by(
+                |r| r.0.clone(),
+                STATS_ZERO,
+                |s, r| add_stat(s, r.1),
+                merge_stats,
+            )
+        })));
+        assert!(none(envs.run(|f| f.distinct())));
+        assert!(none(envs.run(|f| f.sort())));
+        assert!(none(envs.run(|f| f.sort_desc())));
     }
 }

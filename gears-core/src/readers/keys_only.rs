@@ -74,7 +74,9 @@ impl Reader for KeysOnlyReader {
 
     fn open(&self, cx: &ReaderCx<'_>) -> Result<Box<dyn ReaderRun<String>>, GearsError> {
         if self.no_scan {
-            let read = cx.host.read_keys(&[self.pattern.clone()], false)?;
+            let read = cx
+                .host
+                .read_keys(std::slice::from_ref(&self.pattern), false)?;
             let exists = read
                 .first()
                 .is_some_and(|(t, _)| *t != crate::host::KeyType::Empty);
