@@ -4,6 +4,7 @@
 use std::marker::PhantomData;
 use std::sync::Arc;
 
+use crate::chain::{seal, Chain, Identity};
 use crate::host::Host;
 use crate::ops::{BatchOp, FoldNode, FoldOp, OpNode, ParNode, ParOp};
 use crate::pipeline::{Node, StepId, StepInfo};
@@ -38,14 +39,15 @@ use crate::record::Record;
 /// let _ = GearsBuilder::new(KeysOnlyReader::new("*")).count().map(|s: String| s.len());
 /// ```
 #[must_use = "builders are lazy; call run() or build()"]
-pub struct GearsBuilder<T> {
+pub struct GearsBuilder<T, C: Chain<Out = T> = Identity<T>> {
     stages: Vec<Arc<dyn StageRunner>>,
-    head: Arc<dyn Node<T>>,
+    head: Arc<dyn Node<C::In>>,
+    chain: C,
     steps: Vec<StepInfo>,
     reader: &'static str,
 }
 
-impl<T> std::fmt::Debug for GearsBuilder<T> {
+impl<T, C: Chain<Out = T>> std::fmt::Debug for GearsBuilder<T, C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GearsBuilder")
             .field("reader", &self.reader)
@@ -64,6 +66,7 @@ impl<T: Send + 'static> GearsBuilder<T> {
                 reader: Arc::new(reader),
                 step: 0,
             }),
+            chain: Identity::new(),
             steps: vec![StepInfo {
                 kind: "reader",
                 stage: 0,
@@ -72,6 +75,24 @@ impl<T: Send + 'static> GearsBuilder<T> {
         }
     }
 
+    /// Appends a node after a sealed builder.
+    fn push_node<U: Send + 'static>(
+        mut self,
+        kind: &'static str,
+        make: impl FnOnce(Arc<dyn Node<T>>, StepId) -> Arc<dyn Node<U>>,
+    ) -> GearsBuilder<U> {
+        let step = self.next_step(kind);
+        GearsBuilder {
+            head: make(self.head, step),
+            chain: Identity::new(),
+            stages: self.stages,
+            steps: self.steps,
+            reader: self.reader,
+        }
+    }
+}
+
+impl<T: Send + 'static, C: Chain<Out = T>> GearsBuilder<T, C> {
     fn next_step(&mut self, kind: &'static str) -> StepId {
         self.steps.push(StepInfo {
             kind,
@@ -80,14 +101,48 @@ impl<T: Send + 'static> GearsBuilder<T> {
         self.steps.len() - 1
     }
 
-    fn chain<U>(
+    /// Extends the fused chain with one per-record step.
+    pub(crate) fn then<U, D>(
         mut self,
         kind: &'static str,
-        make: impl FnOnce(Arc<dyn Node<T>>, StepId) -> Arc<dyn Node<U>>,
-    ) -> GearsBuilder<U> {
+        make: impl FnOnce(C, StepId) -> D,
+    ) -> GearsBuilder<U, D>
+    where
+        U: Send + 'static,
+        D: Chain<In = C::In, Out = U>,
+    {
         let step = self.next_step(kind);
         GearsBuilder {
-            head: make(self.head, step),
+            chain: make(self.chain, step),
+            head: self.head,
+            stages: self.stages,
+            steps: self.steps,
+            reader: self.reader,
+        }
+    }
+
+    /// Ends the current fused chain, so the builder's type is the plain `GearsBuilder<T>`.
+    ///
+    /// Consecutive per-record steps (`map`, `filter`, `flat_map`, `for_each`) are fused, and
+    /// their types show in the builder's second parameter; global steps and folds seal the
+    /// chain on their own. Call `seal` to name a partial flow, e.g. to return it from a helper.
+    ///
+    /// ```
+    /// # use gears_core as gears;
+    /// use gears::prelude::*;
+    /// fn names() -> GearsBuilder<String> {
+    ///     GearsBuilder::new(KeysReader::new("user:*")).map(|r| r.key).seal()
+    /// }
+    /// let out = gears::testing::example(|host| {
+    ///     host.hset("user:1", &[("a", "b")]);
+    ///     names().map(|k| k.len())
+    /// });
+    /// assert_eq!(out, [6]);
+    /// ```
+    pub fn seal(self) -> GearsBuilder<T> {
+        GearsBuilder {
+            head: seal(self.chain, self.head),
+            chain: Identity::new(),
             stages: self.stages,
             steps: self.steps,
             reader: self.reader,
@@ -99,7 +154,7 @@ impl<T: Send + 'static> GearsBuilder<T> {
         self,
         make: impl Fn() -> Op + Send + Sync + 'static,
     ) -> GearsBuilder<U> {
-        self.chain(Op::KIND, |prev, step| {
+        self.seal().push_node(Op::KIND, |prev, step| {
             Arc::new(OpNode {
                 prev,
                 make: Arc::new(make),
@@ -111,7 +166,7 @@ impl<T: Send + 'static> GearsBuilder<T> {
 
     /// Appends a per-record step that runs on rayon's pool.
     pub(crate) fn par_op<U: Send + 'static, Op: ParOp<T, U>>(self, op: Op) -> GearsBuilder<U> {
-        self.chain(Op::KIND, |prev, step| {
+        self.seal().push_node(Op::KIND, |prev, step| {
             Arc::new(ParNode {
                 prev,
                 op: Arc::new(op),
@@ -121,30 +176,41 @@ impl<T: Send + 'static> GearsBuilder<T> {
         })
     }
 
-    /// Appends a step that folds its whole input.
-    pub(crate) fn fold_op<U: Send + 'static, Op: FoldOp<T, U>>(self, op: Op) -> GearsBuilder<U> {
-        self.chain(op.kind(), |prev, step| {
-            Arc::new(FoldNode {
-                prev,
+    /// Appends a step that folds its whole input, consuming the fused chain record by record.
+    pub(crate) fn fold_op<U: Send + 'static, Op: FoldOp<T, U>>(
+        mut self,
+        op: Op,
+    ) -> GearsBuilder<U> {
+        let step = self.next_step(op.kind());
+        GearsBuilder {
+            head: Arc::new(FoldNode {
+                prev: self.head,
+                chain: Arc::new(self.chain),
                 op: Arc::new(op),
                 step,
-                _io: PhantomData,
-            })
-        })
+                _o: PhantomData,
+            }),
+            chain: Identity::new(),
+            stages: self.stages,
+            steps: self.steps,
+            reader: self.reader,
+        }
     }
 }
 
-impl<T: Record> GearsBuilder<T> {
+impl<T: Record, C: Chain<Out = T>> GearsBuilder<T, C> {
     /// Ends the current stage with an exchange routed by `router`.
     pub(crate) fn exchange<R: Router<T>>(mut self, router: R) -> GearsBuilder<T> {
         let step = self.next_step(R::KIND);
         self.stages.push(Arc::new(ExchangeStage {
             head: self.head,
+            chain: Arc::new(self.chain),
             router,
             step,
         }));
         GearsBuilder {
             head: Arc::new(ExchangeSource { _t: PhantomData }),
+            chain: Identity::new(),
             stages: self.stages,
             steps: self.steps,
             reader: self.reader,
@@ -157,6 +223,7 @@ impl<T: Record> GearsBuilder<T> {
         let GearsBuilder {
             mut stages,
             head,
+            chain,
             mut steps,
             reader,
         } = self;
@@ -167,6 +234,7 @@ impl<T: Record> GearsBuilder<T> {
         let step = steps.len() - 1;
         stages.push(Arc::new(ExchangeStage {
             head,
+            chain: Arc::new(chain),
             router: ToInitiator,
             step,
         }));

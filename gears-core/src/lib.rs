@@ -30,6 +30,7 @@
 #![forbid(unsafe_code)]
 
 pub mod builder;
+pub mod chain;
 pub mod codec;
 pub mod context;
 pub mod error;
@@ -50,6 +51,11 @@ pub mod value;
 pub use builder::GearsBuilder;
 pub use pipeline::{StepInfo, StepStats};
 
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::pipeline::StageCx;
+}
+
 /// Everything a flow author needs, in one `use`.
 pub mod prelude {
     pub use crate::builder::GearsBuilder;
@@ -61,5 +67,6 @@ pub mod prelude {
         SliceReader, StreamReader, StreamRecord,
     };
     pub use crate::record::{PartitionKey, Record};
+    pub use crate::registry::Flow;
     pub use crate::value::{IntoValue, Value};
 }

@@ -3,6 +3,7 @@
 //! so there is one dynamic call per batch per step and a monomorphized loop per record.
 
 use std::any::Any;
+use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -33,8 +34,9 @@ pub struct StepStats {
     pub duration: Duration,
 }
 
-/// Per-stage run context handed down the pull chain.
-pub(crate) struct StageCx<'a> {
+/// Per-stage run context handed down the pull chain (engine-internal).
+#[doc(hidden)]
+pub struct StageCx<'a> {
     pub(crate) host: &'a Arc<dyn Host>,
     pub(crate) errors: &'a mut Vec<StepError>,
     pub(crate) stats: &'a mut [StepStats],
@@ -109,6 +111,23 @@ pub(crate) fn guarded<It: Iterator>(
             Ok(Ok(())) => return,
             Ok(Err(message)) => errors.push(StepError::new(step, message)),
             Err(panic) => errors.push(StepError::panicked(step, panic)),
+        }
+    }
+}
+
+/// Like [`guarded`] for fused chains: the failing step is whatever `at` names when the `Err`
+/// or the panic comes out.
+pub(crate) fn guarded_fused<It: Iterator>(
+    errors: &mut Vec<StepError>,
+    items: &mut It,
+    at: &Cell<&'static str>,
+    mut body: impl FnMut(&mut It, &Cell<&'static str>) -> Result<(), String>,
+) {
+    loop {
+        match catch_unwind(AssertUnwindSafe(|| body(items, at))) {
+            Ok(Ok(())) => return,
+            Ok(Err(message)) => errors.push(StepError::new(at.get(), message)),
+            Err(panic) => errors.push(StepError::panicked(at.get(), panic)),
         }
     }
 }

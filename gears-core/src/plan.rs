@@ -9,13 +9,12 @@ use std::marker::PhantomData;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
+use crate::chain::{drive_chain, Chain};
 use crate::codec::{decode_batch, BatchEncoder};
 use crate::context;
 use crate::error::{GearsError, StepError};
 use crate::host::{Host, Topology};
-use crate::pipeline::{
-    drain, guarded, Inbox, Node, Pull, StageCx, StageInput, StepId, StepInfo, StepStats,
-};
+use crate::pipeline::{drain, Inbox, Node, Pull, StageCx, StageInput, StepId, StepInfo, StepStats};
 use crate::readers::Event;
 use crate::record::{PartitionKey, Record};
 
@@ -173,13 +172,19 @@ impl<K: PartitionKey, V> Router<(K, V)> for ByPairKey {
     }
 }
 
-pub(crate) struct ExchangeStage<T, R> {
-    pub(crate) head: Arc<dyn Node<T>>,
+pub(crate) struct ExchangeStage<C: Chain, R> {
+    pub(crate) head: Arc<dyn Node<C::In>>,
+    pub(crate) chain: Arc<C>,
     pub(crate) router: R,
     pub(crate) step: StepId,
 }
 
-impl<T: Record, R: Router<T>> StageRunner for ExchangeStage<T, R> {
+impl<C, R> StageRunner for ExchangeStage<C, R>
+where
+    C: Chain,
+    C::Out: Record,
+    R: Router<C::Out>,
+{
     fn run(
         &self,
         mut input: StageInput,
@@ -189,33 +194,31 @@ impl<T: Record, R: Router<T>> StageRunner for ExchangeStage<T, R> {
         let mut pull = self.head.open(&mut input)?;
         let shards = route.topology.len();
         let me = route.topology.me();
-        let mut local: Vec<T> = Vec::new();
+        let mut local: Vec<C::Out> = Vec::new();
         let mut encoders: Vec<Option<BatchEncoder>> = (0..shards).map(|_| None).collect();
         let mut remote = Vec::new();
         let mut key = Vec::new();
+        let mut routed = 0usize;
         drain(&mut *pull, cx, |batch, cx| {
-            let clock = cx.clock();
-            let count = batch.len();
-            if shards == 1 {
-                local.append(batch);
-            } else {
-                guarded(R::KIND, cx.errors, &mut batch.drain(..), |items| {
-                    for record in items {
-                        let dest = self.router.route(&record, route, &mut key)?;
-                        if dest == me {
-                            local.push(record);
-                            continue;
-                        }
-                        let encoder = encoders[dest]
-                            .get_or_insert_with(|| BatchEncoder::new(route.message_bytes));
-                        if let Some(full) = encoder.push(&record).map_err(|e| e.to_string())? {
-                            remote.push((dest, full));
-                        }
-                    }
-                    Ok(())
-                });
-            }
-            cx.book(self.step, count, clock);
+            drive_chain(&*self.chain, batch, cx, Some(self.step), |record, at| {
+                routed += 1;
+                if shards == 1 {
+                    local.push(record);
+                    return Ok(());
+                }
+                at.set(R::KIND);
+                let dest = self.router.route(&record, route, &mut key)?;
+                if dest == me {
+                    local.push(record);
+                    return Ok(());
+                }
+                let encoder =
+                    encoders[dest].get_or_insert_with(|| BatchEncoder::new(route.message_bytes));
+                if let Some(full) = encoder.push(&record).map_err(|e| e.to_string())? {
+                    remote.push((dest, full));
+                }
+                Ok(())
+            });
             Ok(())
         })?;
         for (dest, encoder) in encoders.iter_mut().enumerate() {
@@ -223,6 +226,7 @@ impl<T: Record, R: Router<T>> StageRunner for ExchangeStage<T, R> {
                 remote.push((dest, last));
             }
         }
+        cx.book(self.step, routed, None);
         Ok(StageOutput {
             local: Box::new(local),
             remote,

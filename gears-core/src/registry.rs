@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use crate::builder::GearsBuilder;
+use crate::chain::Chain;
 use crate::error::GearsError;
 use crate::host::Host;
 use crate::pipeline::StepInfo;
@@ -154,7 +155,7 @@ pub trait IntoRegistered {
     fn into_registered(self) -> Result<Registered, GearsError>;
 }
 
-impl<T: Record + IntoValue> IntoRegistered for GearsBuilder<T> {
+impl<T: Record + IntoValue, C: Chain<Out = T>> IntoRegistered for GearsBuilder<T, C> {
     const KIND: FunctionKind = FunctionKind::Flow;
     fn into_registered(self) -> Result<Registered, GearsError> {
         Ok(Registered::Flow(Arc::new(self.build())))
@@ -167,6 +168,30 @@ impl<R: IntoRegistered, E: std::fmt::Display> IntoRegistered for Result<R, E> {
         self.map_err(|e| GearsError::Invalid(e.to_string()))?
             .into_registered()
     }
+}
+
+/// A finished flow producing `T` records: what a `#[gears::register]` function can return
+/// as `impl Flow<T>` when its last step is a per-record one (`map`, `filter`, ...), whose
+/// builder type names the fused steps.
+pub trait Flow<T>: IntoRegistered {
+    /// Builds the plan.
+    fn build_plan(self) -> Plan<T>;
+}
+
+impl<T: Record + IntoValue, C: Chain<Out = T>> Flow<T> for GearsBuilder<T, C> {
+    fn build_plan(self) -> Plan<T> {
+        self.build()
+    }
+}
+
+/// The kind of a function taking no argument (used by `#[gears::register]`).
+pub const fn kind_of_nullary<R: IntoRegistered>(_: fn() -> R) -> FunctionKind {
+    R::KIND
+}
+
+/// The kind of a function taking `ARGS` (used by `#[gears::register]`).
+pub const fn kind_of_with_args<R: IntoRegistered>(_: fn(&[String]) -> R) -> FunctionKind {
+    R::KIND
 }
 
 /// One `#[gears::register]` function.

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::builder::GearsBuilder;
+use crate::chain::Chain;
 use crate::error::{GearsError, HostError, StepError};
 use crate::host::{
     glob_match, Host, KeyType, KeyValue, LogLevel, ScanPage, ShardId, StreamEntry, StreamId,
@@ -656,7 +657,7 @@ impl MemoryCluster {
     }
 
     /// Builds and runs `flow` on every shard, started from shard 0.
-    pub fn run<T: Record>(&self, flow: GearsBuilder<T>) -> RunResult<T> {
+    pub fn run<T: Record, C: Chain<Out = T>>(&self, flow: GearsBuilder<T, C>) -> RunResult<T> {
         let plan = flow.build();
         self.run_plan(&plan, &RunOptions::default())
             .unwrap_or_else(|e| RunResult {
@@ -763,7 +764,9 @@ impl MemoryCluster {
 
 /// Runs the flow built by `setup` on a fresh [`MemoryHost`] and returns its results,
 /// asserting that no step failed. The harness of the documentation examples.
-pub fn example<T: Record>(setup: impl FnOnce(&MemoryHost) -> GearsBuilder<T>) -> Vec<T> {
+pub fn example<T: Record, C: Chain<Out = T>>(
+    setup: impl FnOnce(&MemoryHost) -> GearsBuilder<T, C>,
+) -> Vec<T> {
     let host = MemoryHost::new();
     let flow = setup(&host);
     let out = flow.run(&host);

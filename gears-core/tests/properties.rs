@@ -71,7 +71,9 @@ impl Envs {
     /// The flow's source: every loaded record, parsed back to `(key, value)`.
     fn records(&self) -> GearsBuilder<Rec> {
         let as_hash = self.as_hash;
-        GearsBuilder::new(KeysReader::new("rec:*")).try_map(move |r| parse(&r, as_hash))
+        GearsBuilder::new(KeysReader::new("rec:*"))
+            .try_map(move |r| parse(&r, as_hash))
+            .seal()
     }
 
     /// Runs `flow` on the standalone host, the 1-shard and the 3-shard cluster; asserts no step

@@ -62,15 +62,15 @@ fn expand(func: &ItemFn) -> syn::Result<proc_macro2::TokenStream> {
             "#[gears::register] functions cannot be unsafe",
         ));
     }
-    let ret = match &sig.output {
-        ReturnType::Type(_, ty) => ty.as_ref().clone(),
+    match &sig.output {
+        ReturnType::Type(..) => {}
         ReturnType::Default => {
             return Err(syn::Error::new(
                 sig.ident.span(),
                 "#[gears::register] functions must return the flow they build, e.g. `-> GearsBuilder<u64>`",
             ))
         }
-    };
+    }
     let takes_args = match sig.inputs.len() {
         0 => false,
         1 => {
@@ -96,6 +96,11 @@ fn expand(func: &ItemFn) -> syn::Result<proc_macro2::TokenStream> {
     let name_str = name.to_string();
     let doc = first_doc_line(func);
     let entry = format_ident!("__GEARS_REGISTER_{}", name_str.to_uppercase());
+    let kind = if takes_args {
+        quote! { ::gears::registry::kind_of_with_args(#name) }
+    } else {
+        quote! { ::gears::registry::kind_of_nullary(#name) }
+    };
     let call = if takes_args {
         quote! { #name(args) }
     } else {
@@ -117,7 +122,7 @@ fn expand(func: &ItemFn) -> syn::Result<proc_macro2::TokenStream> {
         static #entry: ::gears::registry::FunctionEntry = ::gears::registry::FunctionEntry {
             name: #name_str,
             doc: #doc,
-            kind: <#ret as ::gears::registry::IntoRegistered>::KIND,
+            kind: #kind,
             build: {
                 fn build(
                     args: &[::std::string::String],

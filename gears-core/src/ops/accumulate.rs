@@ -2,7 +2,9 @@
 
 use super::FoldOp;
 use crate::builder::GearsBuilder;
+use crate::chain::Chain;
 use crate::error::StepError;
+use std::cell::Cell;
 
 struct Accumulate<A, F> {
     zero: A,
@@ -23,10 +25,10 @@ where
         None
     }
 
-    fn add(&self, acc: &mut Option<A>, items: &mut std::vec::Drain<'_, T>) -> Result<(), String> {
-        for item in items {
-            (self.op)(acc.get_or_insert_with(|| self.zero.clone()), item);
-        }
+    #[inline(always)]
+    fn add(&self, acc: &mut Option<A>, item: T, at: &Cell<&'static str>) -> Result<(), String> {
+        at.set("accumulate");
+        (self.op)(acc.get_or_insert_with(|| self.zero.clone()), item);
         Ok(())
     }
 
@@ -35,7 +37,7 @@ where
     }
 }
 
-impl<T: Send + 'static> GearsBuilder<T> {
+impl<T: Send + 'static, C: Chain<Out = T>> GearsBuilder<T, C> {
     /// Folds every record of the shard into one accumulator and emits it once the input is
     /// exhausted; emits nothing if there was no input (as 1.x).
     ///

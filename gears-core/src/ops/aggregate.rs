@@ -2,8 +2,10 @@
 
 use super::FoldOp;
 use crate::builder::GearsBuilder;
+use crate::chain::Chain;
 use crate::error::StepError;
 use crate::record::Record;
+use std::cell::Cell;
 
 /// Combines partial accumulators on the initiator; always emits exactly one value there.
 pub(crate) struct Combine<A, C> {
@@ -27,10 +29,10 @@ where
         self.zero.clone()
     }
 
-    fn add(&self, acc: &mut A, items: &mut std::vec::Drain<'_, A>) -> Result<(), String> {
-        for partial in items {
-            (self.comb)(acc, partial);
-        }
+    #[inline(always)]
+    fn add(&self, acc: &mut A, partial: A, at: &Cell<&'static str>) -> Result<(), String> {
+        at.set(self.kind);
+        (self.comb)(acc, partial);
         Ok(())
     }
 
@@ -41,7 +43,7 @@ where
     }
 }
 
-impl<T: Send + 'static> GearsBuilder<T> {
+impl<T: Send + 'static, C: Chain<Out = T>> GearsBuilder<T, C> {
     /// Aggregates all records of all shards into one value: each shard folds its records with
     /// `seq_op` into a clone of `zero`, only those partial results cross shards, and the
     /// initiator merges them with `comb_op`.
@@ -58,11 +60,11 @@ impl<T: Send + 'static> GearsBuilder<T> {
     /// );
     /// assert_eq!(out.results, [10]);
     /// ```
-    pub fn aggregate<A, S, C>(self, zero: A, seq_op: S, comb_op: C) -> GearsBuilder<A>
+    pub fn aggregate<A, S, M>(self, zero: A, seq_op: S, comb_op: M) -> GearsBuilder<A>
     where
         A: Record + Clone + Sync,
         S: Fn(&mut A, T) + Send + Sync + 'static,
-        C: Fn(&mut A, A) + Send + Sync + 'static,
+        M: Fn(&mut A, A) + Send + Sync + 'static,
     {
         self.accumulate(zero.clone(), seq_op)
             .collect()

@@ -4,10 +4,11 @@ use std::sync::Arc;
 
 use super::local_group_by::GroupFold;
 use crate::builder::GearsBuilder;
+use crate::chain::Chain;
 use crate::plan::ByPairKey;
 use crate::record::{PartitionKey, Record};
 
-impl<T: Send + 'static> GearsBuilder<T> {
+impl<T: Send + 'static, C: Chain<Out = T>> GearsBuilder<T, C> {
     /// Aggregates records per key across shards: each shard folds its records per key with
     /// `seq_op` into clones of `zero`, only the `(key, partial)` pairs move to the shard owning
     /// the key, where `comb_op` merges them. Emits `(key, value)`.
@@ -26,19 +27,19 @@ impl<T: Send + 'static> GearsBuilder<T> {
     /// // Every shard yields 1..=6: odd sum 9, even sum 12, three times.
     /// assert_eq!(out, [(false, 27), (true, 36)]);
     /// ```
-    pub fn aggregate_by<K, A, KF, S, C>(
+    pub fn aggregate_by<K, A, KF, S, M>(
         self,
         key_op: KF,
         zero: A,
         seq_op: S,
-        comb_op: C,
+        comb_op: M,
     ) -> GearsBuilder<(K, A)>
     where
         K: PartitionKey,
         A: Record + Clone + Sync,
         KF: Fn(&T) -> K + Send + Sync + 'static,
         S: Fn(&mut A, T) + Send + Sync + 'static,
-        C: Fn(&mut A, A) + Send + Sync + 'static,
+        M: Fn(&mut A, A) + Send + Sync + 'static,
     {
         let key_op = Arc::new(key_op);
         self.fold_op(GroupFold {

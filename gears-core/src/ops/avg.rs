@@ -2,7 +2,9 @@
 
 use super::FoldOp;
 use crate::builder::GearsBuilder;
+use crate::chain::Chain;
 use crate::error::StepError;
+use std::cell::Cell;
 
 /// Sums and counts a shard's values; emits `(sum, count)` if it saw any.
 struct PartialMean<F>(F);
@@ -22,15 +24,16 @@ where
         (0.0, 0)
     }
 
+    #[inline(always)]
     fn add(
         &self,
         (sum, n): &mut (f64, u64),
-        items: &mut std::vec::Drain<'_, T>,
+        item: T,
+        at: &Cell<&'static str>,
     ) -> Result<(), String> {
-        for item in items {
-            *sum += (self.0)(&item);
-            *n += 1;
-        }
+        at.set("avg");
+        *sum += (self.0)(&item);
+        *n += 1;
         Ok(())
     }
 
@@ -61,15 +64,15 @@ impl FoldOp<(f64, u64), f64> for Mean {
         (0.0, 0)
     }
 
+    #[inline(always)]
     fn add(
         &self,
         (sum, n): &mut (f64, u64),
-        items: &mut std::vec::Drain<'_, (f64, u64)>,
+        (s, c): (f64, u64),
+        _: &Cell<&'static str>,
     ) -> Result<(), String> {
-        for (s, c) in items {
-            *sum += s;
-            *n += c;
-        }
+        *sum += s;
+        *n += c;
         Ok(())
     }
 
@@ -86,7 +89,7 @@ impl FoldOp<(f64, u64), f64> for Mean {
     }
 }
 
-impl<T: Send + 'static> GearsBuilder<T> {
+impl<T: Send + 'static, C: Chain<Out = T>> GearsBuilder<T, C> {
     /// The mean of `value_op(record)` over all records of all shards; only `(sum, count)` pairs
     /// cross shards. Emits nothing for empty input (1.x fails with a division error).
     ///

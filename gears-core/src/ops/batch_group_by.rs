@@ -1,10 +1,12 @@
 //! `batch_group_by`: gather each key's records into a list across shards, then reduce it.
 
+use std::cell::Cell;
 use std::sync::Arc;
 
 use super::local_group_by::Groups;
 use super::FoldOp;
 use crate::builder::GearsBuilder;
+use crate::chain::Chain;
 use crate::error::StepError;
 use crate::pipeline::guarded_once;
 use crate::plan::ByPairKey;
@@ -28,14 +30,14 @@ where
         Groups::new()
     }
 
+    #[inline(always)]
     fn add(
         &self,
         groups: &mut Self::State,
-        items: &mut std::vec::Drain<'_, (K, T)>,
+        (key, record): (K, T),
+        _: &Cell<&'static str>,
     ) -> Result<(), String> {
-        for (key, record) in items {
-            groups.entry(key, Vec::new).1.push(record);
-        }
+        groups.entry(key, Vec::new).1.push(record);
         Ok(())
     }
 
@@ -55,7 +57,7 @@ where
     }
 }
 
-impl<T: Record> GearsBuilder<T> {
+impl<T: Record, C: Chain<Out = T>> GearsBuilder<T, C> {
     /// Moves records to the shard owning their key, gathers each key's records into a list
     /// and calls `reducer(key, list)` once per key; emits `(key, result)`. Holds every record
     /// in memory: prefer [`group_by`](Self::group_by) or [`aggregate_by`](Self::aggregate_by).

@@ -1,10 +1,11 @@
 //! `collect`: ship every record to the shard that started the execution.
 
 use crate::builder::GearsBuilder;
+use crate::chain::Chain;
 use crate::plan::ToInitiator;
 use crate::record::Record;
 
-impl<T: Record> GearsBuilder<T> {
+impl<T: Record, C: Chain<Out = T>> GearsBuilder<T, C> {
     /// Sends every record to the shard that started the execution (a global step: it ends a
     /// stage). On a single server it passes records through. Records travel in encoded batches.
     ///

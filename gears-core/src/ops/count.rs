@@ -3,7 +3,9 @@
 use super::aggregate::Combine;
 use super::FoldOp;
 use crate::builder::GearsBuilder;
+use crate::chain::Chain;
 use crate::error::StepError;
+use std::cell::Cell;
 
 /// Counts a shard's records without looking at them.
 struct LocalCount;
@@ -19,8 +21,9 @@ impl<T: Send + 'static> FoldOp<T, u64> for LocalCount {
         0
     }
 
-    fn add(&self, n: &mut u64, items: &mut std::vec::Drain<'_, T>) -> Result<(), String> {
-        *n += items.len() as u64;
+    #[inline(always)]
+    fn add(&self, n: &mut u64, _: T, _: &Cell<&'static str>) -> Result<(), String> {
+        *n += 1;
         Ok(())
     }
 
@@ -31,7 +34,7 @@ impl<T: Send + 'static> FoldOp<T, u64> for LocalCount {
     }
 }
 
-impl<T: Send + 'static> GearsBuilder<T> {
+impl<T: Send + 'static, C: Chain<Out = T>> GearsBuilder<T, C> {
     /// Counts the records of all shards: each shard counts locally and only the counts travel.
     ///
     /// Differs from 1.x on empty input: the result is `0` (1.x returns no record).

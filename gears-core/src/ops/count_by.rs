@@ -1,9 +1,10 @@
 //! `count_by`: the number of records per key, over all shards.
 
 use crate::builder::GearsBuilder;
+use crate::chain::Chain;
 use crate::record::PartitionKey;
 
-impl<T: Send + 'static> GearsBuilder<T> {
+impl<T: Send + 'static, C: Chain<Out = T>> GearsBuilder<T, C> {
     /// Counts records per `key_op(record)` across shards (combined locally first); emits
     /// `(key, count)`.
     ///

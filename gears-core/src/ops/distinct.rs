@@ -1,10 +1,12 @@
 //! `distinct`: each different record once, over all shards.
 
+use std::cell::Cell;
 use std::collections::HashSet;
 use std::hash::Hash;
 
 use super::FoldOp;
 use crate::builder::GearsBuilder;
+use crate::chain::Chain;
 use crate::error::StepError;
 use crate::record::Record;
 
@@ -27,13 +29,13 @@ where
     fn add(
         &self,
         (seen, order): &mut Self::State,
-        items: &mut std::vec::Drain<'_, T>,
+        item: T,
+        at: &Cell<&'static str>,
     ) -> Result<(), String> {
-        for item in items {
-            if !seen.contains(&item) {
-                seen.insert(item.clone());
-                order.push(item);
-            }
+        at.set("distinct");
+        if !seen.contains(&item) {
+            seen.insert(item.clone());
+            order.push(item);
         }
         Ok(())
     }
@@ -43,7 +45,7 @@ where
     }
 }
 
-impl<T: Record> GearsBuilder<T> {
+impl<T: Record, C: Chain<Out = T>> GearsBuilder<T, C> {
     /// Keeps each different record once, across all shards (deduplicated locally first, then
     /// on the initiator), in first-seen order.
     ///

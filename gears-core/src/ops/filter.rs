@@ -1,40 +1,110 @@
 //! `filter`: keep the records a predicate accepts.
 
-use std::sync::Arc;
+use std::cell::Cell;
 
 use smallvec::SmallVec;
 
-use super::{BatchOp, ParOp};
+use super::ParOp;
 use crate::builder::GearsBuilder;
+use crate::chain::Chain;
+use crate::pipeline::{guarded, StageCx, StepId};
 
-struct Filter<F>(Arc<F>);
+/// The `filter` step of a fused chain (see [`crate::chain`]).
+pub struct Filter<C, F> {
+    prev: C,
+    op: F,
+    step: StepId,
+}
 
-impl<T, F> BatchOp<T, T> for Filter<F>
+impl<C, F> Chain for Filter<C, F>
 where
-    F: Fn(&T) -> bool + Send + Sync + 'static,
+    C: Chain,
+    F: Fn(&C::Out) -> bool + Send + Sync + 'static,
 {
-    const KIND: &'static str = "filter";
-    fn apply(&self, items: &mut std::vec::Drain<'_, T>, out: &mut Vec<T>) -> Result<(), String> {
-        out.extend(items.filter(|x| (self.0)(x)));
-        Ok(())
+    type In = C::In;
+    type Out = C::Out;
+
+    #[inline(always)]
+    fn feed<E>(&self, record: C::In, at: &Cell<&'static str>, emit: &mut E) -> Result<(), String>
+    where
+        E: FnMut(C::Out) -> Result<(), String>,
+    {
+        self.prev.feed(record, at, &mut |x| {
+            at.set("filter");
+            if (self.op)(&x) {
+                emit(x)
+            } else {
+                Ok(())
+            }
+        })
+    }
+
+    fn run_batch(&self, batch: Vec<C::In>, cx: &mut StageCx<'_>) -> Vec<C::Out> {
+        let input = self.prev.run_batch(batch, cx);
+        let clock = cx.clock();
+        let mut out = Vec::with_capacity(input.len());
+        guarded("filter", cx.errors, &mut input.into_iter(), |items| {
+            out.extend(items.filter(|x| (self.op)(x)));
+            Ok(())
+        });
+        cx.book(self.step, out.len(), clock);
+        out
+    }
+
+    fn last_step(&self) -> Option<StepId> {
+        Some(self.step)
     }
 }
 
-struct TryFilter<F>(Arc<F>);
+/// The `try_filter` step of a fused chain.
+pub struct TryFilter<C, F> {
+    prev: C,
+    op: F,
+    step: StepId,
+}
 
-impl<T, E, F> BatchOp<T, T> for TryFilter<F>
+impl<C, F, E2> Chain for TryFilter<C, F>
 where
-    F: Fn(&T) -> Result<bool, E> + Send + Sync + 'static,
-    E: std::fmt::Display,
+    C: Chain,
+    E2: std::fmt::Display,
+    F: Fn(&C::Out) -> Result<bool, E2> + Send + Sync + 'static,
 {
-    const KIND: &'static str = "filter";
-    fn apply(&self, items: &mut std::vec::Drain<'_, T>, out: &mut Vec<T>) -> Result<(), String> {
-        for item in items {
-            if (self.0)(&item).map_err(|e| e.to_string())? {
-                out.push(item);
+    type In = C::In;
+    type Out = C::Out;
+
+    #[inline(always)]
+    fn feed<E>(&self, record: C::In, at: &Cell<&'static str>, emit: &mut E) -> Result<(), String>
+    where
+        E: FnMut(C::Out) -> Result<(), String>,
+    {
+        self.prev.feed(record, at, &mut |x| {
+            at.set("filter");
+            if (self.op)(&x).map_err(|e| e.to_string())? {
+                emit(x)
+            } else {
+                Ok(())
             }
-        }
-        Ok(())
+        })
+    }
+
+    fn run_batch(&self, batch: Vec<C::In>, cx: &mut StageCx<'_>) -> Vec<C::Out> {
+        let input = self.prev.run_batch(batch, cx);
+        let clock = cx.clock();
+        let mut out = Vec::with_capacity(input.len());
+        guarded("filter", cx.errors, &mut input.into_iter(), |items| {
+            for item in items {
+                if (self.op)(&item).map_err(|e| e.to_string())? {
+                    out.push(item);
+                }
+            }
+            Ok(())
+        });
+        cx.book(self.step, out.len(), clock);
+        out
+    }
+
+    fn last_step(&self) -> Option<StepId> {
+        Some(self.step)
     }
 }
 
@@ -53,7 +123,7 @@ where
     }
 }
 
-impl<T: Send + 'static> GearsBuilder<T> {
+impl<T: Send + 'static, C: Chain<Out = T>> GearsBuilder<T, C> {
     /// Keeps only the records for which `filter_op` returns `true`.
     ///
     /// ```
@@ -68,12 +138,15 @@ impl<T: Send + 'static> GearsBuilder<T> {
     /// });
     /// assert_eq!(out, ["b"]);
     /// ```
-    pub fn filter<F>(self, filter_op: F) -> GearsBuilder<T>
+    pub fn filter<F>(self, filter_op: F) -> GearsBuilder<T, Filter<C, F>>
     where
         F: Fn(&T) -> bool + Send + Sync + 'static,
     {
-        let op = Arc::new(filter_op);
-        self.batch_op(move || Filter(op.clone()))
+        self.then("filter", |prev, step| Filter {
+            prev,
+            op: filter_op,
+            step,
+        })
     }
 
     /// Like [`filter`](Self::filter) for a fallible predicate: an `Err` drops the record and
@@ -89,16 +162,20 @@ impl<T: Send + 'static> GearsBuilder<T> {
     /// assert_eq!(out.results, ["50"]);
     /// assert_eq!(out.errors.len(), 1);
     /// ```
-    pub fn try_filter<E, F>(self, filter_op: F) -> GearsBuilder<T>
+    pub fn try_filter<E, F>(self, filter_op: F) -> GearsBuilder<T, TryFilter<C, F>>
     where
         E: std::fmt::Display,
         F: Fn(&T) -> Result<bool, E> + Send + Sync + 'static,
     {
-        let op = Arc::new(filter_op);
-        self.batch_op(move || TryFilter(op.clone()))
+        self.then("filter", |prev, step| TryFilter {
+            prev,
+            op: filter_op,
+            step,
+        })
     }
 
-    /// Like [`filter`](Self::filter), spread over rayon's thread pool; order is kept.
+    /// Like [`filter`](Self::filter), spread over rayon's thread pool; order is kept (not
+    /// fused).
     ///
     /// ```
     /// # use gears_core as gears;

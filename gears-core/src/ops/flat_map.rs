@@ -1,50 +1,114 @@
 //! `flat_map`: each record expands into zero or more records.
 
-use std::sync::Arc;
+use std::cell::Cell;
 
 use smallvec::SmallVec;
 
-use super::{BatchOp, ParOp};
+use super::ParOp;
 use crate::builder::GearsBuilder;
+use crate::chain::Chain;
+use crate::pipeline::{guarded, StageCx, StepId};
 
-struct FlatMap<F>(Arc<F>);
+/// The `flat_map` step of a fused chain (see [`crate::chain`]).
+pub struct FlatMap<C, F> {
+    prev: C,
+    op: F,
+    step: StepId,
+}
 
-impl<I, It, F> BatchOp<I, It::Item> for FlatMap<F>
+impl<C, F, It> Chain for FlatMap<C, F>
 where
-    F: Fn(I) -> It + Send + Sync + 'static,
+    C: Chain,
     It: IntoIterator,
+    It::Item: Send + 'static,
+    F: Fn(C::Out) -> It + Send + Sync + 'static,
 {
-    const KIND: &'static str = "flat_map";
-    fn apply(
-        &self,
-        items: &mut std::vec::Drain<'_, I>,
-        out: &mut Vec<It::Item>,
-    ) -> Result<(), String> {
-        for item in items {
-            out.extend((self.0)(item));
-        }
-        Ok(())
+    type In = C::In;
+    type Out = It::Item;
+
+    #[inline(always)]
+    fn feed<E>(&self, record: C::In, at: &Cell<&'static str>, emit: &mut E) -> Result<(), String>
+    where
+        E: FnMut(It::Item) -> Result<(), String>,
+    {
+        self.prev.feed(record, at, &mut |x| {
+            at.set("flat_map");
+            for y in (self.op)(x) {
+                emit(y)?;
+                at.set("flat_map");
+            }
+            Ok(())
+        })
+    }
+
+    fn run_batch(&self, batch: Vec<C::In>, cx: &mut StageCx<'_>) -> Vec<It::Item> {
+        let input = self.prev.run_batch(batch, cx);
+        let clock = cx.clock();
+        let mut out = Vec::with_capacity(input.len());
+        guarded("flat_map", cx.errors, &mut input.into_iter(), |items| {
+            for item in items {
+                out.extend((self.op)(item));
+            }
+            Ok(())
+        });
+        cx.book(self.step, out.len(), clock);
+        out
+    }
+
+    fn last_step(&self) -> Option<StepId> {
+        Some(self.step)
     }
 }
 
-struct TryFlatMap<F>(Arc<F>);
+/// The `try_flat_map` step of a fused chain.
+pub struct TryFlatMap<C, F> {
+    prev: C,
+    op: F,
+    step: StepId,
+}
 
-impl<I, It, E, F> BatchOp<I, It::Item> for TryFlatMap<F>
+impl<C, F, It, E2> Chain for TryFlatMap<C, F>
 where
-    F: Fn(I) -> Result<It, E> + Send + Sync + 'static,
+    C: Chain,
     It: IntoIterator,
-    E: std::fmt::Display,
+    It::Item: Send + 'static,
+    E2: std::fmt::Display,
+    F: Fn(C::Out) -> Result<It, E2> + Send + Sync + 'static,
 {
-    const KIND: &'static str = "flat_map";
-    fn apply(
-        &self,
-        items: &mut std::vec::Drain<'_, I>,
-        out: &mut Vec<It::Item>,
-    ) -> Result<(), String> {
-        for item in items {
-            out.extend((self.0)(item).map_err(|e| e.to_string())?);
-        }
-        Ok(())
+    type In = C::In;
+    type Out = It::Item;
+
+    #[inline(always)]
+    fn feed<E>(&self, record: C::In, at: &Cell<&'static str>, emit: &mut E) -> Result<(), String>
+    where
+        E: FnMut(It::Item) -> Result<(), String>,
+    {
+        self.prev.feed(record, at, &mut |x| {
+            at.set("flat_map");
+            for y in (self.op)(x).map_err(|e| e.to_string())? {
+                emit(y)?;
+                at.set("flat_map");
+            }
+            Ok(())
+        })
+    }
+
+    fn run_batch(&self, batch: Vec<C::In>, cx: &mut StageCx<'_>) -> Vec<It::Item> {
+        let input = self.prev.run_batch(batch, cx);
+        let clock = cx.clock();
+        let mut out = Vec::with_capacity(input.len());
+        guarded("flat_map", cx.errors, &mut input.into_iter(), |items| {
+            for item in items {
+                out.extend((self.op)(item).map_err(|e| e.to_string())?);
+            }
+            Ok(())
+        });
+        cx.book(self.step, out.len(), clock);
+        out
+    }
+
+    fn last_step(&self) -> Option<StepId> {
+        Some(self.step)
     }
 }
 
@@ -62,7 +126,7 @@ where
     }
 }
 
-impl<T: Send + 'static> GearsBuilder<T> {
+impl<T: Send + 'static, C: Chain<Out = T>> GearsBuilder<T, C> {
     /// Expands each record into any number of records (everything `flat_map_op` returns that
     /// is iterable is expanded; 1.x only expanded Python lists).
     ///
@@ -75,14 +139,17 @@ impl<T: Send + 'static> GearsBuilder<T> {
     /// });
     /// assert_eq!(out, ["a", "b", "c"]);
     /// ```
-    pub fn flat_map<U, It, F>(self, flat_map_op: F) -> GearsBuilder<U>
+    pub fn flat_map<U, It, F>(self, flat_map_op: F) -> GearsBuilder<U, FlatMap<C, F>>
     where
         U: Send + 'static,
         It: IntoIterator<Item = U>,
         F: Fn(T) -> It + Send + Sync + 'static,
     {
-        let op = Arc::new(flat_map_op);
-        self.batch_op(move || FlatMap(op.clone()))
+        self.then("flat_map", |prev, step| FlatMap {
+            prev,
+            op: flat_map_op,
+            step,
+        })
     }
 
     /// Like [`flat_map`](Self::flat_map) for a fallible `flat_map_op`.
@@ -97,18 +164,22 @@ impl<T: Send + 'static> GearsBuilder<T> {
     /// assert_eq!(out.results, [2, 2, 1]);
     /// assert_eq!(out.errors[0].to_string(), "flat_map: zero");
     /// ```
-    pub fn try_flat_map<U, It, E, F>(self, flat_map_op: F) -> GearsBuilder<U>
+    pub fn try_flat_map<U, It, E, F>(self, flat_map_op: F) -> GearsBuilder<U, TryFlatMap<C, F>>
     where
         U: Send + 'static,
         It: IntoIterator<Item = U>,
         E: std::fmt::Display,
         F: Fn(T) -> Result<It, E> + Send + Sync + 'static,
     {
-        let op = Arc::new(flat_map_op);
-        self.batch_op(move || TryFlatMap(op.clone()))
+        self.then("flat_map", |prev, step| TryFlatMap {
+            prev,
+            op: flat_map_op,
+            step,
+        })
     }
 
-    /// Like [`flat_map`](Self::flat_map), spread over rayon's thread pool; order is kept.
+    /// Like [`flat_map`](Self::flat_map), spread over rayon's thread pool; order is kept (not
+    /// fused).
     ///
     /// ```
     /// # use gears_core as gears;

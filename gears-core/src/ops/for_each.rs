@@ -1,44 +1,107 @@
 //! `for_each`: a side effect per record; the record passes through unchanged.
 
-use std::sync::Arc;
+use std::cell::Cell;
 
-use super::BatchOp;
 use crate::builder::GearsBuilder;
+use crate::chain::Chain;
+use crate::pipeline::{guarded, StageCx, StepId};
 
-struct ForEach<F>(Arc<F>);
+/// The `for_each` step of a fused chain (see [`crate::chain`]).
+pub struct ForEach<C, F> {
+    prev: C,
+    op: F,
+    step: StepId,
+}
 
-impl<T, F> BatchOp<T, T> for ForEach<F>
+impl<C, F> Chain for ForEach<C, F>
 where
-    F: Fn(&T) + Send + Sync + 'static,
+    C: Chain,
+    F: Fn(&C::Out) + Send + Sync + 'static,
 {
-    const KIND: &'static str = "for_each";
-    fn apply(&self, items: &mut std::vec::Drain<'_, T>, out: &mut Vec<T>) -> Result<(), String> {
-        for item in items {
-            (self.0)(&item);
-            out.push(item);
-        }
-        Ok(())
+    type In = C::In;
+    type Out = C::Out;
+
+    #[inline(always)]
+    fn feed<E>(&self, record: C::In, at: &Cell<&'static str>, emit: &mut E) -> Result<(), String>
+    where
+        E: FnMut(C::Out) -> Result<(), String>,
+    {
+        self.prev.feed(record, at, &mut |x| {
+            at.set("for_each");
+            (self.op)(&x);
+            emit(x)
+        })
+    }
+
+    fn run_batch(&self, batch: Vec<C::In>, cx: &mut StageCx<'_>) -> Vec<C::Out> {
+        let input = self.prev.run_batch(batch, cx);
+        let clock = cx.clock();
+        let mut out = Vec::with_capacity(input.len());
+        guarded("for_each", cx.errors, &mut input.into_iter(), |items| {
+            for item in items {
+                (self.op)(&item);
+                out.push(item);
+            }
+            Ok(())
+        });
+        cx.book(self.step, out.len(), clock);
+        out
+    }
+
+    fn last_step(&self) -> Option<StepId> {
+        Some(self.step)
     }
 }
 
-struct TryForEach<F>(Arc<F>);
+/// The `try_for_each` step of a fused chain.
+pub struct TryForEach<C, F> {
+    prev: C,
+    op: F,
+    step: StepId,
+}
 
-impl<T, E, F> BatchOp<T, T> for TryForEach<F>
+impl<C, F, E2> Chain for TryForEach<C, F>
 where
-    F: Fn(&T) -> Result<(), E> + Send + Sync + 'static,
-    E: std::fmt::Display,
+    C: Chain,
+    E2: std::fmt::Display,
+    F: Fn(&C::Out) -> Result<(), E2> + Send + Sync + 'static,
 {
-    const KIND: &'static str = "for_each";
-    fn apply(&self, items: &mut std::vec::Drain<'_, T>, out: &mut Vec<T>) -> Result<(), String> {
-        for item in items {
-            (self.0)(&item).map_err(|e| e.to_string())?;
-            out.push(item);
-        }
-        Ok(())
+    type In = C::In;
+    type Out = C::Out;
+
+    #[inline(always)]
+    fn feed<E>(&self, record: C::In, at: &Cell<&'static str>, emit: &mut E) -> Result<(), String>
+    where
+        E: FnMut(C::Out) -> Result<(), String>,
+    {
+        self.prev.feed(record, at, &mut |x| {
+            at.set("for_each");
+            (self.op)(&x).map_err(|e| e.to_string())?;
+            emit(x)
+        })
+    }
+
+    fn run_batch(&self, batch: Vec<C::In>, cx: &mut StageCx<'_>) -> Vec<C::Out> {
+        let input = self.prev.run_batch(batch, cx);
+        let clock = cx.clock();
+        let mut out = Vec::with_capacity(input.len());
+        guarded("for_each", cx.errors, &mut input.into_iter(), |items| {
+            for item in items {
+                (self.op)(&item).map_err(|e| e.to_string())?;
+                out.push(item);
+            }
+            Ok(())
+        });
+        cx.book(self.step, out.len(), clock);
+        out
+    }
+
+    fn last_step(&self) -> Option<StepId> {
+        Some(self.step)
     }
 }
 
-impl<T: Send + 'static> GearsBuilder<T> {
+impl<T: Send + 'static, C: Chain<Out = T>> GearsBuilder<T, C> {
     /// Runs `for_each_op` on each record for its side effect (e.g. a write to Redis) and
     /// passes the record on unchanged.
     ///
@@ -56,12 +119,15 @@ impl<T: Send + 'static> GearsBuilder<T> {
     /// assert_eq!(out.results, ["a"]);
     /// assert_eq!(host.get("copy:a").as_deref(), Some("x"));
     /// ```
-    pub fn for_each<F>(self, for_each_op: F) -> GearsBuilder<T>
+    pub fn for_each<F>(self, for_each_op: F) -> GearsBuilder<T, ForEach<C, F>>
     where
         F: Fn(&T) + Send + Sync + 'static,
     {
-        let op = Arc::new(for_each_op);
-        self.batch_op(move || ForEach(op.clone()))
+        self.then("for_each", |prev, step| ForEach {
+            prev,
+            op: for_each_op,
+            step,
+        })
     }
 
     /// Like [`for_each`](Self::for_each) for a fallible side effect: on `Err` the record is
@@ -77,13 +143,16 @@ impl<T: Send + 'static> GearsBuilder<T> {
     /// assert_eq!(out.results, ["PING"]);
     /// assert!(out.errors.iter().any(|e| e.message.contains("unknown command")));
     /// ```
-    pub fn try_for_each<E, F>(self, for_each_op: F) -> GearsBuilder<T>
+    pub fn try_for_each<E, F>(self, for_each_op: F) -> GearsBuilder<T, TryForEach<C, F>>
     where
         E: std::fmt::Display,
         F: Fn(&T) -> Result<(), E> + Send + Sync + 'static,
     {
-        let op = Arc::new(for_each_op);
-        self.batch_op(move || TryForEach(op.clone()))
+        self.then("for_each", |prev, step| TryForEach {
+            prev,
+            op: for_each_op,
+            step,
+        })
     }
 }
 

@@ -4,10 +4,11 @@ use std::sync::Arc;
 
 use super::local_group_by::GroupFold;
 use crate::builder::GearsBuilder;
+use crate::chain::Chain;
 use crate::plan::ByPairKey;
 use crate::record::{PartitionKey, Record};
 
-impl<T: Record> GearsBuilder<T> {
+impl<T: Record, C: Chain<Out = T>> GearsBuilder<T, C> {
     /// Groups records by `key_op` across all shards and reduces each group into an accumulator
     /// that starts as a clone of `zero`; emits `(key, accumulator)`.
     ///

@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::BatchOp;
 use crate::builder::GearsBuilder;
+use crate::chain::Chain;
 
 struct Limit {
     start: usize,
@@ -28,7 +29,7 @@ impl<T> BatchOp<T, T> for Limit {
     }
 }
 
-impl<T: Send + 'static> GearsBuilder<T> {
+impl<T: Send + 'static, C: Chain<Out = T>> GearsBuilder<T, C> {
     /// Keeps the records at positions `start .. start + length` and stops pulling input once
     /// past them. Like 1.x this is applied **per shard**; use it after
     /// [`collect`](Self::collect) for a global limit.

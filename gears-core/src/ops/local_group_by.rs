@@ -1,10 +1,12 @@
 //! `local_group_by`: group this shard's records by key, reducing each group.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::hash::Hash;
 
 use super::FoldOp;
 use crate::builder::GearsBuilder;
+use crate::chain::Chain;
 use crate::error::StepError;
 
 /// Groups in first-seen order.
@@ -61,16 +63,17 @@ where
         Groups::new()
     }
 
+    #[inline(always)]
     fn add(
         &self,
         groups: &mut Groups<K, A>,
-        items: &mut std::vec::Drain<'_, I>,
+        item: I,
+        at: &Cell<&'static str>,
     ) -> Result<(), String> {
-        for item in items {
-            let (key, value) = (self.split)(item);
-            let (key, acc) = groups.entry(key, || self.zero.clone());
-            (self.reduce)(key, acc, value);
-        }
+        at.set(self.kind);
+        let (key, value) = (self.split)(item);
+        let (key, acc) = groups.entry(key, || self.zero.clone());
+        (self.reduce)(key, acc, value);
         Ok(())
     }
 
@@ -79,7 +82,7 @@ where
     }
 }
 
-impl<T: Send + 'static> GearsBuilder<T> {
+impl<T: Send + 'static, C: Chain<Out = T>> GearsBuilder<T, C> {
     /// Groups this shard's records by `key_op` and reduces each group into an accumulator that
     /// starts as a clone of `zero`; emits `(key, accumulator)` per group in first-seen order.
     /// Local: nothing crosses shards (see [`group_by`](Self::group_by) for the global one).

@@ -1,38 +1,102 @@
 //! `map`: one record in, one record out.
 
-use std::sync::Arc;
+use std::cell::Cell;
 
 use smallvec::SmallVec;
 
-use super::{BatchOp, ParOp};
+use super::ParOp;
 use crate::builder::GearsBuilder;
+use crate::chain::Chain;
+use crate::pipeline::{guarded, StageCx, StepId};
 
-struct Map<F>(Arc<F>);
+/// The `map` step of a fused chain (see [`crate::chain`]).
+pub struct Map<C, F> {
+    prev: C,
+    op: F,
+    step: StepId,
+}
 
-impl<I, O, F> BatchOp<I, O> for Map<F>
+impl<C, F, U> Chain for Map<C, F>
 where
-    F: Fn(I) -> O + Send + Sync + 'static,
+    C: Chain,
+    U: Send + 'static,
+    F: Fn(C::Out) -> U + Send + Sync + 'static,
 {
-    const KIND: &'static str = "map";
-    fn apply(&self, items: &mut std::vec::Drain<'_, I>, out: &mut Vec<O>) -> Result<(), String> {
-        out.extend(items.map(&*self.0));
-        Ok(())
+    type In = C::In;
+    type Out = U;
+
+    #[inline(always)]
+    fn feed<E>(&self, record: C::In, at: &Cell<&'static str>, emit: &mut E) -> Result<(), String>
+    where
+        E: FnMut(U) -> Result<(), String>,
+    {
+        self.prev.feed(record, at, &mut |x| {
+            at.set("map");
+            emit((self.op)(x))
+        })
+    }
+
+    fn run_batch(&self, batch: Vec<C::In>, cx: &mut StageCx<'_>) -> Vec<U> {
+        let input = self.prev.run_batch(batch, cx);
+        let clock = cx.clock();
+        let mut out = Vec::with_capacity(input.len());
+        guarded("map", cx.errors, &mut input.into_iter(), |items| {
+            out.extend(items.map(&self.op));
+            Ok(())
+        });
+        cx.book(self.step, out.len(), clock);
+        out
+    }
+
+    fn last_step(&self) -> Option<StepId> {
+        Some(self.step)
     }
 }
 
-struct TryMap<F>(Arc<F>);
+/// The `try_map` step of a fused chain.
+pub struct TryMap<C, F> {
+    prev: C,
+    op: F,
+    step: StepId,
+}
 
-impl<I, O, E, F> BatchOp<I, O> for TryMap<F>
+impl<C, F, U, E2> Chain for TryMap<C, F>
 where
-    F: Fn(I) -> Result<O, E> + Send + Sync + 'static,
-    E: std::fmt::Display,
+    C: Chain,
+    U: Send + 'static,
+    E2: std::fmt::Display,
+    F: Fn(C::Out) -> Result<U, E2> + Send + Sync + 'static,
 {
-    const KIND: &'static str = "map";
-    fn apply(&self, items: &mut std::vec::Drain<'_, I>, out: &mut Vec<O>) -> Result<(), String> {
-        for item in items {
-            out.push((self.0)(item).map_err(|e| e.to_string())?);
-        }
-        Ok(())
+    type In = C::In;
+    type Out = U;
+
+    #[inline(always)]
+    fn feed<E>(&self, record: C::In, at: &Cell<&'static str>, emit: &mut E) -> Result<(), String>
+    where
+        E: FnMut(U) -> Result<(), String>,
+    {
+        self.prev.feed(record, at, &mut |x| {
+            at.set("map");
+            emit((self.op)(x).map_err(|e| e.to_string())?)
+        })
+    }
+
+    fn run_batch(&self, batch: Vec<C::In>, cx: &mut StageCx<'_>) -> Vec<U> {
+        let input = self.prev.run_batch(batch, cx);
+        let clock = cx.clock();
+        let mut out = Vec::with_capacity(input.len());
+        guarded("map", cx.errors, &mut input.into_iter(), |items| {
+            for item in items {
+                out.push((self.op)(item).map_err(|e| e.to_string())?);
+            }
+            Ok(())
+        });
+        cx.book(self.step, out.len(), clock);
+        out
+    }
+
+    fn last_step(&self) -> Option<StepId> {
+        Some(self.step)
     }
 }
 
@@ -49,10 +113,11 @@ where
     }
 }
 
-impl<T: Send + 'static> GearsBuilder<T> {
+impl<T: Send + 'static, C: Chain<Out = T>> GearsBuilder<T, C> {
     /// Transforms each record into exactly one new record.
     ///
-    /// A panic in `map_op` becomes an error entry; the record is dropped, the run goes on.
+    /// Fused with the neighbouring per-record steps into one loop. A panic in `map_op` becomes
+    /// an error entry; the record is dropped, the run goes on.
     ///
     /// ```
     /// # use gears_core as gears;
@@ -62,13 +127,16 @@ impl<T: Send + 'static> GearsBuilder<T> {
     /// });
     /// assert_eq!(out, [10, 20, 30]);
     /// ```
-    pub fn map<U, F>(self, map_op: F) -> GearsBuilder<U>
+    pub fn map<U, F>(self, map_op: F) -> GearsBuilder<U, Map<C, F>>
     where
         U: Send + 'static,
         F: Fn(T) -> U + Send + Sync + 'static,
     {
-        let op = Arc::new(map_op);
-        self.batch_op(move || Map(op.clone()))
+        self.then("map", |prev, step| Map {
+            prev,
+            op: map_op,
+            step,
+        })
     }
 
     /// Like [`map`](Self::map) for a fallible `map_op`: an `Err` becomes an error entry
@@ -78,25 +146,28 @@ impl<T: Send + 'static> GearsBuilder<T> {
     /// # use gears_core as gears;
     /// use gears::prelude::*;
     /// let host = gears::testing::MemoryHost::new();
-    /// let out = GearsBuilder::new(IterReader::new(|_| ["1", "x", "3"]))
+    /// let out = GearsBuilder::new(IterReader::new(|_| ["1", "x", "3"].map(String::from)))
     ///     .try_map(|s| s.parse::<u32>())
     ///     .run(&host);
     /// assert_eq!(out.results, [1, 3]);
     /// assert_eq!(out.errors.len(), 1);
     /// assert_eq!(out.errors[0].step, "map");
     /// ```
-    pub fn try_map<U, E, F>(self, map_op: F) -> GearsBuilder<U>
+    pub fn try_map<U, E, F>(self, map_op: F) -> GearsBuilder<U, TryMap<C, F>>
     where
         U: Send + 'static,
         E: std::fmt::Display,
         F: Fn(T) -> Result<U, E> + Send + Sync + 'static,
     {
-        let op = Arc::new(map_op);
-        self.batch_op(move || TryMap(op.clone()))
+        self.then("map", |prev, step| TryMap {
+            prev,
+            op: map_op,
+            step,
+        })
     }
 
     /// Like [`map`](Self::map), but each batch is spread over rayon's thread pool; record
-    /// order is kept. Worth it when `map_op` is expensive.
+    /// order is kept. Worth it when `map_op` is expensive (it is not fused).
     ///
     /// ```
     /// # use gears_core as gears;

@@ -1,11 +1,11 @@
 //! The operators. Each file holds one operator: its builder method (with the documentation
-//! and an asserting example) and the step types behind it. Three generic node kinds carry
-//! them all:
-//! - [`OpNode`]: a per-batch step (`map`, `filter`, `flat_map`, `for_each`, `limit`), one
-//!   monomorphized loop per batch;
-//! - [`ParNode`]: the same, spread over rayon's pool with record order kept (`par_*`);
-//! - [`FoldNode`]: a step that consumes its whole input, then emits (`accumulate`, the local
-//!   halves of grouping and aggregation).
+//! and an asserting example) and the step types behind it. They are carried by:
+//! - fused chains ([`crate::chain`]): `map`, `filter`, `flat_map`, `for_each` and their `try_`
+//!   forms, composed at compile time and run as one loop per record;
+//! - [`FoldNode`]: a step that consumes its whole input (through the chain in front of it),
+//!   then emits (`accumulate`, `count`, the local halves of grouping and aggregation);
+//! - [`ParNode`]: `par_*` steps spread over rayon's pool with record order kept;
+//! - [`OpNode`]: a stateful per-batch step (`limit`).
 
 mod accumulate;
 mod aggregate;
@@ -16,16 +16,17 @@ mod collect;
 mod count;
 mod count_by;
 mod distinct;
-mod filter;
-mod flat_map;
-mod for_each;
+pub(crate) mod filter;
+pub(crate) mod flat_map;
+pub(crate) mod for_each;
 mod group_by;
 mod limit;
 mod local_group_by;
-mod map;
+pub(crate) mod map;
 mod repartition;
 mod sort;
 
+use std::cell::Cell;
 use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
@@ -33,6 +34,7 @@ use std::sync::Arc;
 use rayon::prelude::*;
 use smallvec::SmallVec;
 
+use crate::chain::{drive_chain, Chain};
 use crate::error::{GearsError, StepError};
 use crate::pipeline::{guarded, Node, Pull, StageCx, StageInput, StepId};
 
@@ -168,17 +170,15 @@ impl<I: Send, O: Send, Op: ParOp<I, O>> Pull<O> for ParPull<I, O, Op> {
     }
 }
 
-/// A step that sees its whole input before emitting.
+/// A step that sees its whole input before emitting. It consumes the fused chain in front of
+/// it record by record (`count` after `filter` is one branch-free loop).
 pub(crate) trait FoldOp<I, O>: Send + Sync + 'static {
     fn kind(&self) -> &'static str;
     type State: Send;
     fn start(&self) -> Self::State;
-    /// Folds `items` into `state`; as with [`BatchOp::apply`], an `Err` drops one record.
-    fn add(
-        &self,
-        state: &mut Self::State,
-        items: &mut std::vec::Drain<'_, I>,
-    ) -> Result<(), String>;
+    /// Folds one record into `state`. Steps running user code name themselves in `at` first;
+    /// an `Err` drops the record and becomes an error entry.
+    fn add(&self, state: &mut Self::State, item: I, at: &Cell<&'static str>) -> Result<(), String>;
     /// Emits the result. `initiator` is true on the shard that started the execution.
     fn finish(
         &self,
@@ -189,41 +189,49 @@ pub(crate) trait FoldOp<I, O>: Send + Sync + 'static {
     );
 }
 
-pub(crate) struct FoldNode<I, O, Op> {
-    pub(crate) prev: Arc<dyn Node<I>>,
+pub(crate) struct FoldNode<C: Chain, O, Op> {
+    pub(crate) prev: Arc<dyn Node<C::In>>,
+    pub(crate) chain: Arc<C>,
     pub(crate) op: Arc<Op>,
     pub(crate) step: StepId,
-    pub(crate) _io: PhantomData<fn(I) -> O>,
+    pub(crate) _o: PhantomData<fn() -> O>,
 }
 
-struct FoldPull<I, O, Op> {
-    prev: Box<dyn Pull<I>>,
+struct FoldPull<C: Chain, O, Op> {
+    prev: Box<dyn Pull<C::In>>,
+    chain: Arc<C>,
     op: Arc<Op>,
     step: StepId,
     initiator: bool,
     done: bool,
-    _io: PhantomData<fn(I) -> O>,
+    _o: PhantomData<fn() -> O>,
 }
 
-impl<I, O, Op> Node<O> for FoldNode<I, O, Op>
+impl<C, O, Op> Node<O> for FoldNode<C, O, Op>
 where
-    I: Send + 'static,
+    C: Chain,
     O: Send + 'static,
-    Op: FoldOp<I, O>,
+    Op: FoldOp<C::Out, O>,
 {
     fn open(&self, input: &mut StageInput) -> Result<Box<dyn Pull<O>>, GearsError> {
         Ok(Box::new(FoldPull {
             prev: self.prev.open(input)?,
+            chain: self.chain.clone(),
             op: self.op.clone(),
             step: self.step,
             initiator: input.initiator,
             done: false,
-            _io: PhantomData,
+            _o: PhantomData,
         }))
     }
 }
 
-impl<I: Send, O: Send, Op: FoldOp<I, O>> Pull<O> for FoldPull<I, O, Op> {
+impl<C, O, Op> Pull<O> for FoldPull<C, O, Op>
+where
+    C: Chain,
+    O: Send,
+    Op: FoldOp<C::Out, O>,
+{
     fn pull(&mut self, cx: &mut StageCx<'_>, out: &mut Vec<O>) -> Result<bool, GearsError> {
         if self.done {
             return Ok(false);
@@ -236,11 +244,9 @@ impl<I: Send, O: Send, Op: FoldOp<I, O>> Pull<O> for FoldPull<I, O, Op> {
             if cx.aborted() {
                 return Err(GearsError::Aborted);
             }
-            let clock = cx.clock();
-            guarded(op.kind(), cx.errors, &mut buf.drain(..), |items| {
-                op.add(&mut state, items)
+            drive_chain(&*self.chain, &mut buf, cx, Some(self.step), |item, at| {
+                op.add(&mut state, item, at)
             });
-            cx.book(self.step, 0, clock);
             if !more {
                 break;
             }

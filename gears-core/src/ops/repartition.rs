@@ -1,10 +1,11 @@
 //! `repartition`: move each record to the shard owning its key's hash slot.
 
 use crate::builder::GearsBuilder;
+use crate::chain::Chain;
 use crate::plan::ByKey;
 use crate::record::{PartitionKey, Record};
 
-impl<T: Record> GearsBuilder<T> {
+impl<T: Record, C: Chain<Out = T>> GearsBuilder<T, C> {
     /// Sends each record to the shard that owns the hash slot of `key_op(record)` (CRC16,
     /// `{hashtag}` aware): after it, a step can write keys derived from that key locally.
     /// A global step: it ends a stage. On a single server it passes records through.

@@ -1,10 +1,12 @@
 //! `sort`: all records, globally sorted, on the initiator.
 
+use std::cell::Cell;
 use std::cmp::Ordering;
 use std::sync::Arc;
 
 use super::FoldOp;
 use crate::builder::GearsBuilder;
+use crate::chain::Chain;
 use crate::error::StepError;
 use crate::pipeline::guarded_once;
 use crate::record::Record;
@@ -29,8 +31,9 @@ where
         Vec::new()
     }
 
-    fn add(&self, all: &mut Vec<T>, items: &mut std::vec::Drain<'_, T>) -> Result<(), String> {
-        all.extend(items);
+    #[inline(always)]
+    fn add(&self, all: &mut Vec<T>, item: T, _: &Cell<&'static str>) -> Result<(), String> {
+        all.push(item);
         Ok(())
     }
 
@@ -45,7 +48,7 @@ where
     }
 }
 
-impl<T: Record> GearsBuilder<T> {
+impl<T: Record, C: Chain<Out = T>> GearsBuilder<T, C> {
     /// Sorts all records of all shards in **ascending** order (each shard sorts its own, the
     /// initiator merges). 1.x's `sort()` defaults to descending: use
     /// [`sort_desc`](Self::sort_desc) for that.
@@ -90,9 +93,9 @@ impl<T: Record> GearsBuilder<T> {
     /// });
     /// assert_eq!(out, [-1.0, 2.5, 9.0]);
     /// ```
-    pub fn sort_by<C>(self, compare: C) -> GearsBuilder<T>
+    pub fn sort_by<F>(self, compare: F) -> GearsBuilder<T>
     where
-        C: Fn(&T, &T) -> Ordering + Send + Sync + 'static,
+        F: Fn(&T, &T) -> Ordering + Send + Sync + 'static,
     {
         let cmp = Arc::new(compare);
         self.fold_op(SortAll {
