@@ -73,12 +73,20 @@ pub struct Outcome {
     pub duration: Duration,
 }
 
+/// The outcome once set, and how many threads wait for it (notify only when someone does:
+/// a condvar notification is a system call).
+#[derive(Default)]
+struct Slot {
+    outcome: Option<Arc<Outcome>>,
+    waiters: usize,
+}
+
 /// One execution. Shared (`Arc`) between its creator, the executor and whoever waits on it.
 pub struct Execution {
     id: ExecutionId,
     status: AtomicU8,
     abort: Arc<AtomicBool>,
-    outcome: Mutex<Option<Arc<Outcome>>>,
+    slot: Mutex<Slot>,
     finished: Condvar,
     created: Instant,
 }
@@ -99,7 +107,7 @@ impl Execution {
             id,
             status: AtomicU8::new(0),
             abort: Arc::new(AtomicBool::new(false)),
-            outcome: Mutex::new(None),
+            slot: Mutex::new(Slot::default()),
             finished: Condvar::new(),
             created: Instant::now(),
         })
@@ -153,8 +161,8 @@ impl Execution {
     }
 
     pub(crate) fn complete(&self, status: ExecutionStatus, outcome: Outcome) {
-        let mut slot = self.outcome.lock().unwrap_or_else(|p| p.into_inner());
-        *slot = Some(Arc::new(outcome));
+        let mut slot = self.slot.lock().unwrap_or_else(|p| p.into_inner());
+        slot.outcome = Some(Arc::new(outcome));
         self.status.store(
             match status {
                 ExecutionStatus::Aborted => 3,
@@ -162,33 +170,39 @@ impl Execution {
             },
             Ordering::Release,
         );
+        let waiters = slot.waiters;
         drop(slot);
-        self.finished.notify_all();
+        if waiters > 0 {
+            self.finished.notify_all();
+        }
     }
 
     /// The outcome, once finished.
     pub fn outcome(&self) -> Option<Arc<Outcome>> {
-        self.outcome
+        self.slot
             .lock()
             .unwrap_or_else(|p| p.into_inner())
+            .outcome
             .clone()
     }
 
     /// Blocks until finished or `timeout`; returns the outcome if finished.
     pub fn wait(&self, timeout: Duration) -> Option<Arc<Outcome>> {
         let deadline = Instant::now() + timeout;
-        let mut slot = self.outcome.lock().unwrap_or_else(|p| p.into_inner());
-        while slot.is_none() {
+        let mut slot = self.slot.lock().unwrap_or_else(|p| p.into_inner());
+        while slot.outcome.is_none() {
             let now = Instant::now();
             if now >= deadline {
                 return None;
             }
+            slot.waiters += 1;
             slot = self
                 .finished
                 .wait_timeout(slot, deadline - now)
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
+            slot.waiters -= 1;
         }
-        slot.clone()
+        slot.outcome.clone()
     }
 }

@@ -184,13 +184,22 @@ impl Drop for Executor {
     }
 }
 
+/// Jobs a worker runs from one lane before handing the lane back (fairness vs. overhead).
+const BURST: usize = 32;
+
 fn worker(receiver: Receiver<Message>, sender: Sender<Message>) {
     while let Ok(Message::Lane(lane)) = receiver.recv() {
-        if let Some(task) = lane.tasks.pop() {
-            run_task(task);
-        }
-        if lane.pending.fetch_sub(1, Ordering::AcqRel) > 1 {
-            let _ = sender.send(Message::Lane(lane));
+        for ran in 1.. {
+            if let Some(task) = lane.tasks.pop() {
+                run_task(task);
+            }
+            if lane.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+                break; // the lane is empty: the next submit schedules it again
+            }
+            if ran == BURST {
+                let _ = sender.send(Message::Lane(lane));
+                break;
+            }
         }
     }
 }
