@@ -29,6 +29,12 @@ fn keys_like(args: &[String]) -> Result<GearsBuilder<String>, String> {
     Ok(GearsBuilder::new(KeysOnlyReader::new(pattern.clone())))
 }
 
+/// Key names in upper case: the flow ends with a fused `map`, so it is returned as `impl Flow`.
+#[gears::register]
+fn shout() -> impl Flow<String> {
+    GearsBuilder::new(KeysOnlyReader::new("*")).map(|k| k.to_uppercase())
+}
+
 fn run(name: &str, args: &[&str], host: &MemoryHost) -> Result<Vec<Value>, GearsError> {
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
     let Registered::Flow(plan) = registry::build(name, &args)?;
@@ -40,7 +46,7 @@ fn run(name: &str, args: &[&str], host: &MemoryHost) -> Result<Vec<Value>, Gears
 #[test]
 fn registered_functions_are_listed_with_kind_and_doc() {
     let names: Vec<_> = registry::functions().iter().map(|f| f.name).collect();
-    assert_eq!(names, ["keys_like", "word_count"]);
+    assert_eq!(names, ["keys_like", "shout", "word_count"]);
     let wc = registry::find("word_count").unwrap();
     assert_eq!(wc.kind, FunctionKind::Flow);
     assert_eq!(wc.doc, "Counts words in string keys matching `doc:*`.");
