@@ -1,7 +1,8 @@
 //! # gears
 //!
-//! The crate Gears module authors depend on: one dependency line gives the typed dataflow
-//! engine ([`gears_core`], re-exported here) and the `#[gears::register]` attribute.
+//! The crate Gears module authors depend on. One dependency line gives the typed dataflow
+//! engine ([`gears_core`], re-exported here), the `#[gears::register]` attribute, and
+//! [`export!`], which turns the crate into a module for `redis-server --loadmodule`.
 //!
 //! ```
 //! use gears::prelude::*;
@@ -18,15 +19,84 @@
 //! assert_eq!(gears::registry::find("key_count").unwrap().doc, "Counts the keys of every shard.");
 //! ```
 //!
-//! Running inside redis-server (commands such as `RG.RUN`, triggers, cluster execution) is
-//! the subject of the gears-module issue; this crate currently provides the author-facing API.
+//! A module crate (`crate-type = ["cdylib"]`) adds one line, `gears::export! { name: "mymod" }`,
+//! and its registered flows run with `RG.RUN <function> [UNBLOCKING] [ARGS ...]`.
+//!
+//! This is the only crate of the workspace that touches the Redis module API.
 
 extern crate self as gears;
+
+mod commands;
+mod config;
+mod host_impl;
+mod info;
+mod reply;
+mod runtime;
 
 pub use gears_core::*;
 pub use gears_macros::register;
 
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::commands::entry;
+    pub use crate::runtime::init;
     pub use linkme;
+    pub use redis_module;
+}
+
+/// Declares the module: wraps the single `redis_module!` of the cdylib, registers the `RG.*`
+/// commands and starts Gears when redis-server loads it.
+///
+/// ```ignore
+/// gears::export! { name: "wordcount" }
+/// ```
+#[macro_export]
+macro_rules! export {
+    (name: $name:expr $(, version: $version:expr)? $(,)?) => {
+        #[doc(hidden)]
+        #[allow(missing_docs)]
+        pub mod __gears_module {
+            fn __gears_module_init(
+                ctx: &$crate::__private::redis_module::Context,
+                args: &[$crate::__private::redis_module::RedisString],
+            ) -> $crate::__private::redis_module::Status {
+                $crate::__private::init(ctx, args)
+            }
+
+            // Inside redis-server memory comes from Redis's allocator; the crate's own unit
+            // tests run outside Redis, with the system allocator.
+            #[cfg(not(test))]
+            $crate::export!(@module $name, $crate::export!(@version $($version)?),
+                $crate::__private::redis_module::alloc::RedisAlloc,
+                $crate::__private::redis_module::alloc::RedisAlloc);
+            #[cfg(test)]
+            $crate::export!(@module $name, $crate::export!(@version $($version)?),
+                ::std::alloc::System, ::std::alloc::System);
+        }
+    };
+    (@version) => { 1 };
+    (@version $version:expr) => { $version };
+    (@module $name:expr, $version:expr, $alloc_type:ty, $alloc:expr) => {
+        $crate::__private::redis_module::redis_module! {
+            name: $name,
+            version: $version,
+            allocator: ($alloc_type, $alloc),
+            data_types: [],
+            init: __gears_module_init,
+            commands: [
+                ["RG.RUN", $crate::__private::entry::rg_run, "readonly", 0, 0, 0, ""],
+                ["RG.GETRESULTS", $crate::__private::entry::rg_getresults, "readonly", 0, 0, 0, ""],
+                ["RG.GETRESULTSBLOCKING", $crate::__private::entry::rg_getresultsblocking, "readonly", 0, 0, 0, ""],
+                ["RG.GETEXECUTION", $crate::__private::entry::rg_getexecution, "readonly", 0, 0, 0, ""],
+                ["RG.DUMPEXECUTIONS", $crate::__private::entry::rg_dumpexecutions, "readonly", 0, 0, 0, ""],
+                ["RG.DROPEXECUTION", $crate::__private::entry::rg_dropexecution, "readonly", 0, 0, 0, ""],
+                ["RG.ABORTEXECUTION", $crate::__private::entry::rg_abortexecution, "readonly", 0, 0, 0, ""],
+                ["RG.DUMPFUNCTIONS", $crate::__private::entry::rg_dumpfunctions, "readonly", 0, 0, 0, ""],
+                ["RG.CONFIGGET", $crate::__private::entry::rg_configget, "readonly", 0, 0, 0, ""],
+                ["RG.CONFIGSET", $crate::__private::entry::rg_configset, "readonly", 0, 0, 0, ""],
+                ["RG.INFOCLUSTER", $crate::__private::entry::rg_infocluster, "readonly", 0, 0, 0, ""],
+                ["RG.REFRESHCLUSTER", $crate::__private::entry::rg_refreshcluster, "readonly", 0, 0, 0, ""],
+            ],
+        }
+    };
 }

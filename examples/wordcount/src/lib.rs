@@ -1,8 +1,7 @@
-//! Example Gears flows, registered with `#[gears::register]`.
-//!
-//! `cargo run -p gears-examples --bin gears-demo` loads sample data into an in-memory
-//! 3-shard cluster and runs them (the README's main job). Each flow runs unchanged on one
-//! server or a cluster.
+//! Example Gears module: load it with `redis-server --loadmodule libgears_wordcount.so` and
+//! run its flows with `RG.RUN <function> [ARGS ...]` (`RG.DUMPFUNCTIONS` lists them). Each flow
+//! runs unchanged on one server or a cluster; the unit tests below check that on the
+//! in-memory hosts.
 
 use gears::prelude::*;
 
@@ -78,6 +77,29 @@ pub fn first_keys(args: &[String]) -> Result<GearsBuilder<String>, String> {
         .limit(limit, 0))
 }
 
+/// Counts `0..n` slowly (1 ms per record): `ARGS <n>`. For trying `RG.ABORTEXECUTION`.
+#[gears::register]
+pub fn slow_count(args: &[String]) -> Result<GearsBuilder<u64>, String> {
+    let n: u64 = match args {
+        [n] => n
+            .parse()
+            .map_err(|_| format!("n must be a number, got '{n}'"))?,
+        _ => return Err("usage: slow_count <n>".into()),
+    };
+    Ok(GearsBuilder::new(IterReader::new(move |_| 0..n))
+        .for_each(|_| std::thread::sleep(std::time::Duration::from_millis(1)))
+        .count())
+}
+
+/// Panics on the record 3 of `0..5`: errors are data, the run goes on.
+#[gears::register]
+pub fn faulty() -> impl Flow<u64> {
+    GearsBuilder::new(IterReader::new(|_| 0..5u64)).map(|n| {
+        assert!(n != 3, "three is not allowed");
+        n * 10
+    })
+}
+
 /// Loads the demo's sample data through any `SET`/`HSET`-capable loader.
 pub fn sample_data(set: impl Fn(&str, &str), hset: impl Fn(&str, &[(&str, &str)])) {
     let docs = [
@@ -136,3 +158,5 @@ mod tests {
         assert!(first_keys(&["x".into()]).is_err());
     }
 }
+
+gears::export! { name: "wordcount" }

@@ -1,0 +1,74 @@
+//! Command handlers. Every handler runs inside [`guard`]: a panic becomes an error reply,
+//! never a crash of redis-server.
+
+pub(crate) mod config;
+pub(crate) mod executions;
+pub(crate) mod functions;
+pub(crate) mod run;
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use redis_module::{Context, RedisError, RedisResult, RedisString, RedisValue};
+
+use gears_core::execution::Outcome;
+
+use crate::reply::to_redis;
+
+/// Runs a handler, turning a panic into an error reply.
+pub(crate) fn guard(
+    ctx: &Context,
+    args: Vec<RedisString>,
+    handler: fn(&Context, Vec<String>) -> RedisResult,
+) -> RedisResult {
+    let args: Vec<String> = args.iter().map(|a| a.to_string_lossy()).collect();
+    catch_unwind(AssertUnwindSafe(|| handler(ctx, args))).unwrap_or_else(|_| {
+        Err(RedisError::Str(
+            "ERR internal error in Gears (panic caught); see the server log",
+        ))
+    })
+}
+
+/// `[[results...], [errors...]]`, the 1.x reply of a finished execution.
+pub(crate) fn results_reply(outcome: &Outcome) -> RedisValue {
+    RedisValue::Array(vec![
+        RedisValue::Array(outcome.results.iter().cloned().map(to_redis).collect()),
+        RedisValue::Array(
+            outcome
+                .errors
+                .iter()
+                .map(|e| RedisValue::BulkString(e.clone()))
+                .collect(),
+        ),
+    ])
+}
+
+/// Exported command entry points (the `gears::export!` macro registers these).
+pub mod entry {
+    use redis_module::{Context, RedisResult, RedisString};
+
+    use super::guard;
+
+    macro_rules! entries {
+        ($($name:ident => $path:path),* $(,)?) => {$(
+            #[doc = concat!("Entry point of `", stringify!($name), "`.")]
+            pub fn $name(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
+                guard(ctx, args, $path)
+            }
+        )*};
+    }
+
+    entries! {
+        rg_run => super::run::rg_run,
+        rg_getresults => super::executions::rg_getresults,
+        rg_getresultsblocking => super::executions::rg_getresultsblocking,
+        rg_getexecution => super::executions::rg_getexecution,
+        rg_dumpexecutions => super::executions::rg_dumpexecutions,
+        rg_dropexecution => super::executions::rg_dropexecution,
+        rg_abortexecution => super::executions::rg_abortexecution,
+        rg_dumpfunctions => super::functions::rg_dumpfunctions,
+        rg_configget => super::config::rg_configget,
+        rg_configset => super::config::rg_configset,
+        rg_infocluster => super::config::rg_infocluster,
+        rg_refreshcluster => super::config::rg_refreshcluster,
+    }
+}

@@ -1,0 +1,101 @@
+//! `RG.RUN <function> [UNBLOCKING] [ARGS arg ...]`: runs a registered flow.
+
+use std::sync::Arc;
+
+use redis_module::{Context, ContextFlags, RedisError, RedisResult, RedisValue, ThreadSafeContext};
+
+use gears_core::execution::{Execution, ExecutionStatus};
+use gears_core::executor::plan_job;
+use gears_core::registry::{self, Registered};
+
+use super::results_reply;
+use crate::runtime::{runtime, Entry};
+
+struct RunRequest {
+    function: String,
+    unblocking: bool,
+    args: Vec<String>,
+}
+
+fn parse(args: Vec<String>) -> Result<RunRequest, RedisError> {
+    let mut it = args.into_iter().skip(1);
+    let function = it.next().ok_or(RedisError::WrongArity)?;
+    let mut unblocking = false;
+    let mut fargs = Vec::new();
+    while let Some(word) = it.next() {
+        match word.to_ascii_uppercase().as_str() {
+            "UNBLOCKING" if !unblocking => unblocking = true,
+            "ARGS" => {
+                fargs.extend(it.by_ref());
+            }
+            _ => {
+                return Err(RedisError::String(format!(
+                    "ERR unexpected argument '{word}': usage RG.RUN <function> [UNBLOCKING] [ARGS arg ...]"
+                )))
+            }
+        }
+    }
+    Ok(RunRequest {
+        function,
+        unblocking,
+        args: fargs,
+    })
+}
+
+pub(crate) fn rg_run(ctx: &Context, args: Vec<String>) -> RedisResult {
+    let request = parse(args)?;
+    let rt = runtime()?;
+    if !request.unblocking
+        && ctx
+            .get_flags()
+            .intersects(ContextFlags::MULTI | ContextFlags::LUA | ContextFlags::DENY_BLOCKING)
+    {
+        return Err(RedisError::Str(
+            "ERR can not run a blocking execution inside MULTI/Lua; use RG.RUN <function> UNBLOCKING",
+        ));
+    }
+    let Registered::Flow(plan) = registry::build(&request.function, &request.args)?;
+    let execution = Execution::new(rt.next_id());
+    let id = execution.id().0.clone();
+    let (profile, max) = {
+        let c = rt.config();
+        (c.profile_executions, c.max_executions)
+    };
+    rt.executions().insert(
+        Entry {
+            execution: execution.clone(),
+            function: request.function.clone(),
+            steps: plan.steps().to_vec(),
+        },
+        max,
+    );
+    rt.executions_total
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let job = plan_job(plan, Arc::new(rt.host.clone()), None, profile);
+    let lane = rt.executor.lane();
+    if request.unblocking {
+        lane.submit(execution, job, None);
+        return Ok(RedisValue::BulkString(id));
+    }
+    let blocked = ctx.block_client();
+    lane.submit(
+        execution,
+        job,
+        Some(Box::new(move |execution: &Arc<Execution>| {
+            // A blocking run is dropped once its client has the reply (1.x behaviour).
+            if let Ok(rt) = runtime() {
+                rt.executions().remove(&execution.id().0);
+            }
+            let reply = match execution.outcome() {
+                _ if execution.status() == ExecutionStatus::Aborted => {
+                    Err(RedisError::Str("ERR execution was aborted"))
+                }
+                Some(outcome) => Ok(results_reply(&outcome)),
+                None => Err(RedisError::Str("ERR execution finished without an outcome")),
+            };
+            let tctx = ThreadSafeContext::with_blocked_client(blocked);
+            tctx.reply(reply);
+        })),
+    );
+    Ok(RedisValue::NoReply)
+}

@@ -1,0 +1,234 @@
+//! [`RedisHost`]: the engine's [`Host`] over the Redis module API.
+//!
+//! Executions run on Gears' worker threads: every method takes the Redis lock (the GIL) for
+//! one call or one page of keys, and never while user code runs.
+
+use std::collections::BTreeMap;
+
+use redis_module::logging::RedisLogLevel;
+use redis_module::{CallOptions, CallOptionsBuilder, CallResult, Context, MODULE_CONTEXT};
+
+use gears_core::error::HostError;
+use gears_core::host::{
+    Host, KeyType, KeyValue, LogLevel, ScanPage, ShardId, StreamEntry, StreamId, Topology,
+};
+use gears_core::value::Value;
+
+use crate::reply::from_call;
+
+/// The local shard seen through the Redis module API.
+#[derive(Clone)]
+pub(crate) struct RedisHost {
+    topology: Topology,
+}
+
+impl RedisHost {
+    pub(crate) fn new(topology: Topology) -> Self {
+        Self { topology }
+    }
+}
+
+fn options(replicate: bool) -> CallOptions {
+    let b = CallOptionsBuilder::new().errors_as_replies();
+    if replicate { b.replicate() } else { b }.build()
+}
+
+/// Calls a command with errors as replies (never hidden, see platform notes).
+fn call(ctx: &Context, args: &[&str], replicate: bool) -> Result<Value, HostError> {
+    let (cmd, rest) = args
+        .split_first()
+        .ok_or_else(|| HostError::new("ERR empty command"))?;
+    let result: CallResult = ctx.call_ext(cmd, &options(replicate), rest);
+    from_call(&result).map_err(HostError::new)
+}
+
+fn bulk_strings(v: Value) -> Vec<String> {
+    match v {
+        Value::Array(items) => items
+            .into_iter()
+            .map(|i| i.as_str().map(str::to_string).unwrap_or_default())
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn pairs(v: Value) -> Vec<(String, String)> {
+    let flat = bulk_strings(v);
+    flat.chunks(2)
+        .filter(|c| c.len() == 2)
+        .map(|c| (c[0].clone(), c[1].clone()))
+        .collect()
+}
+
+fn stream_entries(v: Value) -> Vec<StreamEntry> {
+    let Value::Array(entries) = v else {
+        return Vec::new();
+    };
+    entries
+        .into_iter()
+        .filter_map(|e| match e {
+            Value::Array(mut parts) if parts.len() == 2 => {
+                let fields = pairs(parts.pop()?);
+                let id = StreamId::parse(parts.pop()?.as_str()?)?;
+                Some(StreamEntry { id, fields })
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn read_one(
+    ctx: &Context,
+    key: &str,
+    read_value: bool,
+) -> Result<(KeyType, Option<KeyValue>), HostError> {
+    let kind = call(ctx, &["TYPE", key], false)?;
+    let key_type = match kind.as_str() {
+        Some("none") => return Ok((KeyType::Empty, None)),
+        Some(name) => KeyType::parse(name).unwrap_or(KeyType::Module),
+        None => KeyType::Module,
+    };
+    if !read_value {
+        return Ok((key_type, None));
+    }
+    let value = match key_type {
+        KeyType::String => call(ctx, &["GET", key], false)?
+            .as_str()
+            .map(|s| KeyValue::String(s.to_string())),
+        KeyType::Hash => Some(KeyValue::Hash(
+            pairs(call(ctx, &["HGETALL", key], false)?)
+                .into_iter()
+                .collect::<BTreeMap<_, _>>(),
+        )),
+        KeyType::List => Some(KeyValue::List(bulk_strings(call(
+            ctx,
+            &["LRANGE", key, "0", "-1"],
+            false,
+        )?))),
+        KeyType::Set => {
+            let mut members = bulk_strings(call(ctx, &["SMEMBERS", key], false)?);
+            members.sort();
+            Some(KeyValue::Set(members))
+        }
+        KeyType::ZSet => Some(KeyValue::ZSet(
+            pairs(call(ctx, &["ZRANGE", key, "0", "-1", "WITHSCORES"], false)?)
+                .into_iter()
+                .map(|(m, s)| (m, s.parse().unwrap_or(f64::NAN)))
+                .collect(),
+        )),
+        KeyType::Stream => Some(KeyValue::Stream(stream_entries(call(
+            ctx,
+            &["XRANGE", key, "-", "+"],
+            false,
+        )?))),
+        KeyType::Module | KeyType::Empty => None,
+    };
+    Ok((key_type, value))
+}
+
+impl Host for RedisHost {
+    fn topology(&self) -> Topology {
+        self.topology.clone()
+    }
+
+    fn scan(&self, pattern: &str, cursor: u64, count: usize) -> Result<ScanPage, HostError> {
+        let ctx = MODULE_CONTEXT.lock();
+        let (cursor, count) = (cursor.to_string(), count.to_string());
+        let reply = call(
+            &ctx,
+            &["SCAN", &cursor, "MATCH", pattern, "COUNT", &count],
+            false,
+        )?;
+        let Value::Array(mut parts) = reply else {
+            return Err(HostError::new("ERR unexpected SCAN reply"));
+        };
+        if parts.len() != 2 {
+            return Err(HostError::new("ERR unexpected SCAN reply"));
+        }
+        let keys = bulk_strings(parts.pop().unwrap_or(Value::Nil));
+        let cursor = parts
+            .pop()
+            .and_then(|c| c.as_str().and_then(|s| s.parse().ok()))
+            .ok_or_else(|| HostError::new("ERR unexpected SCAN cursor"))?;
+        Ok(ScanPage { cursor, keys })
+    }
+
+    fn read_keys(
+        &self,
+        keys: &[String],
+        read_value: bool,
+    ) -> Result<Vec<(KeyType, Option<KeyValue>)>, HostError> {
+        let ctx = MODULE_CONTEXT.lock();
+        keys.iter().map(|k| read_one(&ctx, k, read_value)).collect()
+    }
+
+    fn scan_read(
+        &self,
+        pattern: &str,
+        cursor: u64,
+        count: usize,
+        read_value: bool,
+    ) -> Result<(u64, Vec<(String, KeyType, Option<KeyValue>)>), HostError> {
+        // One lock for the page and its values.
+        let ctx = MODULE_CONTEXT.lock();
+        let (cursor, count) = (cursor.to_string(), count.to_string());
+        let reply = call(
+            &ctx,
+            &["SCAN", &cursor, "MATCH", pattern, "COUNT", &count],
+            false,
+        )?;
+        let Value::Array(mut parts) = reply else {
+            return Err(HostError::new("ERR unexpected SCAN reply"));
+        };
+        let keys = bulk_strings(parts.pop().unwrap_or(Value::Nil));
+        let next = parts
+            .pop()
+            .and_then(|c| c.as_str().and_then(|s| s.parse().ok()))
+            .ok_or_else(|| HostError::new("ERR unexpected SCAN cursor"))?;
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            let (t, v) = read_one(&ctx, &key, read_value)?;
+            if t != KeyType::Empty {
+                out.push((key, t, v));
+            }
+        }
+        Ok((next, out))
+    }
+
+    fn stream_range(
+        &self,
+        key: &str,
+        after: StreamId,
+        count: usize,
+    ) -> Result<Vec<StreamEntry>, HostError> {
+        let ctx = MODULE_CONTEXT.lock();
+        let start = format!("({after}");
+        let count = count.to_string();
+        Ok(stream_entries(call(
+            &ctx,
+            &["XRANGE", key, &start, "+", "COUNT", &count],
+            false,
+        )?))
+    }
+
+    fn call(&self, args: &[&str]) -> Result<Value, HostError> {
+        let ctx = MODULE_CONTEXT.lock();
+        call(&ctx, args, true)
+    }
+
+    fn send(&self, shard: &ShardId, _payload: Vec<u8>) -> Result<(), HostError> {
+        Err(HostError::new(format!(
+            "ERR cannot send to shard {shard}: cluster execution is not available on this server"
+        )))
+    }
+
+    fn log(&self, level: LogLevel, message: &str) {
+        let level = match level {
+            LogLevel::Debug => RedisLogLevel::Debug,
+            LogLevel::Verbose => RedisLogLevel::Verbose,
+            LogLevel::Notice => RedisLogLevel::Notice,
+            LogLevel::Warning => RedisLogLevel::Warning,
+        };
+        MODULE_CONTEXT.log(level, message);
+    }
+}

@@ -1,0 +1,136 @@
+//! The module's state: configuration, the executor, the executions list. Set once at load.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+use redis_module::{Context, RedisError, RedisString, Status};
+
+use gears_core::execution::{Execution, ExecutionId};
+use gears_core::executor::Executor;
+use gears_core::host::{ShardId, Topology};
+use gears_core::StepInfo;
+
+use crate::config::Config;
+use crate::host_impl::RedisHost;
+
+/// One execution known to `RG.DUMPEXECUTIONS` and friends.
+pub(crate) struct Entry {
+    pub(crate) execution: Arc<Execution>,
+    pub(crate) function: String,
+    pub(crate) steps: Vec<StepInfo>,
+}
+
+/// Executions in creation order, capped by `MaxExecutions` (finished ones are evicted first).
+#[derive(Default)]
+pub(crate) struct Executions {
+    by_id: HashMap<String, Entry>,
+    order: VecDeque<String>,
+}
+
+impl Executions {
+    pub(crate) fn insert(&mut self, entry: Entry, max: usize) {
+        let id = entry.execution.id().0.clone();
+        self.order.push_back(id.clone());
+        self.by_id.insert(id, entry);
+        while self.by_id.len() > max {
+            let finished = self
+                .order
+                .iter()
+                .position(|id| self.by_id.get(id).is_none_or(|e| e.execution.is_finished()));
+            match finished {
+                Some(i) => {
+                    if let Some(id) = self.order.remove(i) {
+                        self.by_id.remove(&id);
+                    }
+                }
+                None => break, // all running: they are dropped once finished
+            }
+        }
+    }
+
+    pub(crate) fn get(&self, id: &str) -> Option<&Entry> {
+        self.by_id.get(id)
+    }
+
+    pub(crate) fn remove(&mut self, id: &str) -> Option<Entry> {
+        let entry = self.by_id.remove(id)?;
+        self.order.retain(|x| x != id);
+        Some(entry)
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Entry> {
+        self.order.iter().filter_map(|id| self.by_id.get(id))
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.by_id.len()
+    }
+}
+
+pub(crate) struct Runtime {
+    pub(crate) config: Mutex<Config>,
+    pub(crate) executor: Executor,
+    pub(crate) executions: Mutex<Executions>,
+    pub(crate) host: RedisHost,
+    pub(crate) shard: ShardId,
+    counter: AtomicU64,
+    pub(crate) executions_total: AtomicU64,
+}
+
+impl Runtime {
+    pub(crate) fn next_id(&self) -> ExecutionId {
+        ExecutionId::new(
+            &self.shard,
+            self.counter.fetch_add(1, Ordering::Relaxed) + 1,
+        )
+    }
+
+    pub(crate) fn config(&self) -> MutexGuard<'_, Config> {
+        self.config.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn executions(&self) -> MutexGuard<'_, Executions> {
+        self.executions.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+
+/// The runtime, or an error if the module did not initialise.
+pub(crate) fn runtime() -> Result<&'static Runtime, RedisError> {
+    RUNTIME
+        .get()
+        .ok_or(RedisError::Str("ERR Gears is not initialised"))
+}
+
+/// Module initialisation: parses the load options and starts the workers.
+pub fn init(ctx: &Context, args: &[RedisString]) -> Status {
+    let args: Vec<String> = args.iter().map(|a| a.to_string_lossy()).collect();
+    let config = match Config::from_args(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            ctx.log_warning(&format!("gears: bad module option: {e}"));
+            return Status::Err;
+        }
+    };
+    let threads = config.execution_threads;
+    let runtime = Runtime {
+        executor: Executor::new(threads),
+        config: Mutex::new(config),
+        executions: Mutex::new(Executions::default()),
+        host: RedisHost::new(Topology::standalone()),
+        shard: ShardId::standalone(),
+        counter: AtomicU64::new(0),
+        executions_total: AtomicU64::new(0),
+    };
+    if RUNTIME.set(runtime).is_err() {
+        ctx.log_warning("gears: already initialised (only one Gears module can be loaded)");
+        return Status::Err;
+    }
+    ctx.log_notice(&format!(
+        "gears: ready, {threads} execution threads, {} registered functions",
+        gears_core::registry::functions().len()
+    ));
+    Status::Ok
+}
