@@ -8,6 +8,8 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
+echo "== cargo build (the example modules the integration tests load into redis-server)"
+cargo build --workspace
 echo "== cargo test"
 cargo test --workspace --all-targets
 cargo test --workspace --doc

@@ -33,6 +33,12 @@ impl Executions {
         let id = entry.execution.id().0.clone();
         self.order.push_back(id.clone());
         self.by_id.insert(id, entry);
+        self.enforce(max);
+    }
+
+    /// Evicts the oldest finished executions while more than `max` are listed. Running ones
+    /// are kept; this runs again whenever one finishes.
+    pub(crate) fn enforce(&mut self, max: usize) {
         while self.by_id.len() > max {
             let finished = self
                 .order

@@ -74,7 +74,16 @@ pub(crate) fn rg_run(ctx: &Context, args: Vec<String>) -> RedisResult {
     let job = plan_job(plan, Arc::new(rt.host.clone()), None, profile);
     let lane = rt.executor.lane();
     if request.unblocking {
-        lane.submit(execution, job, None);
+        lane.submit(
+            execution,
+            job,
+            Some(Box::new(|_: &Arc<Execution>| {
+                if let Ok(rt) = runtime() {
+                    let max = rt.config().max_executions;
+                    rt.executions().enforce(max);
+                }
+            })),
+        );
         return Ok(RedisValue::BulkString(id));
     }
     let blocked = ctx.block_client();

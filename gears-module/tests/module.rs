@@ -1,0 +1,289 @@
+//! The wordcount example module inside a real redis-server: RG.RUN and the execution,
+//! function and configuration commands, their error replies, and the INFO section.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{run, Server};
+
+const MODULE: &str = "gears_wordcount";
+
+fn load_sample(con: &mut redis::Connection) {
+    for (k, v) in [
+        ("doc:1", "Redis keeps the data close"),
+        ("doc:2", "close the loop"),
+    ] {
+        assert_eq!(run(con, &["SET", k, v]), "OK");
+    }
+    for (name, city, age) in [
+        ("ann", "paris", "31"),
+        ("bob", "rome", "45"),
+        ("cid", "paris", "27"),
+    ] {
+        run(
+            con,
+            &["HSET", &format!("user:{name}"), "city", city, "age", age],
+        );
+    }
+}
+
+#[test]
+fn run_flows_by_name() {
+    let server = Server::start(MODULE, &[]);
+    let mut con = server.conn();
+    load_sample(&mut con);
+    assert_eq!(
+        run(&mut con, &["RG.RUN", "word_count"]),
+        "[[[close,2],[data,1],[keeps,1],[loop,1],[redis,1],[the,2]],[]]"
+    );
+    assert_eq!(
+        run(&mut con, &["RG.RUN", "users_per_city"]),
+        "[[[paris,2],[rome,1]],[]]"
+    );
+    assert_eq!(
+        run(&mut con, &["RG.RUN", "average_age_per_city"]),
+        "[[[paris,29],[rome,45]],[]]"
+    );
+    assert_eq!(
+        run(&mut con, &["RG.RUN", "first_keys", "ARGS", "user:*", "2"]),
+        "[[user:ann,user:bob],[]]"
+    );
+    // Errors of user code are data: the panicking record is dropped, the run goes on.
+    assert_eq!(
+        run(&mut con, &["RG.RUN", "faulty"]),
+        "[[0,10,20,40],[map: panicked: three is not allowed]]"
+    );
+}
+
+#[test]
+fn bad_requests_are_clear_errors() {
+    let server = Server::start(MODULE, &[]);
+    let mut con = server.conn();
+    assert_eq!(
+        run(&mut con, &["RG.RUN"]),
+        "ERR(wrong number of arguments for 'RG.RUN' command)"
+    );
+    assert_eq!(
+        run(&mut con, &["RG.RUN", "nope"]),
+        "ERR(unknown function 'nope')"
+    );
+    assert_eq!(
+        run(&mut con, &["RG.RUN", "word_count", "ARGS", "x"]),
+        "ERR(function 'word_count' takes no ARGS)"
+    );
+    assert_eq!(
+        run(
+            &mut con,
+            &["RG.RUN", "first_keys", "ARGS", "user:*", "many"]
+        ),
+        "ERR(limit must be a number, got 'many')"
+    );
+    assert!(run(&mut con, &["RG.RUN", "word_count", "BOGUS"])
+        .starts_with("ERR(unexpected argument 'BOGUS'"));
+    assert_eq!(
+        run(&mut con, &["RG.GETRESULTS", "nope"]),
+        "ERR(execution plan does not exist)"
+    );
+    assert_eq!(
+        run(&mut con, &["RG.DROPEXECUTION", "nope"]),
+        "ERR(execution plan does not exist)"
+    );
+    assert_eq!(
+        run(&mut con, &["RG.ABORTEXECUTION", "nope"]),
+        "ERR(execution does not exist)"
+    );
+    assert_eq!(
+        run(&mut con, &["RG.GETEXECUTION", "nope"]),
+        "ERR(execution plan does not exist)"
+    );
+    assert!(run(&mut con, &["RG.GETEXECUTION", "x", "SIDEWAYS"]).starts_with("ERR(unknown mode"));
+    assert!(run(&mut con, &["RG.GETRESULTS"]).starts_with("ERR(wrong number of arguments"));
+    assert!(run(&mut con, &["RG.CONFIGSET", "MaxExecutions"])
+        .starts_with("ERR(wrong number of arguments"));
+    // Inside MULTI only UNBLOCKING runs are possible.
+    assert_eq!(run(&mut con, &["MULTI"]), "OK");
+    assert_eq!(run(&mut con, &["RG.RUN", "word_count"]), "QUEUED");
+    let exec = run(&mut con, &["EXEC"]);
+    assert!(
+        exec.contains("can not run a blocking execution inside MULTI/Lua"),
+        "{exec}"
+    );
+    assert_eq!(run(&mut con, &["MULTI"]), "OK");
+    assert_eq!(
+        run(&mut con, &["RG.RUN", "word_count", "UNBLOCKING"]),
+        "QUEUED"
+    );
+    let exec = run(&mut con, &["EXEC"]);
+    assert!(
+        exec.starts_with(&format!("[{}-", "0".repeat(40))),
+        "the UNBLOCKING run replied its id: {exec}"
+    );
+    assert_eq!(run(&mut con, &["PING"]), "PONG");
+}
+
+fn wait_done(con: &mut redis::Connection, id: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !run(con, &["RG.DUMPEXECUTIONS"]).contains(&format!("{id},status,done")) {
+        assert!(Instant::now() < deadline, "{id} did not finish");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn unblocking_runs_and_their_lifecycle() {
+    let server = Server::start(MODULE, &[]);
+    let mut con = server.conn();
+    load_sample(&mut con);
+    let id = run(&mut con, &["RG.RUN", "users_per_city", "UNBLOCKING"]);
+    assert_eq!(id, format!("{}-1", "0".repeat(40)));
+    assert_eq!(
+        run(&mut con, &["RG.GETRESULTSBLOCKING", &id]),
+        "[[[paris,2],[rome,1]],[]]"
+    );
+    assert_eq!(
+        run(&mut con, &["RG.GETRESULTS", &id]),
+        "[[[paris,2],[rome,1]],[]]"
+    );
+    assert!(run(&mut con, &["RG.DUMPEXECUTIONS"])
+        .contains(&format!("[executionId,{id},status,done,registered,0]")));
+    let plan = run(&mut con, &["RG.GETEXECUTION", &id]);
+    assert!(
+        plan.starts_with(&format!(
+            "[[shard_id,{},execution_plan,[status,done,",
+            "0".repeat(40)
+        )),
+        "{plan}"
+    );
+    assert!(plan.contains("results,2"), "{plan}");
+    assert!(plan.contains("[type,reader,"), "{plan}");
+    assert_eq!(plan, run(&mut con, &["RG.GETEXECUTION", &id, "SHARD"]));
+    assert_eq!(run(&mut con, &["RG.DROPEXECUTION", &id]), "OK");
+    assert_eq!(
+        run(&mut con, &["RG.GETRESULTS", &id]),
+        "ERR(execution plan does not exist)"
+    );
+
+    // A blocking run is dropped once replied: it is not listed.
+    run(&mut con, &["RG.RUN", "word_count"]);
+    assert!(!run(&mut con, &["RG.DUMPEXECUTIONS"]).contains("-2,"));
+}
+
+#[test]
+fn abort_a_long_run() {
+    let server = Server::start(MODULE, &[]);
+    let mut con = server.conn();
+    let id = run(
+        &mut con,
+        &["RG.RUN", "slow_count", "UNBLOCKING", "ARGS", "100000"],
+    );
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(
+        run(&mut con, &["RG.GETRESULTS", &id]),
+        "ERR(execution is still running)"
+    );
+    assert_eq!(
+        run(&mut con, &["RG.DROPEXECUTION", &id]),
+        "ERR(can not drop a not yet finished execution, abort it first.)"
+    );
+    let started = Instant::now();
+    assert_eq!(run(&mut con, &["RG.ABORTEXECUTION", &id]), "OK");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !run(&mut con, &["RG.DUMPEXECUTIONS"]).contains(&format!("{id},status,aborted")) {
+        assert!(Instant::now() < deadline, "abort did not stop the run");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(
+        run(&mut con, &["RG.GETRESULTS", &id]),
+        "ERR(execution was aborted)"
+    );
+    assert_eq!(run(&mut con, &["RG.DROPEXECUTION", &id]), "OK");
+}
+
+#[test]
+fn max_executions_and_config() {
+    let server = Server::start(
+        MODULE,
+        &[
+            "MaxExecutions",
+            "2",
+            "ExecutionThreads",
+            "2",
+            "MyKey",
+            "hello",
+        ],
+    );
+    let mut con = server.conn();
+    assert_eq!(
+        run(
+            &mut con,
+            &[
+                "RG.CONFIGGET",
+                "MaxExecutions",
+                "ExecutionThreads",
+                "MyKey",
+                "Nope"
+            ]
+        ),
+        "[2,2,hello,Unsupported config parameter: Nope]"
+    );
+    let ids: Vec<String> = (0..3)
+        .map(|_| {
+            let id = run(&mut con, &["RG.RUN", "word_count", "UNBLOCKING"]);
+            wait_done(&mut con, &id);
+            id
+        })
+        .collect();
+    let list = run(&mut con, &["RG.DUMPEXECUTIONS"]);
+    assert!(
+        !list.contains(&format!("{},", ids[0])),
+        "the oldest finished run was evicted: {list}"
+    );
+    assert!(list.contains(&ids[1]) && list.contains(&ids[2]), "{list}");
+    assert_eq!(
+        run(&mut con, &["RG.CONFIGSET", "MaxExecutions", "10", "ExecutionThreads", "4", "Other", "x"]),
+        "[OK,ERR ExecutionThreads is not configurable at runtime,OK - value was saved in extra config dictionary]"
+    );
+    assert_eq!(
+        run(&mut con, &["RG.CONFIGGET", "maxexecutions", "Other"]),
+        "[10,x]"
+    );
+    assert_eq!(
+        run(&mut con, &["RG.CONFIGSET", "MaxExecutions", "-1"]),
+        "[ERR MaxExecutions must be a positive integer, got '-1']"
+    );
+}
+
+#[test]
+fn functions_cluster_stubs_and_info() {
+    let server = Server::start(MODULE, &[]);
+    let mut con = server.conn();
+    let functions = run(&mut con, &["RG.DUMPFUNCTIONS"]);
+    assert!(
+        functions.contains("[name,word_count,kind,flow,doc,Word count: string keys `doc:*`"),
+        "{functions}"
+    );
+    assert_eq!(functions.matches("[name,").count(), 6, "{functions}");
+    assert_eq!(run(&mut con, &["RG.INFOCLUSTER"]), "no cluster mode");
+    assert_eq!(run(&mut con, &["RG.REFRESHCLUSTER"]), "OK");
+    run(&mut con, &["RG.RUN", "word_count"]);
+    let info = run(&mut con, &["INFO", "wordcount"]);
+    assert!(info.contains("wordcount_executions_total:1"), "{info}");
+    assert!(info.contains("wordcount_functions:6"), "{info}");
+}
+
+#[test]
+fn bad_load_options_refuse_to_load() {
+    let err = Server::try_start(MODULE, &["MaxExecutions", "zero"], &[])
+        .err()
+        .expect("must not start");
+    assert!(
+        err.contains("bad module option: MaxExecutions must be a positive integer"),
+        "{err}"
+    );
+    let err = Server::try_start(MODULE, &["ExecutionThreads"], &[])
+        .err()
+        .expect("must not start");
+    assert!(err.contains("'ExecutionThreads' has no value"), "{err}");
+}
