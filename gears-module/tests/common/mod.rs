@@ -1,7 +1,7 @@
 //! Test harness: a real `redis-server` per test, on a free loopback port, with a Gears module
 //! loaded; killed (by PID) when dropped, so a failing test leaks no server.
 
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub)]
 
 use std::net::TcpListener;
 use std::path::PathBuf;
