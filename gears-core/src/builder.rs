@@ -13,6 +13,7 @@ use crate::plan::{
 };
 use crate::readers::{Reader, ReaderNode};
 use crate::record::Record;
+use crate::registration::TriggerSpec;
 
 /// A typed flow: a reader followed by steps. The record type changes at each step, so feeding
 /// a step the wrong type does not compile.
@@ -45,6 +46,7 @@ pub struct GearsBuilder<T, C: Chain<Out = T> = Identity<T>> {
     chain: C,
     steps: Vec<StepInfo>,
     reader: &'static str,
+    trigger: Option<TriggerSpec>,
 }
 
 impl<T, C: Chain<Out = T>> std::fmt::Debug for GearsBuilder<T, C> {
@@ -60,6 +62,7 @@ impl<T: Send + 'static> GearsBuilder<T> {
     /// Starts a flow at `reader`.
     pub fn new<R: Reader<Record = T>>(reader: R) -> Self {
         let name = reader.name();
+        let trigger = reader.trigger();
         Self {
             stages: Vec::new(),
             head: Arc::new(ReaderNode {
@@ -72,6 +75,7 @@ impl<T: Send + 'static> GearsBuilder<T> {
                 stage: 0,
             }],
             reader: name,
+            trigger,
         }
     }
 
@@ -88,6 +92,7 @@ impl<T: Send + 'static> GearsBuilder<T> {
             stages: self.stages,
             steps: self.steps,
             reader: self.reader,
+            trigger: self.trigger,
         }
     }
 }
@@ -118,6 +123,7 @@ impl<T: Send + 'static, C: Chain<Out = T>> GearsBuilder<T, C> {
             stages: self.stages,
             steps: self.steps,
             reader: self.reader,
+            trigger: self.trigger,
         }
     }
 
@@ -146,7 +152,18 @@ impl<T: Send + 'static, C: Chain<Out = T>> GearsBuilder<T, C> {
             stages: self.stages,
             steps: self.steps,
             reader: self.reader,
+            trigger: self.trigger,
         }
+    }
+
+    /// What can fire a registration of this flow (from its reader).
+    pub(crate) fn trigger_spec(&self) -> Option<TriggerSpec> {
+        self.trigger.clone()
+    }
+
+    /// The reader's name.
+    pub(crate) fn reader_name(&self) -> &'static str {
+        self.reader
     }
 
     /// Appends a per-batch step; `make` builds one instance per stage run.
@@ -194,6 +211,7 @@ impl<T: Send + 'static, C: Chain<Out = T>> GearsBuilder<T, C> {
             stages: self.stages,
             steps: self.steps,
             reader: self.reader,
+            trigger: self.trigger,
         }
     }
 }
@@ -214,6 +232,7 @@ impl<T: Record, C: Chain<Out = T>> GearsBuilder<T, C> {
             stages: self.stages,
             steps: self.steps,
             reader: self.reader,
+            trigger: self.trigger,
         }
     }
 
@@ -226,6 +245,7 @@ impl<T: Record, C: Chain<Out = T>> GearsBuilder<T, C> {
             chain,
             mut steps,
             reader,
+            trigger: _,
         } = self;
         steps.push(StepInfo {
             kind: "collect",

@@ -160,6 +160,11 @@ impl Execution {
         self.status.store(1, Ordering::Release);
     }
 
+    /// Marks an execution that ran outside the executor (a `sync` one, run inline) as done.
+    pub fn finish_inline(&self, outcome: Outcome) {
+        self.complete(ExecutionStatus::Done, outcome);
+    }
+
     pub(crate) fn complete(&self, status: ExecutionStatus, outcome: Outcome) {
         let mut slot = self.slot.lock().unwrap_or_else(|p| p.into_inner());
         slot.outcome = Some(Arc::new(outcome));

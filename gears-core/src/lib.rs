@@ -43,6 +43,7 @@ pub mod plan;
 pub mod protocol;
 pub mod readers;
 pub mod record;
+pub mod registration;
 pub mod registry;
 pub mod slot;
 pub mod testing;
@@ -67,6 +68,7 @@ pub mod prelude {
         SliceReader, StreamReader, StreamRecord,
     };
     pub use crate::record::{PartitionKey, Record};
+    pub use crate::registration::{ExecutionMode, Registration};
     pub use crate::registry::Flow;
     pub use crate::value::{IntoValue, Value};
 }

@@ -20,6 +20,8 @@ pub use linkme;
 pub enum FunctionKind {
     /// A runnable flow (`RG.RUN <name>`).
     Flow,
+    /// A registration: a flow fired by events, registered when the module loads.
+    Registration,
 }
 
 impl FunctionKind {
@@ -27,6 +29,7 @@ impl FunctionKind {
     pub fn name(self) -> &'static str {
         match self {
             FunctionKind::Flow => "flow",
+            FunctionKind::Registration => "registration",
         }
     }
 }
@@ -132,12 +135,15 @@ impl<T: Record + IntoValue> ErasedPlan for Plan<T> {
 pub enum Registered {
     /// A runnable flow.
     Flow(Arc<dyn ErasedPlan>),
+    /// A registration.
+    Registration(crate::registration::Registration),
 }
 
 impl std::fmt::Debug for Registered {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Registered::Flow(p) => f.debug_tuple("Flow").field(&p.steps()).finish(),
+            Registered::Registration(r) => f.debug_tuple("Registration").field(r).finish(),
         }
     }
 }
@@ -167,6 +173,13 @@ impl<R: IntoRegistered, E: std::fmt::Display> IntoRegistered for Result<R, E> {
     fn into_registered(self) -> Result<Registered, GearsError> {
         self.map_err(|e| GearsError::Invalid(e.to_string()))?
             .into_registered()
+    }
+}
+
+impl IntoRegistered for crate::registration::Registration {
+    const KIND: FunctionKind = FunctionKind::Registration;
+    fn into_registered(self) -> Result<Registered, GearsError> {
+        Ok(Registered::Registration(self))
     }
 }
 

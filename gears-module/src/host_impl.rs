@@ -20,11 +20,46 @@ use crate::reply::from_call;
 #[derive(Clone)]
 pub(crate) struct RedisHost {
     topology: Topology,
+    /// Set for `sync` executions, which run on the main thread with the Redis lock held.
+    inline: Option<InlineContext>,
 }
+
+/// The context of the command or notification a `sync` execution runs inside.
+#[derive(Clone, Copy)]
+struct InlineContext(*mut redis_module::raw::RedisModuleCtx);
+
+// SAFETY: an `InlineContext` only lives in a `RedisHost` made by `RedisHost::inline` for one
+// `sync` execution, which runs to completion on the Redis main thread inside the callback
+// that owns the context; the host is dropped before the callback returns, so the pointer is
+// never used on another thread or after the context is gone.
+#[allow(unsafe_code)]
+unsafe impl Send for InlineContext {}
+// SAFETY: see `Send` above: only the main thread ever dereferences it.
+#[allow(unsafe_code)]
+unsafe impl Sync for InlineContext {}
 
 impl RedisHost {
     pub(crate) fn new(topology: Topology) -> Self {
-        Self { topology }
+        Self {
+            topology,
+            inline: None,
+        }
+    }
+
+    /// A host for a `sync` execution inside `ctx` (the Redis lock is already held).
+    pub(crate) fn inline(&self, ctx: &Context) -> Self {
+        Self {
+            topology: self.topology.clone(),
+            inline: Some(InlineContext(ctx.ctx)),
+        }
+    }
+
+    /// Runs `f` with a context: the inline one, or the module context under the Redis lock.
+    fn with_ctx<R>(&self, f: impl FnOnce(&Context) -> R) -> R {
+        match self.inline {
+            Some(InlineContext(ptr)) => f(&Context::new(ptr)),
+            None => f(&MODULE_CONTEXT.lock()),
+        }
     }
 }
 
@@ -126,30 +161,37 @@ fn read_one(
     Ok((key_type, value))
 }
 
+/// One `SCAN` page: the next cursor and the keys.
+fn scan_page(
+    ctx: &Context,
+    pattern: &str,
+    cursor: u64,
+    count: usize,
+) -> Result<(u64, Vec<String>), HostError> {
+    let (cursor, count) = (cursor.to_string(), count.to_string());
+    let reply = call(
+        ctx,
+        &["SCAN", &cursor, "MATCH", pattern, "COUNT", &count],
+        false,
+    )?;
+    let Value::Array(mut parts) = reply else {
+        return Err(HostError::new("ERR unexpected SCAN reply"));
+    };
+    let keys = bulk_strings(parts.pop().unwrap_or(Value::Nil));
+    let next = parts
+        .pop()
+        .and_then(|c| c.as_str().and_then(|s| s.parse().ok()))
+        .ok_or_else(|| HostError::new("ERR unexpected SCAN cursor"))?;
+    Ok((next, keys))
+}
+
 impl Host for RedisHost {
     fn topology(&self) -> Topology {
         self.topology.clone()
     }
 
     fn scan(&self, pattern: &str, cursor: u64, count: usize) -> Result<ScanPage, HostError> {
-        let ctx = MODULE_CONTEXT.lock();
-        let (cursor, count) = (cursor.to_string(), count.to_string());
-        let reply = call(
-            &ctx,
-            &["SCAN", &cursor, "MATCH", pattern, "COUNT", &count],
-            false,
-        )?;
-        let Value::Array(mut parts) = reply else {
-            return Err(HostError::new("ERR unexpected SCAN reply"));
-        };
-        if parts.len() != 2 {
-            return Err(HostError::new("ERR unexpected SCAN reply"));
-        }
-        let keys = bulk_strings(parts.pop().unwrap_or(Value::Nil));
-        let cursor = parts
-            .pop()
-            .and_then(|c| c.as_str().and_then(|s| s.parse().ok()))
-            .ok_or_else(|| HostError::new("ERR unexpected SCAN cursor"))?;
+        let (cursor, keys) = self.with_ctx(|ctx| scan_page(ctx, pattern, cursor, count))?;
         Ok(ScanPage { cursor, keys })
     }
 
@@ -158,8 +200,7 @@ impl Host for RedisHost {
         keys: &[String],
         read_value: bool,
     ) -> Result<Vec<(KeyType, Option<KeyValue>)>, HostError> {
-        let ctx = MODULE_CONTEXT.lock();
-        keys.iter().map(|k| read_one(&ctx, k, read_value)).collect()
+        self.with_ctx(|ctx| keys.iter().map(|k| read_one(ctx, k, read_value)).collect())
     }
 
     fn scan_read(
@@ -170,29 +211,17 @@ impl Host for RedisHost {
         read_value: bool,
     ) -> Result<(u64, Vec<(String, KeyType, Option<KeyValue>)>), HostError> {
         // One lock for the page and its values.
-        let ctx = MODULE_CONTEXT.lock();
-        let (cursor, count) = (cursor.to_string(), count.to_string());
-        let reply = call(
-            &ctx,
-            &["SCAN", &cursor, "MATCH", pattern, "COUNT", &count],
-            false,
-        )?;
-        let Value::Array(mut parts) = reply else {
-            return Err(HostError::new("ERR unexpected SCAN reply"));
-        };
-        let keys = bulk_strings(parts.pop().unwrap_or(Value::Nil));
-        let next = parts
-            .pop()
-            .and_then(|c| c.as_str().and_then(|s| s.parse().ok()))
-            .ok_or_else(|| HostError::new("ERR unexpected SCAN cursor"))?;
-        let mut out = Vec::with_capacity(keys.len());
-        for key in keys {
-            let (t, v) = read_one(&ctx, &key, read_value)?;
-            if t != KeyType::Empty {
-                out.push((key, t, v));
+        self.with_ctx(|ctx| {
+            let (next, keys) = scan_page(ctx, pattern, cursor, count)?;
+            let mut out = Vec::with_capacity(keys.len());
+            for key in keys {
+                let (t, v) = read_one(ctx, &key, read_value)?;
+                if t != KeyType::Empty {
+                    out.push((key, t, v));
+                }
             }
-        }
-        Ok((next, out))
+            Ok((next, out))
+        })
     }
 
     fn stream_range(
@@ -212,8 +241,7 @@ impl Host for RedisHost {
     }
 
     fn call(&self, args: &[&str]) -> Result<Value, HostError> {
-        let ctx = MODULE_CONTEXT.lock();
-        call(&ctx, args, true)
+        self.with_ctx(|ctx| call(ctx, args, true))
     }
 
     fn send(&self, shard: &ShardId, _payload: Vec<u8>) -> Result<(), HostError> {

@@ -30,6 +30,7 @@ mod commands;
 mod config;
 mod host_impl;
 mod info;
+mod registrations;
 mod reply;
 mod runtime;
 
@@ -39,6 +40,7 @@ pub use gears_macros::register;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::commands::entry;
+    pub use crate::registrations::on_keyspace_event;
     pub use crate::runtime::init;
     pub use linkme;
     pub use redis_module;
@@ -96,6 +98,16 @@ macro_rules! export {
                 ["RG.CONFIGSET", $crate::__private::entry::rg_configset, "readonly", 0, 0, 0, ""],
                 ["RG.INFOCLUSTER", $crate::__private::entry::rg_infocluster, "readonly", 0, 0, 0, ""],
                 ["RG.REFRESHCLUSTER", $crate::__private::entry::rg_refreshcluster, "readonly", 0, 0, 0, ""],
+                ["RG.TRIGGER", $crate::__private::entry::rg_trigger, "write", 0, 0, 0, ""],
+                ["RG.TRIGGERONKEY", $crate::__private::entry::rg_triggeronkey, "write", 2, 2, 1, ""],
+                ["RG.DUMPREGISTRATIONS", $crate::__private::entry::rg_dumpregistrations, "readonly", 0, 0, 0, ""],
+                ["RG.UNREGISTER", $crate::__private::entry::rg_unregister, "readonly", 0, 0, 0, ""],
+                ["RG.PAUSEREGISTRATIONS", $crate::__private::entry::rg_pauseregistrations, "readonly", 0, 0, 0, ""],
+                ["RG.UNPAUSEREGISTRATIONS", $crate::__private::entry::rg_unpauseregistrations, "readonly", 0, 0, 0, ""],
+                ["RG.CLEARREGISTRATIONSSTATS", $crate::__private::entry::rg_clearregistrationsstats, "readonly", 0, 0, 0, ""],
+            ],
+            event_handlers: [
+                [@ALL: $crate::__private::on_keyspace_event],
             ],
         }
     };

@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use redis_module::{Context, RedisError, RedisString, Status};
 
@@ -13,6 +13,8 @@ use gears_core::StepInfo;
 
 use crate::config::Config;
 use crate::host_impl::RedisHost;
+use crate::registrations::Registered;
+use gears_core::registry::{FunctionKind, Registered as Registered_};
 
 /// One execution known to `RG.DUMPEXECUTIONS` and friends.
 pub(crate) struct Entry {
@@ -82,6 +84,7 @@ pub(crate) struct Runtime {
     pub(crate) shard: ShardId,
     counter: AtomicU64,
     pub(crate) executions_total: AtomicU64,
+    registrations: RwLock<Vec<Arc<Registered>>>,
 }
 
 impl Runtime {
@@ -98,6 +101,49 @@ impl Runtime {
 
     pub(crate) fn executions(&self) -> MutexGuard<'_, Executions> {
         self.executions.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn registrations(&self) -> RwLockReadGuard<'_, Vec<Arc<Registered>>> {
+        self.registrations.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn registrations_mut(&self) -> RwLockWriteGuard<'_, Vec<Arc<Registered>>> {
+        self.registrations
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Registers every `#[gears::register]` function that returns a registration.
+    fn load_registrations(&self, ctx: &Context) -> Result<(), String> {
+        let mut n = 0u64;
+        for f in gears_core::registry::functions() {
+            if f.kind != FunctionKind::Registration {
+                continue;
+            }
+            let Registered_::Registration(registration) =
+                gears_core::registry::build(f.name, &[]).map_err(|e| format!("{}: {e}", f.name))?
+            else {
+                continue;
+            };
+            n += 1;
+            let id = format!("{}-{n}", self.shard);
+            ctx.log_notice(&format!(
+                "gears: registered {} ({} on {:?}, {}) as {id}",
+                f.name,
+                registration.trigger.reader_name(),
+                registration.trigger,
+                registration.mode.name()
+            ));
+            let lane = self.executor.lane();
+            self.registrations_mut().push(Arc::new(Registered::new(
+                id,
+                f.name,
+                f.doc,
+                registration,
+                lane,
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -129,14 +175,22 @@ pub fn init(ctx: &Context, args: &[RedisString]) -> Status {
         shard: ShardId::standalone(),
         counter: AtomicU64::new(0),
         executions_total: AtomicU64::new(0),
+        registrations: RwLock::new(Vec::new()),
     };
     if RUNTIME.set(runtime).is_err() {
         ctx.log_warning("gears: already initialised (only one Gears module can be loaded)");
         return Status::Err;
     }
+    if let Some(rt) = RUNTIME.get() {
+        if let Err(e) = rt.load_registrations(ctx) {
+            ctx.log_warning(&format!("gears: cannot register {e}"));
+            return Status::Err;
+        }
+    }
     ctx.log_notice(&format!(
-        "gears: ready, {threads} execution threads, {} registered functions",
-        gears_core::registry::functions().len()
+        "gears: ready, {threads} execution threads, {} registered functions, {} registrations",
+        gears_core::registry::functions().len(),
+        RUNTIME.get().map_or(0, |rt| rt.registrations().len())
     ));
     Status::Ok
 }

@@ -37,7 +37,9 @@ fn shout() -> impl Flow<String> {
 
 fn run(name: &str, args: &[&str], host: &MemoryHost) -> Result<Vec<Value>, GearsError> {
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    let Registered::Flow(plan) = registry::build(name, &args)?;
+    let Registered::Flow(plan) = registry::build(name, &args)? else {
+        panic!("{name} is not a flow");
+    };
     let out = plan.run_with(std::sync::Arc::new(host.clone()), None, &Default::default())?;
     assert!(out.errors.is_empty(), "{:?}", out.errors);
     Ok(out.results)

@@ -52,6 +52,13 @@ impl Reader for CommandReader {
         "CommandReader"
     }
 
+    fn trigger(&self) -> Option<crate::registration::TriggerSpec> {
+        Some(crate::registration::TriggerSpec::Command {
+            trigger: self.trigger.clone(),
+            in_order: self.in_order,
+        })
+    }
+
     fn open(&self, cx: &ReaderCx<'_>) -> Result<Box<dyn ReaderRun<Vec<String>>>, GearsError> {
         match cx.event {
             Some(Event::Command { args }) => {

@@ -2,7 +2,7 @@ use std::collections::BTreeMap;
 
 use super::{Event, Once, Reader, ReaderCx, ReaderRun};
 use crate::error::GearsError;
-use crate::host::{glob_match, Host, KeyType, KeyValue};
+use crate::host::{Host, KeyType, KeyValue};
 use crate::value::{IntoValue, Value};
 
 /// A key and (optionally) its value: the record of [`KeysReader`].
@@ -145,20 +145,8 @@ impl KeysReader {
 
     /// Whether the event `event` on `key` (of type `key_type`) should fire this reader.
     pub fn accepts(&self, key: &str, event: &str, key_type: KeyType) -> bool {
-        let key_ok = if self.no_scan {
-            key == self.pattern
-        } else {
-            glob_match(&self.pattern, key)
-        };
-        key_ok
-            && self
-                .event_types
-                .as_ref()
-                .is_none_or(|ev| ev.iter().any(|e| e.eq_ignore_ascii_case(event)))
-            && self
-                .key_types
-                .as_ref()
-                .is_none_or(|kt| kt.contains(&key_type))
+        self.trigger()
+            .is_some_and(|t| t.accepts_key_event(key, event, key_type))
     }
 }
 
@@ -212,6 +200,15 @@ impl Reader for KeysReader {
 
     fn name(&self) -> &'static str {
         "KeysReader"
+    }
+
+    fn trigger(&self) -> Option<crate::registration::TriggerSpec> {
+        Some(crate::registration::TriggerSpec::Keys {
+            pattern: self.pattern.clone(),
+            exact: self.no_scan,
+            event_types: self.event_types.clone(),
+            key_types: self.key_types.clone(),
+        })
     }
 
     fn open(&self, cx: &ReaderCx<'_>) -> Result<Box<dyn ReaderRun<KeyRecord>>, GearsError> {

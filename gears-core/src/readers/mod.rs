@@ -63,6 +63,11 @@ pub trait Reader: Send + Sync + 'static {
 
     /// Opens the reader on one shard.
     fn open(&self, cx: &ReaderCx<'_>) -> Result<Box<dyn ReaderRun<Self::Record>>, GearsError>;
+
+    /// What events can fire a registration of this reader (`None`: batch only).
+    fn trigger(&self) -> Option<crate::registration::TriggerSpec> {
+        None
+    }
 }
 
 /// An opened reader.

@@ -4,6 +4,7 @@
 pub(crate) mod config;
 pub(crate) mod executions;
 pub(crate) mod functions;
+pub(crate) mod registrations;
 pub(crate) mod run;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -70,5 +71,12 @@ pub mod entry {
         rg_configset => super::config::rg_configset,
         rg_infocluster => super::config::rg_infocluster,
         rg_refreshcluster => super::config::rg_refreshcluster,
+        rg_trigger => super::registrations::rg_trigger,
+        rg_triggeronkey => super::registrations::rg_triggeronkey,
+        rg_dumpregistrations => super::registrations::rg_dumpregistrations,
+        rg_unregister => super::registrations::rg_unregister,
+        rg_pauseregistrations => super::registrations::rg_pauseregistrations,
+        rg_unpauseregistrations => super::registrations::rg_unpauseregistrations,
+        rg_clearregistrationsstats => super::registrations::rg_clearregistrationsstats,
     }
 }

@@ -54,7 +54,12 @@ pub(crate) fn rg_run(ctx: &Context, args: Vec<String>) -> RedisResult {
             "ERR can not run a blocking execution inside MULTI/Lua; use RG.RUN <function> UNBLOCKING",
         ));
     }
-    let Registered::Flow(plan) = registry::build(&request.function, &request.args)?;
+    let Registered::Flow(plan) = registry::build(&request.function, &request.args)? else {
+        return Err(RedisError::String(format!(
+            "ERR '{}' is a registration (fired by its events), not a flow to run",
+            request.function
+        )));
+    };
     let execution = Execution::new(rt.next_id());
     let id = execution.id().0.clone();
     let (profile, max) = {

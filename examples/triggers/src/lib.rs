@@ -1,0 +1,60 @@
+//! Example Gears module with registrations, registered on every master when it loads:
+//!
+//! - `audit_trail` (`sync`): every `HSET` on `user:*` appends `{key, event}` to the stream
+//!   `audit` inside the client's own command, before its reply;
+//! - `count_events` (`async_local`): every write to `event:*` increments `events:seen` on a
+//!   background worker, in order;
+//! - `hello` / `sum` (`RG.TRIGGER hello <name>`, `RG.TRIGGER sum <n> ...`): commands made of
+//!   flows, `sync` and `async_local`.
+
+use gears::context;
+use gears::prelude::*;
+
+/// Appends each `user:*` HSET to the `audit` stream, atomically with the write.
+#[gears::register]
+pub fn audit_trail() -> Result<Registration, GearsError> {
+    GearsBuilder::new(
+        KeysReader::new("user:*")
+            .event_types(["hset"])
+            .read_value(false),
+    )
+    .try_for_each(|r| {
+        let event = r.event.as_deref().unwrap_or("?");
+        context::call(&["XADD", "audit", "*", "key", &r.key, "event", event]).map(|_| ())
+    })
+    .register(ExecutionMode::Sync)
+}
+
+/// Counts writes to `event:*` in `events:seen`, in the background.
+#[gears::register]
+pub fn count_events() -> Result<Registration, GearsError> {
+    GearsBuilder::new(KeysReader::new("event:*").read_value(false))
+        .try_for_each(|_| context::call(&["INCR", "events:seen"]).map(|_| ()))
+        .register(ExecutionMode::AsyncLocal)
+}
+
+/// `RG.TRIGGER hello <name>` → `hello <name>`.
+#[gears::register]
+pub fn hello() -> Result<Registration, GearsError> {
+    GearsBuilder::new(CommandReader::new("hello"))
+        .try_map(|args| match args.as_slice() {
+            [_, name] => Ok(format!("hello {name}")),
+            _ => Err("usage: RG.TRIGGER hello <name>"),
+        })
+        .register(ExecutionMode::Sync)
+}
+
+/// `RG.TRIGGER sum <n> ...` → the sum, computed on a worker (`async_local`).
+#[gears::register]
+pub fn sum() -> Result<Registration, GearsError> {
+    GearsBuilder::new(CommandReader::new("sum"))
+        .try_map(|args| {
+            args[1..]
+                .iter()
+                .map(|a| a.parse::<i64>().map_err(|_| format!("not a number: '{a}'")))
+                .sum::<Result<i64, String>>()
+        })
+        .register(ExecutionMode::AsyncLocal)
+}
+
+gears::export! { name: "triggers" }

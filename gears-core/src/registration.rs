@@ -1,0 +1,141 @@
+//! Registrations: a flow fired by events instead of run once (RedisGears 1.x `register()`).
+
+use std::sync::Arc;
+
+use crate::builder::GearsBuilder;
+use crate::chain::Chain;
+use crate::error::GearsError;
+use crate::host::KeyType;
+use crate::record::Record;
+use crate::registry::ErasedPlan;
+use crate::value::IntoValue;
+
+/// Where and when a registration's executions run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ExecutionMode {
+    /// Inside the triggering command, atomic with it, done before its reply.
+    Sync,
+    /// On this shard, on a background worker, FIFO per registration (the default).
+    #[default]
+    AsyncLocal,
+    /// Cluster-wide per event; on a standalone server the same as `AsyncLocal`.
+    Async,
+}
+
+impl ExecutionMode {
+    /// The 1.x name (`sync`, `async_local`, `async`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ExecutionMode::Sync => "sync",
+            ExecutionMode::AsyncLocal => "async_local",
+            ExecutionMode::Async => "async",
+        }
+    }
+}
+
+/// What fires a registration, as declared by its reader.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TriggerSpec {
+    /// Keyspace events on keys matching a glob (`KeysReader`).
+    Keys {
+        /// Glob pattern (or exact key when `exact`).
+        pattern: String,
+        /// The pattern is one exact key name.
+        exact: bool,
+        /// Only these events (lower case), if set.
+        event_types: Option<Vec<String>>,
+        /// Only keys of these types, if set.
+        key_types: Option<Vec<KeyType>>,
+    },
+    /// `RG.TRIGGER <name> ...` (`CommandReader`).
+    Command {
+        /// The trigger name.
+        trigger: String,
+        /// Executions start and finish in arrival order.
+        in_order: bool,
+    },
+}
+
+impl TriggerSpec {
+    /// Whether a keyspace event fires this trigger.
+    pub fn accepts_key_event(&self, key: &str, event: &str, key_type: KeyType) -> bool {
+        match self {
+            TriggerSpec::Keys {
+                pattern,
+                exact,
+                event_types,
+                key_types,
+            } => {
+                let key_ok = if *exact {
+                    key == pattern
+                } else {
+                    crate::host::glob_match(pattern, key)
+                };
+                key_ok
+                    && event_types
+                        .as_ref()
+                        .is_none_or(|ev| ev.iter().any(|e| e.eq_ignore_ascii_case(event)))
+                    && key_types.as_ref().is_none_or(|kt| kt.contains(&key_type))
+            }
+            TriggerSpec::Command { .. } => false,
+        }
+    }
+
+    /// The reader's 1.x name.
+    pub fn reader_name(&self) -> &'static str {
+        match self {
+            TriggerSpec::Keys { .. } => "KeysReader",
+            TriggerSpec::Command { .. } => "CommandReader",
+        }
+    }
+}
+
+/// A flow to run on events: its plan, trigger and mode.
+#[derive(Clone)]
+pub struct Registration {
+    /// The flow.
+    pub plan: Arc<dyn ErasedPlan>,
+    /// What fires it.
+    pub trigger: TriggerSpec,
+    /// How its executions run.
+    pub mode: ExecutionMode,
+}
+
+impl std::fmt::Debug for Registration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registration")
+            .field("trigger", &self.trigger)
+            .field("mode", &self.mode)
+            .finish()
+    }
+}
+
+impl<T: Record + IntoValue, C: Chain<Out = T>> GearsBuilder<T, C> {
+    /// Turns the flow into a registration fired by its reader's events, running in `mode`.
+    ///
+    /// Only readers with events can be registered (`KeysReader`, `CommandReader`).
+    ///
+    /// ```
+    /// # use gears_core as gears;
+    /// use gears::prelude::*;
+    /// let reg = GearsBuilder::new(KeysReader::new("user:*").event_types(["hset"]))
+    ///     .map(|r| r.key)
+    ///     .register(ExecutionMode::AsyncLocal)
+    ///     .unwrap();
+    /// assert!(reg.trigger.accepts_key_event("user:1", "hset", KeyType::Hash));
+    /// assert!(!reg.trigger.accepts_key_event("user:1", "del", KeyType::Empty));
+    /// assert!(GearsBuilder::new(KeysOnlyReader::new("*")).register(ExecutionMode::Sync).is_err());
+    /// ```
+    pub fn register(self, mode: ExecutionMode) -> Result<Registration, GearsError> {
+        let trigger = self.trigger_spec().ok_or_else(|| GearsError::Reader {
+            reader: self.reader_name(),
+            message: "has no events: only KeysReader and CommandReader flows can be registered"
+                .into(),
+        })?;
+        Ok(Registration {
+            plan: Arc::new(self.build()),
+            trigger,
+            mode,
+        })
+    }
+}

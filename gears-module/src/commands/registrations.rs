@@ -1,0 +1,223 @@
+//! Registrations: `RG.TRIGGER`, `RG.TRIGGERONKEY`, `RG.DUMPREGISTRATIONS`, `RG.UNREGISTER`,
+//! `RG.PAUSEREGISTRATIONS`, `RG.UNPAUSEREGISTRATIONS`, `RG.CLEARREGISTRATIONSSTATS`.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use redis_module::{Context, ContextFlags, RedisError, RedisResult, RedisValue, ThreadSafeContext};
+
+use gears_core::execution::{Execution, ExecutionStatus, Outcome};
+use gears_core::readers::Event;
+use gears_core::registration::{ExecutionMode, TriggerSpec};
+
+use crate::registrations::{find_trigger, Registered};
+use crate::reply::to_redis;
+use crate::runtime::runtime;
+
+/// 1.x's `RG.TRIGGER` reply: the results, or the first error.
+fn trigger_reply(execution: &Execution) -> RedisResult {
+    if execution.status() == ExecutionStatus::Aborted {
+        return Err(RedisError::Str("ERR execution was aborted"));
+    }
+    let outcome: Arc<Outcome> = execution
+        .outcome()
+        .ok_or(RedisError::Str("ERR execution finished without an outcome"))?;
+    if let Some(first) = outcome.errors.first() {
+        return Err(RedisError::String(format!("ERR {first}")));
+    }
+    Ok(RedisValue::Array(
+        outcome.results.iter().cloned().map(to_redis).collect(),
+    ))
+}
+
+fn trigger(ctx: &Context, name: &str, args: Vec<String>) -> RedisResult {
+    let rt = runtime()?;
+    let reg = find_trigger(rt, name).ok_or(RedisError::Str("ERR subcommand not found"))?;
+    if reg.paused.load(Ordering::Acquire) {
+        return Err(RedisError::String(format!(
+            "ERR registration {} is paused",
+            reg.id
+        )));
+    }
+    let event = Event::Command { args };
+    if reg.registration.mode == ExecutionMode::Sync {
+        let execution = reg.fire(rt, ctx, event, None);
+        return trigger_reply(&execution);
+    }
+    if ctx
+        .get_flags()
+        .intersects(ContextFlags::MULTI | ContextFlags::LUA | ContextFlags::DENY_BLOCKING)
+    {
+        return Err(RedisError::Str(
+            "ERR can not run a non-sync execution inside a MULTI/LUA or from a client that cannot block",
+        ));
+    }
+    let blocked = ctx.block_client();
+    reg.fire(
+        rt,
+        ctx,
+        event,
+        Some(Box::new(move |execution: &Arc<Execution>| {
+            ThreadSafeContext::with_blocked_client(blocked).reply(trigger_reply(execution));
+        })),
+    );
+    Ok(RedisValue::NoReply)
+}
+
+pub(crate) fn rg_trigger(ctx: &Context, args: Vec<String>) -> RedisResult {
+    if args.len() < 2 {
+        return Err(RedisError::WrongArity);
+    }
+    let name = args[1].clone();
+    trigger(ctx, &name, args[1..].to_vec())
+}
+
+pub(crate) fn rg_triggeronkey(ctx: &Context, args: Vec<String>) -> RedisResult {
+    if args.len() < 3 {
+        return Err(RedisError::WrongArity);
+    }
+    let name = args[1].clone();
+    trigger(ctx, &name, args[1..].to_vec())
+}
+
+fn describe(reg: &Registered) -> RedisValue {
+    let stats = reg.stats().clone();
+    let args = match &reg.registration.trigger {
+        TriggerSpec::Keys {
+            pattern,
+            event_types,
+            key_types,
+            ..
+        } => RedisValue::Array(vec![
+            "regex".into(),
+            pattern.as_str().into(),
+            "eventTypes".into(),
+            event_types.as_ref().map_or(RedisValue::Null, |e| {
+                RedisValue::Array(e.iter().map(|s| s.as_str().into()).collect())
+            }),
+            "keyTypes".into(),
+            key_types.as_ref().map_or(RedisValue::Null, |k| {
+                RedisValue::Array(k.iter().map(|t| t.name().into()).collect())
+            }),
+        ]),
+        TriggerSpec::Command { trigger, in_order } => RedisValue::Array(vec![
+            "trigger".into(),
+            trigger.as_str().into(),
+            "inorder".into(),
+            RedisValue::Integer(*in_order as i64),
+        ]),
+    };
+    let paused = reg.paused.load(Ordering::Acquire);
+    RedisValue::Array(vec![
+        "id".into(),
+        reg.id.as_str().into(),
+        "reader".into(),
+        reg.registration.trigger.reader_name().into(),
+        "desc".into(),
+        if reg.doc.is_empty() {
+            RedisValue::Null
+        } else {
+            reg.doc.into()
+        },
+        "RegistrationData".into(),
+        RedisValue::Array(vec![
+            "mode".into(),
+            reg.registration.mode.name().into(),
+            "numTriggered".into(),
+            RedisValue::Integer(stats.triggered as i64),
+            "numSuccess".into(),
+            RedisValue::Integer(stats.success as i64),
+            "numFailures".into(),
+            RedisValue::Integer(stats.failures as i64),
+            "numAborted".into(),
+            RedisValue::Integer(stats.aborted as i64),
+            "lastRunDurationMS".into(),
+            RedisValue::Float(stats.last_run_ms),
+            "totalRunDurationMS".into(),
+            RedisValue::Float(stats.total_run_ms),
+            "avgRunDurationMS".into(),
+            RedisValue::Float(stats.avg_run_ms()),
+            "lastError".into(),
+            stats
+                .last_error
+                .map_or(RedisValue::Null, RedisValue::BulkString),
+            "status".into(),
+            if paused { "PAUSED" } else { "OK" }.into(),
+            "args".into(),
+            args,
+        ]),
+        "PD".into(),
+        reg.function.into(),
+        "ExecutionThreadPool".into(),
+        "DefaultPool".into(),
+    ])
+}
+
+pub(crate) fn rg_dumpregistrations(_: &Context, args: Vec<String>) -> RedisResult {
+    if args.len() != 1 {
+        return Err(RedisError::WrongArity);
+    }
+    let rt = runtime()?;
+    Ok(RedisValue::Array(
+        rt.registrations().iter().map(|r| describe(r)).collect(),
+    ))
+}
+
+pub(crate) fn rg_unregister(_: &Context, args: Vec<String>) -> RedisResult {
+    let id = match args.as_slice() {
+        [_, id] => id,
+        [_, id, flag] if flag.eq_ignore_ascii_case("abortpending") => id,
+        _ => return Err(RedisError::WrongArity),
+    };
+    let rt = runtime()?;
+    let mut regs = rt.registrations_mut();
+    let before = regs.len();
+    regs.retain(|r| r.id != *id);
+    if regs.len() == before {
+        return Err(RedisError::Str("ERR execution is not registered"));
+    }
+    Ok(RedisValue::SimpleStringStatic("OK"))
+}
+
+fn set_paused(args: Vec<String>, paused: bool) -> RedisResult {
+    let ids: Vec<&String> = args[1..]
+        .iter()
+        .filter(|a| !a.eq_ignore_ascii_case("abortpending"))
+        .collect();
+    if ids.is_empty() {
+        return Err(RedisError::WrongArity);
+    }
+    let rt = runtime()?;
+    let regs = rt.registrations();
+    // All or nothing: check every id first.
+    let found: Vec<&Arc<Registered>> = ids
+        .iter()
+        .map(|id| {
+            regs.iter()
+                .find(|r| &r.id == *id)
+                .ok_or_else(|| RedisError::String(format!("ERR registration {id} does not exist")))
+        })
+        .collect::<Result<_, _>>()?;
+    for reg in found {
+        reg.paused.store(paused, Ordering::Release);
+    }
+    Ok(RedisValue::SimpleStringStatic("OK"))
+}
+
+pub(crate) fn rg_pauseregistrations(_: &Context, args: Vec<String>) -> RedisResult {
+    set_paused(args, true)
+}
+
+pub(crate) fn rg_unpauseregistrations(_: &Context, args: Vec<String>) -> RedisResult {
+    set_paused(args, false)
+}
+
+pub(crate) fn rg_clearregistrationsstats(_: &Context, args: Vec<String>) -> RedisResult {
+    if args.len() != 1 {
+        return Err(RedisError::WrongArity);
+    }
+    for reg in runtime()?.registrations().iter() {
+        *reg.stats() = Default::default();
+    }
+    Ok(RedisValue::SimpleStringStatic("OK"))
+}

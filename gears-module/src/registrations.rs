@@ -1,0 +1,232 @@
+//! Registrations loaded from `#[gears::register]` functions that return a `Registration`:
+//! their trigger, lane (FIFO executions), pause flag and 1.x statistics, and how an event
+//! becomes an execution.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use redis_module::{Context, ContextFlags, NotifyEvent};
+
+use gears_core::execution::{Execution, ExecutionStatus, Outcome};
+use gears_core::executor::{plan_job, Lane, OnDone};
+use gears_core::host::KeyType;
+use gears_core::plan::RunOptions;
+use gears_core::readers::Event;
+use gears_core::registration::{ExecutionMode, Registration, TriggerSpec};
+
+use crate::runtime::{runtime, Runtime};
+
+/// 1.x registration statistics.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Stats {
+    pub(crate) triggered: u64,
+    pub(crate) success: u64,
+    pub(crate) failures: u64,
+    pub(crate) aborted: u64,
+    pub(crate) last_error: Option<String>,
+    pub(crate) last_run_ms: f64,
+    pub(crate) total_run_ms: f64,
+}
+
+impl Stats {
+    fn record(&mut self, status: ExecutionStatus, outcome: &Outcome) {
+        let ms = outcome.duration.as_secs_f64() * 1000.0;
+        self.last_run_ms = ms;
+        self.total_run_ms += ms;
+        if status == ExecutionStatus::Aborted {
+            self.aborted += 1;
+        } else if let Some(first) = outcome.errors.first() {
+            self.failures += 1;
+            self.last_error = Some(first.clone());
+        } else {
+            self.success += 1;
+            self.last_error = None;
+        }
+    }
+
+    pub(crate) fn avg_run_ms(&self) -> f64 {
+        let runs = self.success + self.failures;
+        if runs == 0 {
+            0.0
+        } else {
+            self.total_run_ms / runs as f64
+        }
+    }
+}
+
+/// One registration on this shard.
+pub(crate) struct Registered {
+    pub(crate) id: String,
+    pub(crate) function: &'static str,
+    pub(crate) doc: &'static str,
+    pub(crate) registration: Registration,
+    pub(crate) lane: Lane,
+    pub(crate) paused: AtomicBool,
+    stats: Mutex<Stats>,
+}
+
+impl Registered {
+    pub(crate) fn new(
+        id: String,
+        function: &'static str,
+        doc: &'static str,
+        registration: Registration,
+        lane: Lane,
+    ) -> Self {
+        Self {
+            id,
+            function,
+            doc,
+            registration,
+            lane,
+            paused: AtomicBool::new(false),
+            stats: Mutex::new(Stats::default()),
+        }
+    }
+
+    pub(crate) fn stats(&self) -> MutexGuard<'_, Stats> {
+        self.stats.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs (sync) or queues (async) one execution for `event`. `ctx` is the context of the
+    /// command or notification that fired it. Returns the execution.
+    pub(crate) fn fire(
+        self: &Arc<Self>,
+        rt: &Runtime,
+        ctx: &Context,
+        event: Event,
+        on_done: Option<OnDone>,
+    ) -> Arc<Execution> {
+        self.stats().triggered += 1;
+        let execution = Execution::new(rt.next_id());
+        let profile = rt.config().profile_executions;
+        match self.registration.mode {
+            ExecutionMode::Sync => {
+                let host = Arc::new(rt.host.inline(ctx));
+                let started = Instant::now();
+                let options = RunOptions {
+                    profile,
+                    abort: execution.abort_flag(),
+                    ..RunOptions::default()
+                };
+                let result = IN_SYNC_EXECUTION.with(|flag| {
+                    flag.set(true);
+                    let r = self.registration.plan.run_with(host, Some(event), &options);
+                    flag.set(false);
+                    r
+                });
+                let outcome = match result {
+                    Ok(run) => Outcome {
+                        results: run.results,
+                        errors: run.errors.iter().map(ToString::to_string).collect(),
+                        steps: run.stats,
+                        duration: started.elapsed(),
+                    },
+                    Err(e) => Outcome {
+                        errors: vec![format!("execution: {e}")],
+                        duration: started.elapsed(),
+                        ..Outcome::default()
+                    },
+                };
+                self.stats().record(ExecutionStatus::Done, &outcome);
+                execution.finish_inline(outcome);
+                if let Some(on_done) = on_done {
+                    on_done(&execution);
+                }
+            }
+            ExecutionMode::AsyncLocal | ExecutionMode::Async => {
+                let job = plan_job(
+                    self.registration.plan.clone(),
+                    Arc::new(rt.host.clone()),
+                    Some(event),
+                    profile,
+                );
+                let this = self.clone();
+                self.lane.submit(
+                    execution.clone(),
+                    job,
+                    Some(Box::new(move |execution: &Arc<Execution>| {
+                        if let Some(outcome) = execution.outcome() {
+                            this.stats().record(execution.status(), &outcome);
+                        }
+                        if let Some(on_done) = on_done {
+                            on_done(execution);
+                        }
+                    })),
+                );
+            }
+        }
+        execution
+    }
+}
+
+thread_local! {
+    /// Set while a `sync` execution runs: the keyspace events its own writes raise do not fire
+    /// registrations (that would recurse inside the notification).
+    static IN_SYNC_EXECUTION: Cell<bool> = const { Cell::new(false) };
+}
+
+fn key_type_of(event_class: NotifyEvent) -> KeyType {
+    if event_class.contains(NotifyEvent::HASH) {
+        KeyType::Hash
+    } else if event_class.contains(NotifyEvent::STRING) {
+        KeyType::String
+    } else if event_class.contains(NotifyEvent::LIST) {
+        KeyType::List
+    } else if event_class.contains(NotifyEvent::SET) {
+        KeyType::Set
+    } else if event_class.contains(NotifyEvent::ZSET) {
+        KeyType::ZSet
+    } else if event_class.contains(NotifyEvent::STREAM) {
+        KeyType::Stream
+    } else {
+        KeyType::Empty
+    }
+}
+
+/// The keyspace-notification callback: fires matching `KeysReader` registrations. Never on a
+/// replica or while loading; never for writes made by a `sync` execution.
+pub fn on_keyspace_event(ctx: &Context, event_class: NotifyEvent, event: &str, key: &[u8]) {
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let Ok(rt) = runtime() else { return };
+        if IN_SYNC_EXECUTION.with(Cell::get) {
+            return;
+        }
+        let flags = ctx.get_flags();
+        if flags.intersects(ContextFlags::SLAVE | ContextFlags::LOADING) {
+            return;
+        }
+        let key = String::from_utf8_lossy(key);
+        let key_type = key_type_of(event_class);
+        for reg in rt.registrations().iter() {
+            if reg.paused.load(Ordering::Acquire) {
+                continue;
+            }
+            if reg
+                .registration
+                .trigger
+                .accepts_key_event(&key, event, key_type)
+            {
+                reg.fire(
+                    rt,
+                    ctx,
+                    Event::Key {
+                        key: key.to_string(),
+                        event: event.to_string(),
+                    },
+                    None,
+                );
+            }
+        }
+    }));
+}
+
+/// The registration whose `CommandReader` trigger is `name`.
+pub(crate) fn find_trigger(rt: &Runtime, name: &str) -> Option<Arc<Registered>> {
+    rt.registrations()
+        .iter()
+        .find(|r| matches!(&r.registration.trigger, TriggerSpec::Command { trigger, .. } if trigger == name))
+        .cloned()
+}

@@ -1,0 +1,232 @@
+//! Registrations inside a real redis-server: keyspace triggers in `sync` and `async_local`
+//! mode, event filters, `RG.TRIGGER`, registration commands and statistics, 10k events with
+//! no loss, and a replica that never fires until promoted.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{run, Server};
+
+const MODULE: &str = "gears_triggers";
+
+fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn sync_trigger_runs_inside_the_write_with_filters() {
+    let server = Server::start(MODULE, &[]);
+    let mut con = server.conn();
+    // The HSET and the XLEN are pipelined: the audit entry exists before HSET's reply.
+    let (_, len): (i64, i64) = redis::pipe()
+        .cmd("HSET")
+        .arg("user:1")
+        .arg("name")
+        .arg("ann")
+        .cmd("XLEN")
+        .arg("audit")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(len, 1);
+    let audit = run(&mut con, &["XRANGE", "audit", "-", "+"]);
+    assert!(audit.ends_with(",[key,user:1,event,hset]]]"), "{audit}");
+    run(&mut con, &["HDEL", "user:1", "name"]); // event `hdel`: filtered out
+    run(&mut con, &["SET", "user:2", "x"]); // event `set`: filtered out
+    run(&mut con, &["HSET", "customer:1", "name", "x"]); // pattern mismatch
+    assert_eq!(run(&mut con, &["XLEN", "audit"]), "1");
+    // Inside MULTI the sync trigger runs with each write.
+    run(&mut con, &["MULTI"]);
+    run(&mut con, &["HSET", "user:3", "a", "1"]);
+    run(&mut con, &["HSET", "user:4", "a", "1"]);
+    run(&mut con, &["EXEC"]);
+    assert_eq!(run(&mut con, &["XLEN", "audit"]), "3");
+}
+
+#[test]
+fn async_local_trigger_loses_nothing() {
+    let server = Server::start(MODULE, &[]);
+    let mut con = server.conn();
+    let mut pipe = redis::pipe();
+    for i in 0..10_000 {
+        pipe.cmd("SET").arg(format!("event:{i}")).arg(i).ignore();
+    }
+    pipe.query::<()>(&mut con).unwrap();
+    eventually("10000 events counted", || {
+        run(&mut con, &["GET", "events:seen"]) == "10000"
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        run(&mut con, &["GET", "events:seen"]),
+        "10000",
+        "counted exactly once each"
+    );
+    let regs = run(&mut con, &["RG.DUMPREGISTRATIONS"]);
+    assert!(
+        regs.contains("mode,async_local,numTriggered,10000,numSuccess,10000,numFailures,0"),
+        "{regs}"
+    );
+}
+
+#[test]
+fn command_triggers() {
+    let server = Server::start(MODULE, &[]);
+    let mut con = server.conn();
+    assert_eq!(
+        run(&mut con, &["RG.TRIGGER", "hello", "bob"]),
+        "[hello bob]"
+    );
+    assert_eq!(
+        run(&mut con, &["RG.TRIGGER", "hello"]),
+        "ERR(map: usage: RG.TRIGGER hello <name>)"
+    );
+    assert_eq!(
+        run(&mut con, &["RG.TRIGGER", "sum", "1", "2", "39"]),
+        "[42]"
+    );
+    assert_eq!(
+        run(&mut con, &["RG.TRIGGER", "sum", "1", "x"]),
+        "ERR(map: not a number: 'x')"
+    );
+    assert_eq!(
+        run(&mut con, &["RG.TRIGGERONKEY", "hello", "somekey"]),
+        "[hello somekey]"
+    );
+    assert_eq!(
+        run(&mut con, &["RG.TRIGGER", "nope"]),
+        "ERR(subcommand not found)"
+    );
+    assert!(run(&mut con, &["RG.TRIGGER"]).starts_with("ERR(wrong number of arguments"));
+    // A sync trigger works inside MULTI; an async one is refused there.
+    run(&mut con, &["MULTI"]);
+    run(&mut con, &["RG.TRIGGER", "hello", "tx"]);
+    assert_eq!(run(&mut con, &["EXEC"]), "[[hello tx]]");
+    run(&mut con, &["MULTI"]);
+    run(&mut con, &["RG.TRIGGER", "sum", "1"]);
+    assert!(
+        run(&mut con, &["EXEC"]).contains("can not run a non-sync execution inside a MULTI/LUA")
+    );
+    // RG.RUN refuses registrations.
+    assert!(run(&mut con, &["RG.RUN", "hello"]).contains("is a registration"));
+}
+
+fn registration_id(con: &mut redis::Connection, function: &str) -> String {
+    let dump = run(con, &["RG.DUMPREGISTRATIONS"]);
+    let at = dump
+        .find(&format!("PD,{function},"))
+        .expect("registration listed");
+    let start = dump[..at].rfind("[id,").expect("id") + 4;
+    dump[start..start + 42].trim_end_matches(',').to_string()
+}
+
+#[test]
+fn registration_commands_and_stats() {
+    let server = Server::start(MODULE, &[]);
+    let mut con = server.conn();
+    let functions = run(&mut con, &["RG.DUMPFUNCTIONS"]);
+    assert!(
+        functions.contains("[name,audit_trail,kind,registration,doc,Appends each `user:*` HSET"),
+        "{functions}"
+    );
+    let hello = registration_id(&mut con, "hello");
+    let audit = registration_id(&mut con, "audit_trail");
+    run(&mut con, &["RG.TRIGGER", "hello", "a"]);
+    run(&mut con, &["RG.TRIGGER", "hello"]);
+    let dump = run(&mut con, &["RG.DUMPREGISTRATIONS"]);
+    assert!(
+        dump.contains("mode,sync,numTriggered,2,numSuccess,1,numFailures,1,numAborted,0"),
+        "{dump}"
+    );
+    assert!(
+        dump.contains("lastError,map: usage: RG.TRIGGER hello <name>"),
+        "{dump}"
+    );
+
+    assert_eq!(
+        run(&mut con, &["RG.PAUSEREGISTRATIONS", &audit, &hello]),
+        "OK"
+    );
+    run(&mut con, &["HSET", "user:1", "a", "b"]);
+    assert_eq!(
+        run(&mut con, &["XLEN", "audit"]),
+        "0",
+        "paused registrations do not fire"
+    );
+    assert!(run(&mut con, &["RG.TRIGGER", "hello", "x"]).contains("is paused"));
+    assert!(run(&mut con, &["RG.DUMPREGISTRATIONS"]).contains("status,PAUSED"));
+    assert_eq!(
+        run(&mut con, &["RG.UNPAUSEREGISTRATIONS", &audit, &hello]),
+        "OK"
+    );
+    run(&mut con, &["HSET", "user:1", "a", "c"]);
+    assert_eq!(run(&mut con, &["XLEN", "audit"]), "1");
+    assert!(run(&mut con, &["RG.PAUSEREGISTRATIONS", &audit, "nope"])
+        .contains("registration nope does not exist"));
+    assert!(
+        !run(&mut con, &["RG.DUMPREGISTRATIONS"]).contains("PAUSED"),
+        "all or nothing"
+    );
+
+    assert_eq!(run(&mut con, &["RG.CLEARREGISTRATIONSSTATS"]), "OK");
+    assert!(
+        run(&mut con, &["RG.DUMPREGISTRATIONS"]).contains("mode,sync,numTriggered,0,numSuccess,0")
+    );
+
+    assert_eq!(run(&mut con, &["RG.UNREGISTER", &hello]), "OK");
+    assert_eq!(
+        run(&mut con, &["RG.TRIGGER", "hello", "x"]),
+        "ERR(subcommand not found)"
+    );
+    assert_eq!(
+        run(&mut con, &["RG.UNREGISTER", &hello]),
+        "ERR(execution is not registered)"
+    );
+}
+
+#[test]
+fn replicas_hold_registrations_but_fire_only_once_promoted() {
+    let master = Server::start(MODULE, &[]);
+    let port = master.port.to_string();
+    let mut replica = Server::try_start(MODULE, &[], &["--replicaof", "127.0.0.1", &port])
+        .expect("replica starts");
+    let mut m = master.conn();
+    let mut r = replica.conn();
+    eventually("replica in sync", || {
+        run(&mut r, &["INFO", "replication"]).contains("master_link_status:up")
+    });
+    assert!(
+        run(&mut r, &["RG.DUMPREGISTRATIONS"]).contains("audit_trail"),
+        "the replica holds the registrations"
+    );
+
+    run(&mut m, &["HSET", "user:1", "name", "ann"]);
+    for i in 0..100 {
+        run(&mut m, &["SET", &format!("event:{i}"), "x"]);
+    }
+    eventually("master counted", || {
+        run(&mut m, &["GET", "events:seen"]) == "100"
+    });
+    eventually("replica caught up", || {
+        run(&mut r, &["GET", "events:seen"]) == "100"
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    // The replica applied the master's writes (the audit XADD, the INCRs) without firing.
+    assert_eq!(run(&mut r, &["XLEN", "audit"]), "1");
+    assert_eq!(run(&mut r, &["GET", "events:seen"]), "100");
+    let dump = run(&mut r, &["RG.DUMPREGISTRATIONS"]);
+    assert!(dump.contains("numTriggered,0"), "{dump}");
+    assert!(!dump.contains("numTriggered,1"), "{dump}");
+
+    assert_eq!(run(&mut r, &["REPLICAOF", "NO", "ONE"]), "OK");
+    run(&mut r, &["HSET", "user:2", "name", "bob"]);
+    assert_eq!(
+        run(&mut r, &["XLEN", "audit"]),
+        "2",
+        "a promoted replica fires"
+    );
+    assert!(replica.alive());
+}
