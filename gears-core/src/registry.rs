@@ -151,8 +151,8 @@ impl std::fmt::Debug for Registered {
 /// Return types a `#[gears::register]` function may have.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not something Gears can register",
-    label = "a #[gears::register] function must return a flow",
-    note = "return a `GearsBuilder<T>` (whose records implement `IntoValue`), or a `Result` of one"
+    label = "a #[gears::register] function must return a flow or a registration",
+    note = "return a `GearsBuilder<T>` / `impl Flow<T>` (records implementing `IntoValue`), a `Registration` (`.register(mode)`), or a `Result` of one"
 )]
 pub trait IntoRegistered {
     /// The kind of function this return type makes.
