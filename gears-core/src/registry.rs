@@ -216,6 +216,8 @@ pub struct FunctionEntry {
     pub doc: &'static str,
     /// What it builds.
     pub kind: FunctionKind,
+    /// Whether it takes `ARGS` (registrations that do are registered with `RG.REGISTER`).
+    pub takes_args: bool,
     /// Calls the function with the `ARGS` of the request.
     pub build: fn(&[String]) -> Result<Registered, GearsError>,
 }

@@ -123,6 +123,7 @@ fn expand(func: &ItemFn) -> syn::Result<proc_macro2::TokenStream> {
             name: #name_str,
             doc: #doc,
             kind: #kind,
+            takes_args: #takes_args,
             build: {
                 fn build(
                     args: &[::std::string::String],

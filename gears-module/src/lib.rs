@@ -105,6 +105,7 @@ macro_rules! export {
                 ["RG.PAUSEREGISTRATIONS", $crate::__private::entry::rg_pauseregistrations, "readonly", 0, 0, 0, ""],
                 ["RG.UNPAUSEREGISTRATIONS", $crate::__private::entry::rg_unpauseregistrations, "readonly", 0, 0, 0, ""],
                 ["RG.CLEARREGISTRATIONSSTATS", $crate::__private::entry::rg_clearregistrationsstats, "readonly", 0, 0, 0, ""],
+                ["RG.REGISTER", $crate::__private::entry::rg_register, "readonly", 0, 0, 0, ""],
             ],
             event_handlers: [
                 [@ALL: $crate::__private::on_keyspace_event],

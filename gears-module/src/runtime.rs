@@ -14,6 +14,7 @@ use gears_core::StepInfo;
 use crate::config::Config;
 use crate::host_impl::RedisHost;
 use crate::registrations::Registered;
+use gears_core::registration::Registration;
 use gears_core::registry::{FunctionKind, Registered as Registered_};
 
 /// One execution known to `RG.DUMPEXECUTIONS` and friends.
@@ -85,6 +86,7 @@ pub(crate) struct Runtime {
     counter: AtomicU64,
     pub(crate) executions_total: AtomicU64,
     registrations: RwLock<Vec<Arc<Registered>>>,
+    registration_counter: AtomicU64,
 }
 
 impl Runtime {
@@ -115,9 +117,9 @@ impl Runtime {
 
     /// Registers every `#[gears::register]` function that returns a registration.
     fn load_registrations(&self, ctx: &Context) -> Result<(), String> {
-        let mut n = 0u64;
         for f in gears_core::registry::functions() {
-            if f.kind != FunctionKind::Registration {
+            // Registrations that take ARGS are instantiated by `RG.REGISTER`.
+            if f.kind != FunctionKind::Registration || f.takes_args {
                 continue;
             }
             let Registered_::Registration(registration) =
@@ -125,25 +127,36 @@ impl Runtime {
             else {
                 continue;
             };
-            n += 1;
-            let id = format!("{}-{n}", self.shard);
-            ctx.log_notice(&format!(
-                "gears: registered {} ({} on {:?}, {}) as {id}",
-                f.name,
+            let summary = format!(
+                "{} on {:?}, {}",
                 registration.trigger.reader_name(),
                 registration.trigger,
                 registration.mode.name()
-            ));
-            let lane = self.executor.lane();
-            self.registrations_mut().push(Arc::new(Registered::new(
-                id,
-                f.name,
-                f.doc,
-                registration,
-                lane,
-            )));
+            );
+            let id = self.add_registration(f.name, f.doc, registration);
+            ctx.log_notice(&format!("gears: registered {} ({summary}) as {id}", f.name));
         }
         Ok(())
+    }
+
+    /// Adds a registration; returns its id.
+    pub(crate) fn add_registration(
+        &self,
+        function: &'static str,
+        doc: &'static str,
+        registration: Registration,
+    ) -> String {
+        let n = self.registration_counter.fetch_add(1, Ordering::Relaxed) + 1;
+        let id = format!("{}-{n}", self.shard);
+        let lane = self.executor.lane();
+        self.registrations_mut().push(Arc::new(Registered::new(
+            id.clone(),
+            function,
+            doc,
+            registration,
+            lane,
+        )));
+        id
     }
 }
 
@@ -176,6 +189,7 @@ pub fn init(ctx: &Context, args: &[RedisString]) -> Status {
         counter: AtomicU64::new(0),
         executions_total: AtomicU64::new(0),
         registrations: RwLock::new(Vec::new()),
+        registration_counter: AtomicU64::new(0),
     };
     if RUNTIME.set(runtime).is_err() {
         ctx.log_warning("gears: already initialised (only one Gears module can be loaded)");

@@ -230,3 +230,41 @@ fn replicas_hold_registrations_but_fire_only_once_promoted() {
     );
     assert!(replica.alive());
 }
+
+#[test]
+fn register_with_args_at_runtime() {
+    let server = Server::start(MODULE, &[]);
+    let mut con = server.conn();
+    assert!(
+        !run(&mut con, &["RG.DUMPREGISTRATIONS"]).contains("copy_writes"),
+        "ARGS registrations wait for RG.REGISTER"
+    );
+    let id = run(&mut con, &["RG.REGISTER", "copy_writes", "ARGS", "order:*"]);
+    assert!(id.starts_with(&"0".repeat(40)), "{id}");
+    run(&mut con, &["SET", "order:1", "x"]);
+    run(&mut con, &["SET", "other:1", "x"]);
+    eventually("the copy", || {
+        run(&mut con, &["LRANGE", "copies:order:*", "0", "-1"]) == "[order:1]"
+    });
+    assert!(
+        run(&mut con, &["RG.DUMPREGISTRATIONS"]).contains(&format!("[id,{id},reader,KeysReader"))
+    );
+    assert_eq!(
+        run(&mut con, &["RG.REGISTER", "copy_writes"]),
+        "ERR(usage: RG.REGISTER copy_writes ARGS <pattern>)"
+    );
+    assert_eq!(
+        run(&mut con, &["RG.REGISTER", "nope"]),
+        "ERR(unknown function 'nope')"
+    );
+    assert!(
+        run(&mut con, &["RG.REGISTER", "copy_writes", "x"]).starts_with("ERR(usage: RG.REGISTER")
+    );
+    assert_eq!(run(&mut con, &["RG.UNREGISTER", &id]), "OK");
+    run(&mut con, &["SET", "order:2", "x"]);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        run(&mut con, &["LRANGE", "copies:order:*", "0", "-1"]),
+        "[order:1]"
+    );
+}

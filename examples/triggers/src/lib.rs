@@ -57,4 +57,19 @@ pub fn sum() -> Result<Registration, GearsError> {
         .register(ExecutionMode::AsyncLocal)
 }
 
+/// Copies every write to keys matching `ARGS <pattern>` into the list `copies:<pattern>`:
+/// instantiate it at runtime with `RG.REGISTER copy_writes ARGS <pattern>`.
+#[gears::register]
+pub fn copy_writes(args: &[String]) -> Result<Registration, GearsError> {
+    let [pattern] = args else {
+        return Err(GearsError::Invalid(
+            "usage: RG.REGISTER copy_writes ARGS <pattern>".into(),
+        ));
+    };
+    let list = format!("copies:{pattern}");
+    GearsBuilder::new(KeysReader::new(pattern.clone()).read_value(false))
+        .try_for_each(move |r| context::call(&["RPUSH", &list, &r.key]).map(|_| ()))
+        .register(ExecutionMode::AsyncLocal)
+}
+
 gears::export! { name: "triggers" }

@@ -78,5 +78,6 @@ pub mod entry {
         rg_pauseregistrations => super::registrations::rg_pauseregistrations,
         rg_unpauseregistrations => super::registrations::rg_unpauseregistrations,
         rg_clearregistrationsstats => super::registrations::rg_clearregistrationsstats,
+        rg_register => super::registrations::rg_register,
     }
 }

@@ -221,3 +221,29 @@ pub(crate) fn rg_clearregistrationsstats(_: &Context, args: Vec<String>) -> Redi
     }
     Ok(RedisValue::SimpleStringStatic("OK"))
 }
+
+/// `RG.REGISTER <function> [ARGS arg ...]`: instantiates a registration function with
+/// arguments; replies the registration id.
+pub(crate) fn rg_register(_: &Context, args: Vec<String>) -> RedisResult {
+    let (function, fargs) = match args.as_slice() {
+        [_, function] => (function, &[][..]),
+        [_, function, kw, rest @ ..] if kw.eq_ignore_ascii_case("ARGS") => (function, rest),
+        [_, _, ..] => {
+            return Err(RedisError::Str(
+                "ERR usage: RG.REGISTER <function> [ARGS arg ...]",
+            ))
+        }
+        _ => return Err(RedisError::WrongArity),
+    };
+    let entry = gears_core::registry::find(function)
+        .ok_or_else(|| RedisError::String(format!("ERR unknown function '{function}'")))?;
+    let gears_core::registry::Registered::Registration(registration) =
+        gears_core::registry::build(function, fargs)?
+    else {
+        return Err(RedisError::String(format!(
+            "ERR '{function}' is a flow, not a registration: run it with RG.RUN"
+        )));
+    };
+    let id = runtime()?.add_registration(entry.name, entry.doc, registration);
+    Ok(RedisValue::BulkString(id))
+}
