@@ -9,20 +9,11 @@ bash scripts/install-deps.sh
 cargo build --release -p gears-example-wordcount
 MODULE="$PWD/target/release/libgears_wordcount.so"
 
+source scripts/lib.sh
 SCRATCH=$(mktemp -d)
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-redis-server --port "$PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
-  --dir "$SCRATCH" --logfile "$SCRATCH/redis.log" --pidfile "$SCRATCH/redis.pid" \
-  --loadmodule "$MODULE" ExecutionThreads 2
-cleanup() {
-  if [ -f "$SCRATCH/redis.pid" ]; then kill "$(cat "$SCRATCH/redis.pid")" 2>/dev/null || true; fi
-  rm -rf "$SCRATCH"
-}
-trap cleanup EXIT
-for _ in $(seq 1 50); do redis-cli -p "$PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
-if ! redis-cli -p "$PORT" ping >/dev/null 2>&1; then
-  echo "redis-server did not start:" >&2; cat "$SCRATCH/redis.log" >&2; exit 1
-fi
+trap 'stop_redis "$SCRATCH"; rm -rf "$SCRATCH"' EXIT
+start_redis "$SCRATCH" --loadmodule "$MODULE" ExecutionThreads 2
+PORT=$REDIS_PORT
 
 cli() { echo "> redis-cli $*"; redis-cli -p "$PORT" "$@"; echo; }
 

@@ -77,6 +77,16 @@ pub fn first_keys(args: &[String]) -> Result<GearsBuilder<String>, String> {
         .limit(limit, 0))
 }
 
+/// Counts the keys matching `ARGS <pattern>`, reading their values: the bare iteration the
+/// group-by benchmark compares with.
+#[gears::register]
+pub fn count_keys(args: &[String]) -> Result<GearsBuilder<u64>, String> {
+    let [pattern] = args else {
+        return Err("usage: count_keys <pattern>".into());
+    };
+    Ok(GearsBuilder::new(KeysReader::new(pattern.clone())).count())
+}
+
 /// Counts `0..n` slowly (1 ms per record): `ARGS <n>`. For trying `RG.ABORTEXECUTION`.
 #[gears::register]
 pub fn slow_count(args: &[String]) -> Result<GearsBuilder<u64>, String> {
