@@ -215,6 +215,7 @@ pub fn on_keyspace_event(ctx: &Context, event_class: NotifyEvent, event: &str, k
                     Event::Key {
                         key: key.to_string(),
                         event: event.to_string(),
+                        key_type,
                     },
                     None,
                 );

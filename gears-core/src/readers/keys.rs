@@ -213,8 +213,22 @@ impl Reader for KeysReader {
 
     fn open(&self, cx: &ReaderCx<'_>) -> Result<Box<dyn ReaderRun<KeyRecord>>, GearsError> {
         match cx.event {
-            Some(Event::Key { key, event }) => {
-                let record = read_one(&**cx.host, key, self.read_value, Some(event.clone()))?;
+            Some(Event::Key {
+                key,
+                event,
+                key_type,
+            }) => {
+                // Without the value, the type the notification gave is enough: no read.
+                let record = if !self.read_value && *key_type != KeyType::Empty {
+                    KeyRecord {
+                        key: key.clone(),
+                        key_type: *key_type,
+                        value: None,
+                        event: Some(event.clone()),
+                    }
+                } else {
+                    read_one(&**cx.host, key, self.read_value, Some(event.clone()))?
+                };
                 Ok(Box::new(Once(Some(vec![record].into_iter()))))
             }
             Some(_) => Err(GearsError::Reader {

@@ -18,7 +18,7 @@ pub use shards_id::ShardsIdReader;
 pub use stream::{StreamReader, StreamRecord};
 
 use crate::error::GearsError;
-use crate::host::{Host, StreamEntry};
+use crate::host::{Host, KeyType, StreamEntry};
 use crate::pipeline::{Node, Pull, StageCx, StageInput};
 
 /// What triggered an execution of a registration.
@@ -30,6 +30,8 @@ pub enum Event {
         key: String,
         /// The event name.
         event: String,
+        /// The key's type as the notification tells it (`Empty` when it does not, e.g. `del`).
+        key_type: KeyType,
     },
     /// New entries of a stream.
     Stream {
