@@ -32,3 +32,9 @@ if ! command -v cargo >/dev/null 2>&1; then
   echo "install-deps: cargo not found; install the Rust toolchain (rustup) first" >&2
   exit 1
 fi
+for pair in fmt:rustfmt clippy:clippy; do
+  if ! cargo "${pair%%:*}" --version >/dev/null 2>&1; then
+    echo "install-deps: cargo ${pair%%:*} is missing: run 'rustup component add ${pair##*:}'" >&2
+    exit 1
+  fi
+done

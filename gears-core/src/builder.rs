@@ -33,7 +33,7 @@ use crate::registration::TriggerSpec;
 ///
 /// A step fed the wrong type is rejected at compile time:
 ///
-/// ```compile_fail
+/// ```compile_fail,E0631
 /// # use gears_core as gears;
 /// use gears::prelude::*;
 /// // `count()` yields a u64; `str::len` wants a &str.
@@ -60,6 +60,15 @@ impl<T, C: Chain<Out = T>> std::fmt::Debug for GearsBuilder<T, C> {
 
 impl<T: Send + 'static> GearsBuilder<T> {
     /// Starts a flow at `reader`.
+    ///
+    /// ```
+    /// # use gears_core as gears;
+    /// use gears::prelude::*;
+    /// let host = gears::testing::MemoryHost::new();
+    /// host.set("a", "1");
+    /// let flow = GearsBuilder::new(KeysOnlyReader::new("*"));
+    /// assert_eq!(flow.run(&host).results, ["a"]);
+    /// ```
     pub fn new<R: Reader<Record = T>>(reader: R) -> Self {
         let name = reader.name();
         let trigger = reader.trigger();
@@ -237,7 +246,17 @@ impl<T: Record, C: Chain<Out = T>> GearsBuilder<T, C> {
     }
 
     /// Finishes the flow: the results are collected on the shard that started it (1.x's
-    /// default `collect=True`).
+    /// default `collect=True`). A plan can run many times.
+    ///
+    /// ```
+    /// # use gears_core as gears;
+    /// use gears::prelude::*;
+    /// let plan = GearsBuilder::new(IterReader::new(|_| 1..=3u32)).map(|x| x * 2).build();
+    /// let host = gears::testing::MemoryHost::new();
+    /// assert_eq!(plan.run(&host).results, [2, 4, 6]);
+    /// assert_eq!(plan.run(&host).results, [2, 4, 6]);
+    /// assert_eq!(plan.stage_count(), 1);
+    /// ```
     pub fn build(self) -> Plan<T> {
         let GearsBuilder {
             mut stages,
@@ -266,7 +285,19 @@ impl<T: Record, C: Chain<Out = T>> GearsBuilder<T, C> {
         }
     }
 
-    /// Builds and runs the flow on one host (every exchange is local).
+    /// Builds and runs the flow on one host (every exchange is local): results, and one
+    /// error entry per record a step failed on.
+    ///
+    /// ```
+    /// # use gears_core as gears;
+    /// use gears::prelude::*;
+    /// let host = gears::testing::MemoryHost::new();
+    /// let out = GearsBuilder::new(IterReader::new(|_| [1u32, 0, 2]))
+    ///     .try_map(|x| 10u32.checked_div(x).ok_or("division by zero"))
+    ///     .run(&host);
+    /// assert_eq!(out.results, [10, 5]);
+    /// assert_eq!(out.errors[0].to_string(), "map: division by zero");
+    /// ```
     pub fn run<H: Host + Clone + 'static>(self, host: &H) -> RunResult<T> {
         self.build().run(host)
     }

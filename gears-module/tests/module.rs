@@ -265,6 +265,14 @@ fn functions_cluster_stubs_and_info() {
         "{functions}"
     );
     assert_eq!(functions.matches("[name,").count(), 7, "{functions}");
+    assert_eq!(
+        run(
+            &mut con,
+            &["RG.CONFIGGET", "ExecutionThreads", "MaxExecutions"]
+        ),
+        "[3,1000]",
+        "1.x defaults"
+    );
     assert_eq!(run(&mut con, &["RG.INFOCLUSTER"]), "no cluster mode");
     assert_eq!(run(&mut con, &["RG.REFRESHCLUSTER"]), "OK");
     run(&mut con, &["RG.RUN", "word_count"]);

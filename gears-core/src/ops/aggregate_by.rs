@@ -13,6 +13,10 @@ impl<T: Send + 'static, C: Chain<Out = T>> GearsBuilder<T, C> {
     /// `seq_op` into clones of `zero`, only the `(key, partial)` pairs move to the shard owning
     /// the key, where `comb_op` merges them. Emits `(key, value)`.
     ///
+    /// Differs from 1.x: `seq_op` and `comb_op` update the accumulator in place and do not
+    /// receive the key (1.x passes `(key, accumulator or zero, record)`); key on the record
+    /// instead if you need it.
+    ///
     /// ```
     /// # use gears_core as gears;
     /// use gears::prelude::*;
@@ -41,16 +45,35 @@ impl<T: Send + 'static, C: Chain<Out = T>> GearsBuilder<T, C> {
         S: Fn(&mut A, T) + Send + Sync + 'static,
         M: Fn(&mut A, A) + Send + Sync + 'static,
     {
+        self.aggregate_by_named("aggregate_by", key_op, zero, seq_op, comb_op)
+    }
+
+    /// [`aggregate_by`](Self::aggregate_by) whose steps (and errors) carry `kind`.
+    pub(crate) fn aggregate_by_named<K, A, KF, S, M>(
+        self,
+        kind: &'static str,
+        key_op: KF,
+        zero: A,
+        seq_op: S,
+        comb_op: M,
+    ) -> GearsBuilder<(K, A)>
+    where
+        K: PartitionKey,
+        A: Record + Clone + Sync,
+        KF: Fn(&T) -> K + Send + Sync + 'static,
+        S: Fn(&mut A, T) + Send + Sync + 'static,
+        M: Fn(&mut A, A) + Send + Sync + 'static,
+    {
         let key_op = Arc::new(key_op);
         self.fold_op(GroupFold {
-            kind: "local_group_by",
+            kind,
             zero: zero.clone(),
             split: move |t: T| (key_op(&t), t),
             reduce: move |_: &K, acc: &mut A, t: T| seq_op(acc, t),
         })
         .exchange(ByPairKey)
         .fold_op(GroupFold {
-            kind: "aggregate_by",
+            kind,
             zero,
             split: |pair: (K, A)| pair,
             reduce: move |_: &K, acc: &mut A, part: A| comb_op(acc, part),

@@ -22,7 +22,7 @@ impl<T: Send + 'static, C: Chain<Out = T>> GearsBuilder<T, C> {
         K: PartitionKey,
         KF: Fn(&T) -> K + Send + Sync + 'static,
     {
-        self.aggregate_by(key_op, 0u64, |n, _| *n += 1, |n, m| *n += m)
+        self.aggregate_by_named("count_by", key_op, 0u64, |n, _| *n += 1, |n, m| *n += m)
     }
 }
 

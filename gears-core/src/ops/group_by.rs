@@ -40,7 +40,7 @@ impl<T: Record, C: Chain<Out = T>> GearsBuilder<T, C> {
         R: Fn(&K, &mut A, T) + Send + Sync + 'static,
     {
         let key_op = Arc::new(key_op);
-        self.map(move |t| (key_op(&t), t))
+        self.map_named("extract_key", move |t| (key_op(&t), t))
             .exchange(ByPairKey)
             .fold_op(GroupFold {
                 kind: "group_by",

@@ -86,6 +86,8 @@ impl<T: Send + 'static, C: Chain<Out = T>> GearsBuilder<T, C> {
     /// Groups this shard's records by `key_op` and reduces each group into an accumulator that
     /// starts as a clone of `zero`; emits `(key, accumulator)` per group in first-seen order.
     /// Local: nothing crosses shards (see [`group_by`](Self::group_by) for the global one).
+    /// Differs from 1.x: the accumulator starts as a clone of `zero` and is updated in place
+    /// (1.x passes `None` first).
     ///
     /// ```
     /// # use gears_core as gears;

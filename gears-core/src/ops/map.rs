@@ -14,6 +14,7 @@ pub struct Map<C, F> {
     prev: C,
     op: F,
     step: StepId,
+    kind: &'static str,
 }
 
 impl<C, F, U> Chain for Map<C, F>
@@ -31,7 +32,7 @@ where
         E: FnMut(U) -> Result<(), String>,
     {
         self.prev.feed(record, at, &mut |x| {
-            at.set("map");
+            at.set(self.kind);
             emit((self.op)(x))
         })
     }
@@ -40,7 +41,7 @@ where
         let input = self.prev.run_batch(batch, cx);
         let clock = cx.clock();
         let mut out = Vec::with_capacity(input.len());
-        guarded("map", cx.errors, &mut input.into_iter(), |items| {
+        guarded(self.kind, cx.errors, &mut input.into_iter(), |items| {
             out.extend(items.map(&self.op));
             Ok(())
         });
@@ -132,10 +133,20 @@ impl<T: Send + 'static, C: Chain<Out = T>> GearsBuilder<T, C> {
         U: Send + 'static,
         F: Fn(T) -> U + Send + Sync + 'static,
     {
-        self.then("map", |prev, step| Map {
+        self.map_named("map", map_op)
+    }
+
+    /// A `map` step shown (and blamed in errors) under another name, e.g. `extract_key`.
+    pub(crate) fn map_named<U, F>(self, kind: &'static str, map_op: F) -> GearsBuilder<U, Map<C, F>>
+    where
+        U: Send + 'static,
+        F: Fn(T) -> U + Send + Sync + 'static,
+    {
+        self.then(kind, |prev, step| Map {
             prev,
             op: map_op,
             step,
+            kind,
         })
     }
 
