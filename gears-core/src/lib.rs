@@ -68,7 +68,7 @@ pub mod prelude {
         SliceReader, StreamReader, StreamRecord,
     };
     pub use crate::record::{PartitionKey, Record};
-    pub use crate::registration::{ExecutionMode, Registration};
+    pub use crate::registration::{ExecutionMode, FailurePolicy, Registration};
     pub use crate::registry::Flow;
     pub use crate::value::{IntoValue, Value};
 }

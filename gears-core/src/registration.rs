@@ -33,6 +33,29 @@ impl ExecutionMode {
     }
 }
 
+/// What a stream registration does when an execution reports errors (1.x `onFailedPolicy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FailurePolicy {
+    /// Acknowledge the batch anyway and go on (the errors are counted and listed).
+    #[default]
+    Continue,
+    /// Stop the registration (status `ABORTED`); the batch stays pending.
+    Abort,
+    /// Leave the batch pending and run it again after the interval.
+    Retry(std::time::Duration),
+}
+
+impl FailurePolicy {
+    /// The 1.x name.
+    pub fn name(self) -> &'static str {
+        match self {
+            FailurePolicy::Continue => "continue",
+            FailurePolicy::Abort => "abort",
+            FailurePolicy::Retry(_) => "retry",
+        }
+    }
+}
+
 /// What fires a registration, as declared by its reader.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TriggerSpec {
@@ -46,6 +69,20 @@ pub enum TriggerSpec {
         event_types: Option<Vec<String>>,
         /// Only keys of these types, if set.
         key_types: Option<Vec<KeyType>>,
+    },
+    /// New entries of streams matching a glob (`StreamReader`), read through this
+    /// registration's own consumer group.
+    Stream {
+        /// Glob of stream keys.
+        pattern: String,
+        /// Entries per execution; an execution starts once this many are waiting.
+        batch: usize,
+        /// Start an execution for fewer entries after this many milliseconds (0: never wait).
+        duration_ms: u64,
+        /// What to do when an execution reports errors.
+        on_failure: FailurePolicy,
+        /// Delete processed entries when no other consumer group reads the stream.
+        trim: bool,
     },
     /// `RG.TRIGGER <name> ...` (`CommandReader`).
     Command {
@@ -77,14 +114,20 @@ impl TriggerSpec {
                         .is_none_or(|ev| ev.iter().any(|e| e.eq_ignore_ascii_case(event)))
                     && key_types.as_ref().is_none_or(|kt| kt.contains(&key_type))
             }
-            TriggerSpec::Command { .. } => false,
+            TriggerSpec::Stream { .. } | TriggerSpec::Command { .. } => false,
         }
+    }
+
+    /// Whether new entries of stream `key` fire this trigger.
+    pub fn accepts_stream(&self, key: &str) -> bool {
+        matches!(self, TriggerSpec::Stream { pattern, .. } if crate::host::glob_match(pattern, key))
     }
 
     /// The reader's 1.x name.
     pub fn reader_name(&self) -> &'static str {
         match self {
             TriggerSpec::Keys { .. } => "KeysReader",
+            TriggerSpec::Stream { .. } => "StreamReader",
             TriggerSpec::Command { .. } => "CommandReader",
         }
     }
@@ -113,7 +156,8 @@ impl std::fmt::Debug for Registration {
 impl<T: Record + IntoValue, C: Chain<Out = T>> GearsBuilder<T, C> {
     /// Turns the flow into a registration fired by its reader's events, running in `mode`.
     ///
-    /// Only readers with events can be registered (`KeysReader`, `CommandReader`).
+    /// Only readers with events can be registered (`KeysReader`, `StreamReader`,
+    /// `CommandReader`).
     ///
     /// ```
     /// # use gears_core as gears;
@@ -129,9 +173,14 @@ impl<T: Record + IntoValue, C: Chain<Out = T>> GearsBuilder<T, C> {
     pub fn register(self, mode: ExecutionMode) -> Result<Registration, GearsError> {
         let trigger = self.trigger_spec().ok_or_else(|| GearsError::Reader {
             reader: self.reader_name(),
-            message: "has no events: only KeysReader and CommandReader flows can be registered"
+            message: "has no events: only KeysReader, StreamReader and CommandReader flows can be registered"
                 .into(),
         })?;
+        if mode == ExecutionMode::Sync && matches!(trigger, TriggerSpec::Stream { .. }) {
+            return Err(GearsError::Invalid(
+                "StreamReader registrations run in the background (async_local): sync is not supported".into(),
+            ));
+        }
         Ok(Registration {
             plan: Arc::new(self.build()),
             trigger,

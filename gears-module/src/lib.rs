@@ -33,6 +33,7 @@ mod info;
 mod registrations;
 mod reply;
 mod runtime;
+mod streams;
 
 pub use gears_core::*;
 pub use gears_macros::register;

@@ -17,6 +17,7 @@ use gears_core::readers::Event;
 use gears_core::registration::{ExecutionMode, Registration, TriggerSpec};
 
 use crate::runtime::{runtime, Runtime};
+use crate::streams::StreamConsumer;
 
 /// 1.x registration statistics.
 #[derive(Debug, Default, Clone)]
@@ -65,6 +66,8 @@ pub(crate) struct Registered {
     pub(crate) lane: Lane,
     pub(crate) paused: AtomicBool,
     stats: Mutex<Stats>,
+    /// Consumer-group bookkeeping of a `StreamReader` registration.
+    pub(crate) stream: Option<StreamConsumer>,
 }
 
 impl Registered {
@@ -74,8 +77,12 @@ impl Registered {
         doc: &'static str,
         registration: Registration,
         lane: Lane,
+        group: String,
     ) -> Self {
+        let stream = matches!(registration.trigger, TriggerSpec::Stream { .. })
+            .then(|| StreamConsumer::new(group));
         Self {
+            stream,
             id,
             function,
             doc,
@@ -88,6 +95,14 @@ impl Registered {
 
     pub(crate) fn stats(&self) -> MutexGuard<'_, Stats> {
         self.stats.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn note_triggered(&self) {
+        self.stats().triggered += 1;
+    }
+
+    pub(crate) fn record(&self, status: ExecutionStatus, outcome: &Outcome) {
+        self.stats().record(status, outcome);
     }
 
     /// Runs (sync) or queues (async) one execution for `event`. `ctx` is the context of the
@@ -202,6 +217,10 @@ pub fn on_keyspace_event(ctx: &Context, event_class: NotifyEvent, event: &str, k
         let key_type = key_type_of(event_class);
         for reg in rt.registrations().iter() {
             if reg.paused.load(Ordering::Acquire) {
+                continue;
+            }
+            if event == "xadd" && reg.registration.trigger.accepts_stream(&key) {
+                crate::streams::on_new_entry(reg, rt, ctx, &key);
                 continue;
             }
             if reg

@@ -133,18 +133,22 @@ impl Runtime {
                 registration.trigger,
                 registration.mode.name()
             );
-            let id = self.add_registration(f.name, f.doc, registration);
+            let id =
+                self.add_registration(f.name, f.doc, registration, format!("gears:{}", f.name));
             ctx.log_notice(&format!("gears: registered {} ({summary}) as {id}", f.name));
         }
         Ok(())
     }
 
-    /// Adds a registration; returns its id.
+    /// Adds a registration; returns its id. `group` names the consumer group of a
+    /// `StreamReader` registration: stable across restarts and re-registration (the function
+    /// name, plus the ARGS for `RG.REGISTER`).
     pub(crate) fn add_registration(
         &self,
         function: &'static str,
         doc: &'static str,
         registration: Registration,
+        group: String,
     ) -> String {
         let n = self.registration_counter.fetch_add(1, Ordering::Relaxed) + 1;
         let id = format!("{}-{n}", self.shard);
@@ -155,6 +159,7 @@ impl Runtime {
             doc,
             registration,
             lane,
+            group,
         )));
         id
     }

@@ -268,3 +268,75 @@ fn register_with_args_at_runtime() {
         "[order:1]"
     );
 }
+
+#[test]
+fn stream_registrations_each_read_every_entry_through_their_own_group() {
+    let server = Server::start(MODULE, &[]);
+    let mut con = server.conn();
+    for i in 1..=10 {
+        run(
+            &mut con,
+            &["XADD", "readings:1", "*", "value", &i.to_string()],
+        );
+    }
+    eventually("all readings summed", || {
+        run(&mut con, &["GET", "total:readings:1"]) == "55"
+    });
+    eventually("the second registration saw all", || {
+        run(&mut con, &["GET", "seen:readings"]) == "10"
+    });
+    // Everything was acknowledged in both groups.
+    for group in ["gears:stream_totals", "gears:stream_seen"] {
+        let pending = run(&mut con, &["XPENDING", "readings:1", group]);
+        assert!(pending.starts_with("[0,"), "{group}: {pending}");
+    }
+    let dump = run(&mut con, &["RG.DUMPREGISTRATIONS"]);
+    assert!(dump.contains("reader,StreamReader"), "{dump}");
+    assert!(
+        dump.contains(
+            "batchSize,3,durationMS,100,stream,readings:*,trimStream,0,onFailedPolicy,continue"
+        ),
+        "{dump}"
+    );
+    assert!(
+        run(&mut con, &["XLEN", "readings:1"]) == "10",
+        "not trimmed by default"
+    );
+}
+
+#[test]
+fn stream_failure_policies() {
+    let server = Server::start(MODULE, &[]);
+    let mut con = server.conn();
+    // continue: the bad entry is an error, the others flow and everything is acknowledged.
+    for n in ["1", "x", "3"] {
+        run(&mut con, &["XADD", "tasks:a", "*", "n", n]);
+    }
+    eventually("good tasks done", || {
+        run(&mut con, &["GET", "tasks:done"]) == "4"
+    });
+    eventually("acknowledged", || {
+        run(&mut con, &["XPENDING", "tasks:a", "gears:tasks"]).starts_with("[0,")
+    });
+    let dump = run(&mut con, &["RG.DUMPREGISTRATIONS"]);
+    assert!(dump.contains("numTriggered,3,numSuccess,2,numFailures,1"), "{dump}");
+
+    // abort: the first failure stops the registration; its batch stays pending.
+    run(&mut con, &["XADD", "jobs:a", "*", "n", "5"]);
+    eventually("first job", || run(&mut con, &["GET", "jobs:done"]) == "5");
+    run(&mut con, &["XADD", "jobs:a", "*", "n", "bad"]);
+    eventually("aborted", || {
+        run(&mut con, &["RG.DUMPREGISTRATIONS"]).contains("status,ABORTED")
+    });
+    run(&mut con, &["XADD", "jobs:a", "*", "n", "7"]);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        run(&mut con, &["GET", "jobs:done"]),
+        "5",
+        "nothing runs after abort"
+    );
+    assert!(
+        run(&mut con, &["XPENDING", "jobs:a", "gears:jobs"]).starts_with("[1,"),
+        "the failed entry stays pending"
+    );
+}

@@ -72,4 +72,64 @@ pub fn copy_writes(args: &[String]) -> Result<Registration, GearsError> {
         .register(ExecutionMode::AsyncLocal)
 }
 
+/// Sums the `value` field of entries added to `readings:*` streams into `total:<stream>`,
+/// three entries per execution (or whatever is waiting after 100 ms).
+#[gears::register]
+pub fn stream_totals() -> Result<Registration, GearsError> {
+    GearsBuilder::new(
+        StreamReader::new("readings:*")
+            .batch(3)
+            .duration(std::time::Duration::from_millis(100)),
+    )
+    .try_for_each(|e| {
+        let value = e.field("value").unwrap_or("0");
+        context::call(&["INCRBY", &format!("total:{}", e.key), value]).map(|_| ())
+    })
+    .register(ExecutionMode::AsyncLocal)
+}
+
+/// A second registration on the same streams, with its own consumer group: it sees every
+/// entry too (1.x's shared group split them).
+#[gears::register]
+pub fn stream_seen() -> Result<Registration, GearsError> {
+    GearsBuilder::new(StreamReader::new("readings:*"))
+        .try_for_each(|_| context::call(&["INCR", "seen:readings"]).map(|_| ()))
+        .register(ExecutionMode::AsyncLocal)
+}
+
+/// `tasks:*` entries must carry a numeric `n`; failures are reported, the rest flows
+/// (policy `continue`).
+#[gears::register]
+pub fn tasks() -> Result<Registration, GearsError> {
+    GearsBuilder::new(StreamReader::new("tasks:*"))
+        .try_for_each(|e| {
+            let n: i64 = e
+                .field("n")
+                .unwrap_or("")
+                .parse()
+                .map_err(|_| format!("bad n in {}", e.id))?;
+            context::call(&["INCRBY", "tasks:done", &n.to_string()])
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+        .register(ExecutionMode::AsyncLocal)
+}
+
+/// Like `tasks` on `jobs:*`, but the first failure stops the registration (policy `abort`).
+#[gears::register]
+pub fn jobs() -> Result<Registration, GearsError> {
+    GearsBuilder::new(StreamReader::new("jobs:*").on_failure(FailurePolicy::Abort))
+        .try_for_each(|e| {
+            let n: i64 = e
+                .field("n")
+                .unwrap_or("")
+                .parse()
+                .map_err(|_| format!("bad n in {}", e.id))?;
+            context::call(&["INCRBY", "jobs:done", &n.to_string()])
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+        .register(ExecutionMode::AsyncLocal)
+}
+
 gears::export! { name: "triggers" }

@@ -56,6 +56,10 @@ impl IntoValue for StreamRecord {
 pub struct StreamReader {
     key: String,
     from: StreamId,
+    batch: usize,
+    duration_ms: u64,
+    on_failure: crate::registration::FailurePolicy,
+    trim: bool,
 }
 
 impl StreamReader {
@@ -64,7 +68,38 @@ impl StreamReader {
         Self {
             key: key.into(),
             from: StreamId::default(),
+            batch: 1,
+            duration_ms: 0,
+            on_failure: crate::registration::FailurePolicy::Continue,
+            trim: false,
         }
+    }
+
+    /// Registrations: entries per execution (default 1); an execution starts once this many
+    /// are waiting (1.x `batch`).
+    pub fn batch(mut self, n: usize) -> Self {
+        self.batch = n.max(1);
+        self
+    }
+
+    /// Registrations: start an execution for fewer than `batch` entries after this long
+    /// (1.x `duration`, milliseconds; zero: never wait).
+    pub fn duration(mut self, wait: std::time::Duration) -> Self {
+        self.duration_ms = wait.as_millis() as u64;
+        self
+    }
+
+    /// Registrations: what to do when an execution reports errors (1.x `onFailedPolicy`).
+    pub fn on_failure(mut self, policy: crate::registration::FailurePolicy) -> Self {
+        self.on_failure = policy;
+        self
+    }
+
+    /// Registrations: delete processed entries when no other consumer group reads the stream.
+    /// Off by default (1.x trims by default, which loses entries other groups still need).
+    pub fn trim(mut self, yes: bool) -> Self {
+        self.trim = yes;
+        self
     }
 
     /// Read entries with ids strictly greater than `id`.
@@ -112,6 +147,16 @@ impl Reader for StreamReader {
 
     fn name(&self) -> &'static str {
         "StreamReader"
+    }
+
+    fn trigger(&self) -> Option<crate::registration::TriggerSpec> {
+        Some(crate::registration::TriggerSpec::Stream {
+            pattern: self.key.clone(),
+            batch: self.batch,
+            duration_ms: self.duration_ms,
+            on_failure: self.on_failure,
+            trim: self.trim,
+        })
     }
 
     fn open(&self, cx: &ReaderCx<'_>) -> Result<Box<dyn ReaderRun<StreamRecord>>, GearsError> {

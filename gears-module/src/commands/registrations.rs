@@ -100,6 +100,31 @@ fn describe(reg: &Registered) -> RedisValue {
                 RedisValue::Array(k.iter().map(|t| t.name().into()).collect())
             }),
         ]),
+        TriggerSpec::Stream {
+            pattern,
+            batch,
+            duration_ms,
+            on_failure,
+            trim,
+        } => RedisValue::Array(vec![
+            "batchSize".into(),
+            RedisValue::Integer(*batch as i64),
+            "durationMS".into(),
+            RedisValue::Integer(*duration_ms as i64),
+            "stream".into(),
+            pattern.as_str().into(),
+            "trimStream".into(),
+            RedisValue::Integer(*trim as i64),
+            "onFailedPolicy".into(),
+            on_failure.name().into(),
+            "retryInterval".into(),
+            RedisValue::Integer(match on_failure {
+                gears_core::registration::FailurePolicy::Retry(d) => d.as_millis() as i64,
+                _ => 0,
+            }),
+            "consumerGroup".into(),
+            reg.stream.as_ref().map_or("", |c| c.group.as_str()).into(),
+        ]),
         TriggerSpec::Command { trigger, in_order } => RedisValue::Array(vec![
             "trigger".into(),
             trigger.as_str().into(),
@@ -142,7 +167,12 @@ fn describe(reg: &Registered) -> RedisValue {
                 .last_error
                 .map_or(RedisValue::Null, RedisValue::BulkString),
             "status".into(),
-            if paused { "PAUSED" } else { "OK" }.into(),
+            if paused {
+                "PAUSED"
+            } else {
+                reg.stream.as_ref().map_or("OK", |c| c.status_name())
+            }
+            .into(),
             "args".into(),
             args,
         ]),
@@ -244,6 +274,11 @@ pub(crate) fn rg_register(_: &Context, args: Vec<String>) -> RedisResult {
             "ERR '{function}' is a flow, not a registration: run it with RG.RUN"
         )));
     };
-    let id = runtime()?.add_registration(entry.name, entry.doc, registration);
+    let group = if fargs.is_empty() {
+        format!("gears:{function}")
+    } else {
+        format!("gears:{function}:{}", fargs.join(","))
+    };
+    let id = runtime()?.add_registration(entry.name, entry.doc, registration, group);
     Ok(RedisValue::BulkString(id))
 }

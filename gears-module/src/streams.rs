@@ -1,0 +1,313 @@
+//! `StreamReader` registrations. Each registration reads through **its own consumer group**
+//! (`gears:<function>[:<args>]`), so two registrations on one stream each see every entry
+//! (1.x shared one group: issues #380, #787). New entries are counted by the `xadd`
+//! notification; once `batch` are waiting (or `duration` after the first one) a drain job is
+//! queued on the registration's lane. A drain reads this consumer's pending entries first
+//! (after a failure, a restart or a promotion), then new ones, `batch` at a time; each batch is
+//! one execution, acknowledged (`XACK`) after it ran, per the failure policy.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use redis_module::Context;
+
+use gears_core::error::GearsError;
+use gears_core::execution::{Execution, Outcome};
+use gears_core::host::{Host, StreamEntry, StreamId};
+use gears_core::plan::RunOptions;
+use gears_core::readers::Event;
+use gears_core::registration::{FailurePolicy, TriggerSpec};
+use gears_core::value::Value;
+
+use crate::host_impl::RedisHost;
+use crate::registrations::Registered;
+use crate::runtime::Runtime;
+
+/// The consumer name inside each registration's group.
+const CONSUMER: &str = "gears";
+
+pub(crate) const STATUS_OK: u8 = 0;
+pub(crate) const STATUS_RETRYING: u8 = 1;
+pub(crate) const STATUS_ABORTED: u8 = 2;
+
+#[derive(Default)]
+struct KeyState {
+    waiting: usize,
+    scheduled: bool,
+    timer: bool,
+}
+
+/// Per-registration stream bookkeeping.
+pub(crate) struct StreamConsumer {
+    pub(crate) group: String,
+    keys: Mutex<HashMap<String, KeyState>>,
+    pub(crate) status: AtomicU8,
+}
+
+impl StreamConsumer {
+    pub(crate) fn new(group: String) -> Self {
+        Self {
+            group,
+            keys: Mutex::new(HashMap::new()),
+            status: AtomicU8::new(STATUS_OK),
+        }
+    }
+
+    pub(crate) fn status_name(&self) -> &'static str {
+        match self.status.load(Ordering::Acquire) {
+            STATUS_RETRYING => "WAITING_FOR_RETRY_ON_FAILURE",
+            STATUS_ABORTED => "ABORTED",
+            _ => "OK",
+        }
+    }
+
+    fn keys(&self) -> std::sync::MutexGuard<'_, HashMap<String, KeyState>> {
+        self.keys.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn settings(reg: &Registered) -> (usize, u64, FailurePolicy, bool) {
+    match &reg.registration.trigger {
+        TriggerSpec::Stream {
+            batch,
+            duration_ms,
+            on_failure,
+            trim,
+            ..
+        } => (*batch, *duration_ms, *on_failure, *trim),
+        _ => (1, 0, FailurePolicy::Continue, false),
+    }
+}
+
+/// An `xadd` on `key` (main thread, inside the notification): count it, and queue a drain
+/// or arm the duration timer.
+pub(crate) fn on_new_entry(reg: &Arc<Registered>, rt: &Runtime, ctx: &Context, key: &str) {
+    let Some(consumer) = reg.stream.as_ref() else {
+        return;
+    };
+    if consumer.status.load(Ordering::Acquire) == STATUS_ABORTED {
+        return;
+    }
+    let (batch, duration_ms, _, _) = settings(reg);
+    let mut keys = consumer.keys();
+    let state = keys.entry(key.to_string()).or_default();
+    state.waiting += 1;
+    if state.scheduled {
+        return; // the running drain reads it
+    }
+    if state.waiting >= batch {
+        state.scheduled = true;
+        state.waiting = 0;
+        drop(keys);
+        schedule_drain(reg, rt, key);
+    } else if duration_ms > 0 && !state.timer {
+        state.timer = true;
+        drop(keys);
+        ctx.create_timer(
+            Duration::from_millis(duration_ms),
+            on_duration_elapsed,
+            (reg.clone(), key.to_string()),
+        );
+    }
+}
+
+/// The duration timer (main thread): drain whatever is waiting.
+fn on_duration_elapsed(_: &Context, (reg, key): (Arc<Registered>, String)) {
+    let Ok(rt) = crate::runtime::runtime() else {
+        return;
+    };
+    let Some(consumer) = reg.stream.as_ref() else {
+        return;
+    };
+    let mut keys = consumer.keys();
+    let state = keys.entry(key.clone()).or_default();
+    state.timer = false;
+    if !state.scheduled && state.waiting > 0 {
+        state.scheduled = true;
+        state.waiting = 0;
+        drop(keys);
+        schedule_drain(&reg, rt, &key);
+    }
+}
+
+/// Queues a drain of `key` on the registration's lane (also used to resume pending entries).
+pub(crate) fn schedule_drain(reg: &Arc<Registered>, rt: &Runtime, key: &str) {
+    let execution = Execution::new(rt.next_id());
+    let host = rt.host.clone();
+    let profile = rt.config().profile_executions;
+    let (this, this2, key, key2) = (reg.clone(), reg.clone(), key.to_string(), key.to_string());
+    reg.note_triggered();
+    reg.lane.submit(
+        execution,
+        Box::new(move |execution: &Execution| drain(&this, &host, &key, execution, profile)),
+        Some(Box::new(move |execution: &Arc<Execution>| {
+            if let Some(outcome) = execution.outcome() {
+                this2.record(execution.status(), &outcome);
+            }
+            let Some(consumer) = this2.stream.as_ref() else {
+                return;
+            };
+            let again = {
+                let mut keys = consumer.keys();
+                let state = keys.entry(key2.clone()).or_default();
+                state.scheduled = state.waiting > 0;
+                if state.scheduled {
+                    state.waiting = 0;
+                }
+                state.scheduled
+            };
+            // Entries that arrived while draining and were not read get their own drain.
+            if again && consumer.status.load(Ordering::Acquire) != STATUS_ABORTED {
+                if let Ok(rt) = crate::runtime::runtime() {
+                    schedule_drain(&this2, rt, &key2);
+                }
+            }
+        })),
+    );
+}
+
+fn entries_of(reply: Value) -> Vec<StreamEntry> {
+    // [[key, [[id, [f, v, ...]], ...]]] or nil
+    let Value::Array(streams) = reply else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for stream in streams {
+        let Value::Array(mut parts) = stream else {
+            continue;
+        };
+        let Some(Value::Array(entries)) = parts.pop() else {
+            continue;
+        };
+        for entry in entries {
+            let Value::Array(mut e) = entry else { continue };
+            if e.len() != 2 {
+                continue;
+            }
+            let fields = match e.pop() {
+                Some(Value::Array(f)) => f
+                    .chunks(2)
+                    .filter(|c| c.len() == 2)
+                    .map(|c| {
+                        (
+                            c[0].as_str().unwrap_or_default().to_string(),
+                            c[1].as_str().unwrap_or_default().to_string(),
+                        )
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            if let Some(id) = e.pop().and_then(|v| v.as_str().and_then(StreamId::parse)) {
+                out.push(StreamEntry { id, fields });
+            }
+        }
+    }
+    out
+}
+
+/// Reads and runs batches until nothing is pending or new (worker thread).
+fn drain(
+    reg: &Registered,
+    host: &RedisHost,
+    key: &str,
+    execution: &Execution,
+    profile: bool,
+) -> Result<Outcome, GearsError> {
+    let Some(consumer) = reg.stream.as_ref() else {
+        return Ok(Outcome::default());
+    };
+    let (batch, _, policy, trim) = settings(reg);
+    let group = consumer.group.as_str();
+    if let Err(e) = host.call(&["XGROUP", "CREATE", key, group, "0", "MKSTREAM"]) {
+        if !e.message.starts_with("BUSYGROUP") {
+            return Err(e.into());
+        }
+    }
+    let count = batch.to_string();
+    let mut outcome = Outcome::default();
+    loop {
+        if execution.abort_requested() {
+            return Err(GearsError::Aborted);
+        }
+        // Pending entries of this consumer first (left by a failure, a restart, a promotion).
+        let mut entries = entries_of(host.call(&[
+            "XREADGROUP",
+            "GROUP",
+            group,
+            CONSUMER,
+            "COUNT",
+            &count,
+            "STREAMS",
+            key,
+            "0",
+        ])?);
+        if entries.is_empty() {
+            entries = entries_of(host.call(&[
+                "XREADGROUP",
+                "GROUP",
+                group,
+                CONSUMER,
+                "COUNT",
+                &count,
+                "STREAMS",
+                key,
+                ">",
+            ])?);
+        }
+        if entries.is_empty() {
+            return Ok(outcome);
+        }
+        let ids: Vec<String> = entries.iter().map(|e| e.id.to_string()).collect();
+        let options = RunOptions {
+            profile,
+            abort: execution.abort_flag(),
+            ..RunOptions::default()
+        };
+        let event = Event::Stream {
+            key: key.to_string(),
+            entries,
+        };
+        let run = reg
+            .registration
+            .plan
+            .run_with(Arc::new(host.clone()), Some(event), &options)?;
+        let failed = !run.errors.is_empty();
+        outcome.results.extend(run.results);
+        outcome
+            .errors
+            .extend(run.errors.iter().map(ToString::to_string));
+        if failed {
+            match policy {
+                FailurePolicy::Continue => {}
+                FailurePolicy::Abort => {
+                    consumer.status.store(STATUS_ABORTED, Ordering::Release);
+                    return Ok(outcome); // the batch stays pending
+                }
+                FailurePolicy::Retry(interval) => {
+                    consumer.status.store(STATUS_RETRYING, Ordering::Release);
+                    std::thread::sleep(interval);
+                    consumer.status.store(STATUS_OK, Ordering::Release);
+                    continue; // re-read the same pending batch
+                }
+            }
+        }
+        let mut ack = vec!["XACK", key, group];
+        ack.extend(ids.iter().map(String::as_str));
+        host.call(&ack)?;
+        if trim && only_group(host, key)? {
+            let mut del = vec!["XDEL", key];
+            del.extend(ids.iter().map(String::as_str));
+            host.call(&del)?;
+        }
+    }
+}
+
+/// Whether this registration's group is the only one on `key` (trimming is safe then).
+fn only_group(host: &RedisHost, key: &str) -> Result<bool, GearsError> {
+    match host.call(&["XINFO", "GROUPS", key])? {
+        Value::Array(groups) => Ok(groups.len() == 1),
+        _ => Ok(false),
+    }
+}
