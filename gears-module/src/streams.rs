@@ -311,3 +311,85 @@ fn only_group(host: &RedisHost, key: &str) -> Result<bool, GearsError> {
         _ => Ok(false),
     }
 }
+
+/// Drains the pending entries of every stream this registration reads (after a restart or a
+/// promotion): scans for matching streams on the registration's lane, then drains each.
+pub(crate) fn schedule_recovery(reg: &Arc<Registered>, rt: &Runtime) {
+    let TriggerSpec::Stream { pattern, .. } = &reg.registration.trigger else {
+        return;
+    };
+    let pattern = pattern.clone();
+    let execution = Execution::new(rt.next_id());
+    let host = rt.host.clone();
+    let profile = rt.config().profile_executions;
+    let this = reg.clone();
+    reg.lane.submit(
+        execution,
+        Box::new(move |execution: &Execution| {
+            let mut outcome = Outcome::default();
+            let mut cursor = "0".to_string();
+            loop {
+                let reply = host.call(&[
+                    "SCAN", &cursor, "MATCH", &pattern, "COUNT", "1000", "TYPE", "stream",
+                ])?;
+                let Value::Array(mut parts) = reply else {
+                    break;
+                };
+                let keys = match parts.pop() {
+                    Some(Value::Array(keys)) => keys,
+                    _ => Vec::new(),
+                };
+                for key in keys.iter().filter_map(Value::as_str) {
+                    let drained = drain(&this, &host, key, execution, profile)?;
+                    outcome.results.extend(drained.results);
+                    outcome.errors.extend(drained.errors);
+                }
+                cursor = parts
+                    .pop()
+                    .and_then(|c| c.as_str().map(str::to_string))
+                    .unwrap_or_default();
+                if cursor == "0" || cursor.is_empty() {
+                    break;
+                }
+            }
+            Ok(outcome)
+        }),
+        None,
+    );
+}
+
+/// Schedules recovery for every stream registration, on a primary only.
+pub(crate) fn recover_all(ctx: &Context) {
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let Ok(rt) = crate::runtime::runtime() else {
+            return;
+        };
+        if ctx.get_flags().contains(redis_module::ContextFlags::SLAVE) {
+            return;
+        }
+        for reg in rt.registrations().iter() {
+            if reg.stream.is_some()
+                && reg
+                    .stream
+                    .as_ref()
+                    .is_some_and(|c| c.status.load(Ordering::Acquire) != STATUS_ABORTED)
+            {
+                schedule_recovery(reg, rt);
+            }
+        }
+    }));
+}
+
+#[redis_module_macros::loading_event_handler]
+fn on_loading(ctx: &Context, subevent: redis_module::server_events::LoadingSubevent) {
+    if subevent == redis_module::server_events::LoadingSubevent::Ended {
+        recover_all(ctx);
+    }
+}
+
+#[redis_module_macros::role_changed_event_handler]
+fn on_role_changed(ctx: &Context, role: redis_module::server_events::ServerRole) {
+    if role == redis_module::server_events::ServerRole::Primary {
+        recover_all(ctx);
+    }
+}

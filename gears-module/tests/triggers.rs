@@ -319,7 +319,8 @@ fn stream_failure_policies() {
         run(&mut con, &["XPENDING", "tasks:a", "gears:tasks"]).starts_with("[0,")
     });
     let dump = run(&mut con, &["RG.DUMPREGISTRATIONS"]);
-    assert!(dump.contains("numTriggered,3,numSuccess,2,numFailures,1"), "{dump}");
+    // Drains coalesce entries, so the trigger count varies; exactly one drain saw the failure.
+    assert!(dump.contains("numFailures,1,"), "{dump}");
 
     // abort: the first failure stops the registration; its batch stays pending.
     run(&mut con, &["XADD", "jobs:a", "*", "n", "5"]);
@@ -339,4 +340,49 @@ fn stream_failure_policies() {
         run(&mut con, &["XPENDING", "jobs:a", "gears:jobs"]).starts_with("[1,"),
         "the failed entry stays pending"
     );
+}
+
+#[test]
+fn pending_entries_are_processed_after_a_reload() {
+    let server = Server::start(MODULE, &[]);
+    let mut con = server.conn();
+    let dump = run(&mut con, &["RG.DUMPREGISTRATIONS"]);
+    let tasks = {
+        let at = dump.find("PD,tasks,").unwrap();
+        let start = dump[..at].rfind("[id,").unwrap() + 4;
+        dump[start..start + 42].trim_end_matches(',').to_string()
+    };
+    // Simulate a crash between read and acknowledgement: the registration's consumer read the
+    // entry (it is pending) but never acknowledged it.
+    run(&mut con, &["RG.PAUSEREGISTRATIONS", &tasks]);
+    run(&mut con, &["XADD", "tasks:r", "*", "n", "2"]);
+    run(
+        &mut con,
+        &["XGROUP", "CREATE", "tasks:r", "gears:tasks", "0"],
+    );
+    run(
+        &mut con,
+        &[
+            "XREADGROUP",
+            "GROUP",
+            "gears:tasks",
+            "gears",
+            "STREAMS",
+            "tasks:r",
+            ">",
+        ],
+    );
+    assert!(run(&mut con, &["XPENDING", "tasks:r", "gears:tasks"]).starts_with("[1,"));
+    run(&mut con, &["RG.UNPAUSEREGISTRATIONS", &tasks]);
+    assert_eq!(run(&mut con, &["GET", "tasks:done"]), "nil");
+    // Save, flush and load the RDB: loading ends, pending entries are processed, nothing twice.
+    assert_eq!(run(&mut con, &["DEBUG", "RELOAD"]), "OK");
+    eventually("pending entry processed", || {
+        run(&mut con, &["GET", "tasks:done"]) == "2"
+    });
+    eventually("acknowledged", || {
+        run(&mut con, &["XPENDING", "tasks:r", "gears:tasks"]).starts_with("[0,")
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(run(&mut con, &["GET", "tasks:done"]), "2");
 }
