@@ -30,6 +30,7 @@ mod commands;
 mod config;
 mod host_impl;
 mod info;
+mod persist;
 mod registrations;
 mod reply;
 mod runtime;
@@ -41,6 +42,7 @@ pub use gears_macros::register;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::commands::entry;
+    pub use crate::persist::GEARS_AUX;
     pub use crate::registrations::on_keyspace_event;
     pub use crate::runtime::init;
     pub use linkme;
@@ -59,6 +61,8 @@ macro_rules! export {
         #[doc(hidden)]
         #[allow(missing_docs)]
         pub mod __gears_module {
+            use $crate::__private::GEARS_AUX;
+
             fn __gears_module_init(
                 ctx: &$crate::__private::redis_module::Context,
                 args: &[$crate::__private::redis_module::RedisString],
@@ -84,7 +88,7 @@ macro_rules! export {
             name: $name,
             version: $version,
             allocator: ($alloc_type, $alloc),
-            data_types: [],
+            data_types: [GEARS_AUX],
             init: __gears_module_init,
             commands: [
                 ["RG.RUN", $crate::__private::entry::rg_run, "readonly", 0, 0, 0, ""],
@@ -102,11 +106,11 @@ macro_rules! export {
                 ["RG.TRIGGER", $crate::__private::entry::rg_trigger, "write", 0, 0, 0, ""],
                 ["RG.TRIGGERONKEY", $crate::__private::entry::rg_triggeronkey, "write", 2, 2, 1, ""],
                 ["RG.DUMPREGISTRATIONS", $crate::__private::entry::rg_dumpregistrations, "readonly", 0, 0, 0, ""],
-                ["RG.UNREGISTER", $crate::__private::entry::rg_unregister, "readonly", 0, 0, 0, ""],
-                ["RG.PAUSEREGISTRATIONS", $crate::__private::entry::rg_pauseregistrations, "readonly", 0, 0, 0, ""],
-                ["RG.UNPAUSEREGISTRATIONS", $crate::__private::entry::rg_unpauseregistrations, "readonly", 0, 0, 0, ""],
+                ["RG.UNREGISTER", $crate::__private::entry::rg_unregister, "write", 0, 0, 0, ""],
+                ["RG.PAUSEREGISTRATIONS", $crate::__private::entry::rg_pauseregistrations, "write", 0, 0, 0, ""],
+                ["RG.UNPAUSEREGISTRATIONS", $crate::__private::entry::rg_unpauseregistrations, "write", 0, 0, 0, ""],
                 ["RG.CLEARREGISTRATIONSSTATS", $crate::__private::entry::rg_clearregistrationsstats, "readonly", 0, 0, 0, ""],
-                ["RG.REGISTER", $crate::__private::entry::rg_register, "readonly", 0, 0, 0, ""],
+                ["RG.REGISTER", $crate::__private::entry::rg_register, "write", 0, 0, 0, ""],
             ],
             event_handlers: [
                 [@ALL: $crate::__private::on_keyspace_event],

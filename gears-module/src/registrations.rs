@@ -68,6 +68,8 @@ pub(crate) struct Registered {
     stats: Mutex<Stats>,
     /// Consumer-group bookkeeping of a `StreamReader` registration.
     pub(crate) stream: Option<StreamConsumer>,
+    /// The ARGS it was registered with (`RG.REGISTER`), saved with the RDB.
+    pub(crate) args: Vec<String>,
 }
 
 impl Registered {
@@ -78,11 +80,13 @@ impl Registered {
         registration: Registration,
         lane: Lane,
         group: String,
+        args: Vec<String>,
     ) -> Self {
         let stream = matches!(registration.trigger, TriggerSpec::Stream { .. })
             .then(|| StreamConsumer::new(group));
         Self {
             stream,
+            args,
             id,
             function,
             doc,
@@ -95,6 +99,15 @@ impl Registered {
 
     pub(crate) fn stats(&self) -> MutexGuard<'_, Stats> {
         self.stats.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The number at the end of the id (`<shard>-<n>`).
+    pub(crate) fn number(&self) -> u64 {
+        self.id
+            .rsplit('-')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
     }
 
     pub(crate) fn note_triggered(&self) {

@@ -133,35 +133,66 @@ impl Runtime {
                 registration.trigger,
                 registration.mode.name()
             );
-            let id =
-                self.add_registration(f.name, f.doc, registration, format!("gears:{}", f.name));
+            let id = self.add_registration(f.name, f.doc, registration, Vec::new());
             ctx.log_notice(&format!("gears: registered {} ({summary}) as {id}", f.name));
         }
         Ok(())
     }
 
-    /// Adds a registration; returns its id. `group` names the consumer group of a
-    /// `StreamReader` registration: stable across restarts and re-registration (the function
-    /// name, plus the ARGS for `RG.REGISTER`).
+    /// Adds a registration with the next id; returns the id.
     pub(crate) fn add_registration(
         &self,
         function: &'static str,
         doc: &'static str,
         registration: Registration,
-        group: String,
+        args: Vec<String>,
     ) -> String {
         let n = self.registration_counter.fetch_add(1, Ordering::Relaxed) + 1;
+        self.restore_registration(n, function, doc, registration, args, false)
+    }
+
+    /// Adds a registration with id number `n` (used when loading a saved state).
+    pub(crate) fn restore_registration(
+        &self,
+        n: u64,
+        function: &'static str,
+        doc: &'static str,
+        registration: Registration,
+        args: Vec<String>,
+        paused: bool,
+    ) -> String {
         let id = format!("{}-{n}", self.shard);
-        let lane = self.executor.lane();
-        self.registrations_mut().push(Arc::new(Registered::new(
+        // The consumer group of a StreamReader registration: stable across restarts and
+        // re-registration (the function name, plus the ARGS of `RG.REGISTER`).
+        let group = if args.is_empty() {
+            format!("gears:{function}")
+        } else {
+            format!("gears:{function}:{}", args.join(","))
+        };
+        let reg = Registered::new(
             id.clone(),
             function,
             doc,
             registration,
-            lane,
+            self.executor.lane(),
             group,
-        )));
+            args,
+        );
+        reg.paused.store(paused, Ordering::Release);
+        self.registrations_mut().push(Arc::new(reg));
+        self.registration_counter.fetch_max(n, Ordering::Relaxed);
         id
+    }
+
+    /// The last registration id number handed out.
+    pub(crate) fn registration_counter(&self) -> u64 {
+        self.registration_counter.load(Ordering::Relaxed)
+    }
+
+    /// Drops every registration and sets the id counter (before restoring a saved state).
+    pub(crate) fn clear_registrations(&self, counter: u64) {
+        self.registrations_mut().clear();
+        self.registration_counter.store(counter, Ordering::Relaxed);
     }
 }
 

@@ -193,7 +193,7 @@ pub(crate) fn rg_dumpregistrations(_: &Context, args: Vec<String>) -> RedisResul
     ))
 }
 
-pub(crate) fn rg_unregister(_: &Context, args: Vec<String>) -> RedisResult {
+pub(crate) fn rg_unregister(ctx: &Context, args: Vec<String>) -> RedisResult {
     let id = match args.as_slice() {
         [_, id] => id,
         [_, id, flag] if flag.eq_ignore_ascii_case("abortpending") => id,
@@ -206,10 +206,11 @@ pub(crate) fn rg_unregister(_: &Context, args: Vec<String>) -> RedisResult {
     if regs.len() == before {
         return Err(RedisError::Str("ERR execution is not registered"));
     }
+    ctx.replicate_verbatim();
     Ok(RedisValue::SimpleStringStatic("OK"))
 }
 
-fn set_paused(args: Vec<String>, paused: bool) -> RedisResult {
+fn set_paused(ctx: &Context, args: Vec<String>, paused: bool) -> RedisResult {
     let ids: Vec<&String> = args[1..]
         .iter()
         .filter(|a| !a.eq_ignore_ascii_case("abortpending"))
@@ -231,15 +232,16 @@ fn set_paused(args: Vec<String>, paused: bool) -> RedisResult {
     for reg in found {
         reg.paused.store(paused, Ordering::Release);
     }
+    ctx.replicate_verbatim();
     Ok(RedisValue::SimpleStringStatic("OK"))
 }
 
-pub(crate) fn rg_pauseregistrations(_: &Context, args: Vec<String>) -> RedisResult {
-    set_paused(args, true)
+pub(crate) fn rg_pauseregistrations(ctx: &Context, args: Vec<String>) -> RedisResult {
+    set_paused(ctx, args, true)
 }
 
-pub(crate) fn rg_unpauseregistrations(_: &Context, args: Vec<String>) -> RedisResult {
-    set_paused(args, false)
+pub(crate) fn rg_unpauseregistrations(ctx: &Context, args: Vec<String>) -> RedisResult {
+    set_paused(ctx, args, false)
 }
 
 pub(crate) fn rg_clearregistrationsstats(_: &Context, args: Vec<String>) -> RedisResult {
@@ -254,7 +256,7 @@ pub(crate) fn rg_clearregistrationsstats(_: &Context, args: Vec<String>) -> Redi
 
 /// `RG.REGISTER <function> [ARGS arg ...]`: instantiates a registration function with
 /// arguments; replies the registration id.
-pub(crate) fn rg_register(_: &Context, args: Vec<String>) -> RedisResult {
+pub(crate) fn rg_register(ctx: &Context, args: Vec<String>) -> RedisResult {
     let (function, fargs) = match args.as_slice() {
         [_, function] => (function, &[][..]),
         [_, function, kw, rest @ ..] if kw.eq_ignore_ascii_case("ARGS") => (function, rest),
@@ -274,11 +276,7 @@ pub(crate) fn rg_register(_: &Context, args: Vec<String>) -> RedisResult {
             "ERR '{function}' is a flow, not a registration: run it with RG.RUN"
         )));
     };
-    let group = if fargs.is_empty() {
-        format!("gears:{function}")
-    } else {
-        format!("gears:{function}:{}", fargs.join(","))
-    };
-    let id = runtime()?.add_registration(entry.name, entry.doc, registration, group);
+    let id = runtime()?.add_registration(entry.name, entry.doc, registration, fargs.to_vec());
+    ctx.replicate_verbatim();
     Ok(RedisValue::BulkString(id))
 }

@@ -35,6 +35,7 @@ pub struct Server {
     child: Child,
     pub port: u16,
     pub dir: PathBuf,
+    args: Vec<std::ffi::OsString>,
 }
 
 impl Server {
@@ -73,10 +74,16 @@ impl Server {
                 .args(module_args)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null());
+            let args: Vec<std::ffi::OsString> = cmd.get_args().map(|a| a.to_owned()).collect();
             let child = cmd
                 .spawn()
                 .expect("redis-server is installed (scripts/install-deps.sh)");
-            let mut server = Server { child, port, dir };
+            let mut server = Server {
+                child,
+                port,
+                dir,
+                args,
+            };
             let deadline = Instant::now() + Duration::from_secs(10);
             loop {
                 if let Ok(Some(_)) = server.child.try_wait() {
@@ -101,6 +108,33 @@ impl Server {
             }
         }
         Err(last_log)
+    }
+
+    /// Kills the server (no save) and starts it again on the same port and directory, so it
+    /// loads whatever was persisted there (RDB, AOF).
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = Command::new("redis-server")
+            .args(&self.args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("restart redis-server");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(mut c) = redis::Client::open(self.url()).and_then(|c| c.get_connection()) {
+                if redis::cmd("PING").query::<String>(&mut c).is_ok() {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "restarted server did not answer:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(25));
+        }
     }
 
     pub fn url(&self) -> String {
