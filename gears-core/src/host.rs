@@ -341,6 +341,12 @@ pub trait Host: Send + Sync {
     /// Writes a line to the server's log.
     fn log(&self, level: LogLevel, message: &str);
 
+    /// Whether this host may only be used from the thread running the execution (a `sync`
+    /// execution inside a Redis callback). Parallel steps then run on that thread.
+    fn thread_bound(&self) -> bool {
+        false
+    }
+
     /// Scans one page and reads the values of its keys: readers use this so a host can take its
     /// lock once per page. The default calls [`scan`](Host::scan) then
     /// [`read_keys`](Host::read_keys).

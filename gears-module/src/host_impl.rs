@@ -31,7 +31,8 @@ struct InlineContext(*mut redis_module::raw::RedisModuleCtx);
 // SAFETY: an `InlineContext` only lives in a `RedisHost` made by `RedisHost::inline` for one
 // `sync` execution, which runs to completion on the Redis main thread inside the callback
 // that owns the context; the host is dropped before the callback returns, so the pointer is
-// never used on another thread or after the context is gone.
+// never used after the context is gone. The host reports `thread_bound()`, so the engine's
+// parallel steps keep it on this thread; nothing else hands a host to another thread.
 #[allow(unsafe_code)]
 unsafe impl Send for InlineContext {}
 // SAFETY: see `Send` above: only the main thread ever dereferences it.
@@ -248,6 +249,10 @@ impl Host for RedisHost {
         Err(HostError::new(format!(
             "ERR cannot send to shard {shard}: cluster execution is not available on this server"
         )))
+    }
+
+    fn thread_bound(&self) -> bool {
+        self.inline.is_some()
     }
 
     fn log(&self, level: LogLevel, message: &str) {

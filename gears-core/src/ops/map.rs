@@ -238,6 +238,75 @@ mod tests {
         assert_eq!(out.errors.len(), 1);
     }
 
+    /// A host usable only from the thread that created it, like a `sync` execution's.
+    #[derive(Clone)]
+    struct ThreadBound {
+        inner: MemoryHost,
+        owner: std::thread::ThreadId,
+    }
+
+    impl crate::host::Host for ThreadBound {
+        fn topology(&self) -> crate::host::Topology {
+            self.inner.topology()
+        }
+        fn scan(
+            &self,
+            p: &str,
+            c: u64,
+            n: usize,
+        ) -> Result<crate::host::ScanPage, crate::error::HostError> {
+            self.inner.scan(p, c, n)
+        }
+        fn read_keys(
+            &self,
+            k: &[String],
+            v: bool,
+        ) -> Result<Vec<(KeyType, Option<KeyValue>)>, crate::error::HostError> {
+            self.inner.read_keys(k, v)
+        }
+        fn stream_range(
+            &self,
+            k: &str,
+            a: StreamId,
+            n: usize,
+        ) -> Result<Vec<crate::host::StreamEntry>, crate::error::HostError> {
+            self.inner.stream_range(k, a, n)
+        }
+        fn call(&self, args: &[&str]) -> Result<Value, crate::error::HostError> {
+            assert_eq!(
+                std::thread::current().id(),
+                self.owner,
+                "used from another thread"
+            );
+            self.inner.call(args)
+        }
+        fn send(&self, s: &ShardId, p: Vec<u8>) -> Result<(), crate::error::HostError> {
+            self.inner.send(s, p)
+        }
+        fn log(&self, l: crate::host::LogLevel, m: &str) {
+            self.inner.log(l, m)
+        }
+        fn thread_bound(&self) -> bool {
+            true
+        }
+    }
+
+    #[test]
+    fn parallel_steps_stay_on_a_thread_bound_hosts_thread() {
+        let host = ThreadBound {
+            inner: MemoryHost::new(),
+            owner: std::thread::current().id(),
+        };
+        let out = nums(5000)
+            .par_map(|x| {
+                crate::context::call(&["PING"]).unwrap();
+                x
+            })
+            .run(&host);
+        assert!(out.errors.is_empty(), "{:?}", out.errors.first());
+        assert_eq!(out.results.len(), 5000);
+    }
+
     #[test]
     fn try_map_err_is_an_error_entry() {
         let host = MemoryHost::new();

@@ -144,21 +144,24 @@ impl<I: Send, O: Send, Op: ParOp<I, O>> Pull<O> for ParPull<I, O, Op> {
         let before = out.len();
         let op = &*self.op;
         let host = cx.host.clone();
-        let results: Vec<Result<SmallVec<[O; 1]>, StepError>> = self
-            .buf
-            .par_drain(..)
-            .map_init(
-                || crate::context::enter(&host),
-                |_, item| {
-                    let mut produced = SmallVec::new();
-                    match catch_unwind(AssertUnwindSafe(|| op.call(item, &mut produced))) {
-                        Ok(Ok(())) => Ok(produced),
-                        Ok(Err(message)) => Err(StepError::new(Op::KIND, message)),
-                        Err(panic) => Err(StepError::panicked(Op::KIND, panic)),
-                    }
-                },
-            )
-            .collect();
+        let call = |item| {
+            let mut produced = SmallVec::new();
+            match catch_unwind(AssertUnwindSafe(|| op.call(item, &mut produced))) {
+                Ok(Ok(())) => Ok(produced),
+                Ok(Err(message)) => Err(StepError::new(Op::KIND, message)),
+                Err(panic) => Err(StepError::panicked(Op::KIND, panic)),
+            }
+        };
+        // A thread-bound host (a `sync` execution inside a Redis callback) must not be used
+        // from rayon's threads: run the step on this thread instead.
+        let results: Vec<Result<SmallVec<[O; 1]>, StepError>> = if host.thread_bound() {
+            self.buf.drain(..).map(call).collect()
+        } else {
+            self.buf
+                .par_drain(..)
+                .map_init(|| crate::context::enter(&host), |_, item| call(item))
+                .collect()
+        };
         for r in results {
             match r {
                 Ok(records) => out.extend(records),
