@@ -231,18 +231,23 @@ impl Host for RedisHost {
         after: StreamId,
         count: usize,
     ) -> Result<Vec<StreamEntry>, HostError> {
-        let ctx = MODULE_CONTEXT.lock();
         let start = format!("({after}");
         let count = count.to_string();
-        Ok(stream_entries(call(
-            &ctx,
-            &["XRANGE", key, &start, "+", "COUNT", &count],
-            false,
-        )?))
+        let reply =
+            self.with_ctx(|ctx| call(ctx, &["XRANGE", key, &start, "+", "COUNT", &count], false))?;
+        Ok(stream_entries(reply))
     }
 
     fn call(&self, args: &[&str]) -> Result<Value, HostError> {
-        self.with_ctx(|ctx| call(ctx, args, true))
+        let result = self.with_ctx(|ctx| call(ctx, args, true))?;
+        if let (Some(InlineContext(ptr)), [cmd, key, ..]) = (self.inline, args) {
+            // Redis does not deliver keyspace notifications raised inside a notification
+            // callback: a `sync` execution's XADD must reach stream registrations here.
+            if cmd.eq_ignore_ascii_case("XADD") {
+                crate::registrations::on_stream_write(&Context::new(ptr), key);
+            }
+        }
+        Ok(result)
     }
 
     fn send(&self, shard: &ShardId, _payload: Vec<u8>) -> Result<(), HostError> {

@@ -6,7 +6,11 @@ use redis_module::{InfoContext, RedisResult};
 
 use crate::runtime::runtime;
 
-pub(crate) fn gears_info(ctx: &InfoContext, _for_crash_report: bool) -> RedisResult<()> {
+pub(crate) fn gears_info(ctx: &InfoContext, for_crash_report: bool) -> RedisResult<()> {
+    // A crash report must not wait on a lock the crashing thread may hold.
+    if for_crash_report {
+        return Ok(());
+    }
     let Ok(rt) = runtime() else {
         return Ok(());
     };

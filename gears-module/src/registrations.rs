@@ -65,6 +65,8 @@ pub(crate) struct Registered {
     pub(crate) registration: Registration,
     pub(crate) lane: Lane,
     pub(crate) paused: AtomicBool,
+    /// Set when unregistered (or replaced by a reload): queued drains and timers stop.
+    pub(crate) retired: AtomicBool,
     stats: Mutex<Stats>,
     /// Consumer-group bookkeeping of a `StreamReader` registration.
     pub(crate) stream: Option<StreamConsumer>,
@@ -93,6 +95,7 @@ impl Registered {
             registration,
             lane,
             paused: AtomicBool::new(false),
+            retired: AtomicBool::new(false),
             stats: Mutex::new(Stats::default()),
         }
     }
@@ -139,12 +142,10 @@ impl Registered {
                     abort: execution.abort_flag(),
                     ..RunOptions::default()
                 };
-                let result = IN_SYNC_EXECUTION.with(|flag| {
-                    flag.set(true);
-                    let r = self.registration.plan.run_with(host, Some(event), &options);
-                    flag.set(false);
-                    r
-                });
+                let result = {
+                    let _guard = SyncGuard::enter();
+                    self.registration.plan.run_with(host, Some(event), &options)
+                };
                 let outcome = match result {
                     Ok(run) => Outcome {
                         results: run.results,
@@ -192,8 +193,46 @@ impl Registered {
 
 thread_local! {
     /// Set while a `sync` execution runs: the keyspace events its own writes raise do not fire
-    /// registrations (that would recurse inside the notification).
+    /// `KeysReader` registrations (that would recurse inside the notification).
     static IN_SYNC_EXECUTION: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks a `sync` execution for its duration; restores the previous mark on drop (nesting,
+/// panics).
+struct SyncGuard(bool);
+
+impl SyncGuard {
+    fn enter() -> Self {
+        SyncGuard(IN_SYNC_EXECUTION.with(|f| f.replace(true)))
+    }
+}
+
+impl Drop for SyncGuard {
+    fn drop(&mut self) {
+        IN_SYNC_EXECUTION.with(|f| f.set(self.0));
+    }
+}
+
+/// The live registrations, copied: never fire while holding the lock (a flow may change the
+/// registrations through a command).
+fn live(rt: &Runtime) -> Vec<Arc<Registered>> {
+    rt.registrations().iter().cloned().collect()
+}
+
+/// An XADD made by a `sync` execution: count it for the stream registrations.
+pub(crate) fn on_stream_write(ctx: &Context, key: &str) {
+    let Ok(rt) = runtime() else { return };
+    if ctx
+        .get_flags()
+        .intersects(ContextFlags::SLAVE | ContextFlags::LOADING)
+    {
+        return;
+    }
+    for reg in live(rt) {
+        if !reg.paused.load(Ordering::Acquire) && reg.registration.trigger.accepts_stream(key) {
+            crate::streams::on_new_entry(&reg, rt, ctx, key);
+        }
+    }
 }
 
 fn key_type_of(event_class: NotifyEvent) -> KeyType {
@@ -219,21 +258,22 @@ fn key_type_of(event_class: NotifyEvent) -> KeyType {
 pub fn on_keyspace_event(ctx: &Context, event_class: NotifyEvent, event: &str, key: &[u8]) {
     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let Ok(rt) = runtime() else { return };
-        if IN_SYNC_EXECUTION.with(Cell::get) {
-            return;
-        }
+        let in_sync = IN_SYNC_EXECUTION.with(Cell::get);
         let flags = ctx.get_flags();
         if flags.intersects(ContextFlags::SLAVE | ContextFlags::LOADING) {
             return;
         }
         let key = String::from_utf8_lossy(key);
         let key_type = key_type_of(event_class);
-        for reg in rt.registrations().iter() {
+        for reg in live(rt).iter() {
             if reg.paused.load(Ordering::Acquire) {
                 continue;
             }
             if event == "xadd" && reg.registration.trigger.accepts_stream(&key) {
                 crate::streams::on_new_entry(reg, rt, ctx, &key);
+                continue;
+            }
+            if in_sync {
                 continue;
             }
             if reg

@@ -11,6 +11,8 @@ pub(crate) fn to_redis(value: Value) -> RedisValue {
         Value::Int(i) => RedisValue::Integer(i),
         Value::Double(d) => RedisValue::Float(d),
         Value::Bulk(b) => RedisValue::StringBuffer(b),
+        // A status line cannot hold NUL, CR or LF: send such text as a bulk string.
+        Value::Status(s) if s.contains(['\0', '\r', '\n']) => RedisValue::BulkString(s),
         Value::Status(s) => RedisValue::SimpleString(s),
         // Errors inside arrays are sent as bulk strings, as RedisGears 1.x lists its errors.
         Value::Error(e) => RedisValue::BulkString(e),

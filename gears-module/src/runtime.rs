@@ -184,6 +184,19 @@ impl Runtime {
         id
     }
 
+    /// The live registration already reading stream group `group`, if any.
+    pub(crate) fn group_in_use(&self, function: &str, args: &[String]) -> Option<String> {
+        let group = if args.is_empty() {
+            format!("gears:{function}")
+        } else {
+            format!("gears:{function}:{}", args.join(","))
+        };
+        self.registrations()
+            .iter()
+            .find(|r| r.stream.as_ref().is_some_and(|c| c.group == group))
+            .map(|r| r.id.clone())
+    }
+
     /// The last registration id number handed out.
     pub(crate) fn registration_counter(&self) -> u64 {
         self.registration_counter.load(Ordering::Relaxed)
@@ -191,7 +204,10 @@ impl Runtime {
 
     /// Drops every registration and sets the id counter (before restoring a saved state).
     pub(crate) fn clear_registrations(&self, counter: u64) {
-        self.registrations_mut().clear();
+        for reg in self.registrations_mut().drain(..) {
+            reg.retired
+                .store(true, std::sync::atomic::Ordering::Release);
+        }
         self.registration_counter.store(counter, Ordering::Relaxed);
     }
 }

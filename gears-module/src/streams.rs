@@ -87,7 +87,9 @@ pub(crate) fn on_new_entry(reg: &Arc<Registered>, rt: &Runtime, ctx: &Context, k
     let Some(consumer) = reg.stream.as_ref() else {
         return;
     };
-    if consumer.status.load(Ordering::Acquire) == STATUS_ABORTED {
+    if consumer.status.load(Ordering::Acquire) == STATUS_ABORTED
+        || reg.retired.load(Ordering::Acquire)
+    {
         return;
     }
     let (batch, duration_ms, _, _) = settings(reg);
@@ -115,12 +117,22 @@ pub(crate) fn on_new_entry(reg: &Arc<Registered>, rt: &Runtime, ctx: &Context, k
 
 /// The duration timer (main thread): drain whatever is waiting.
 fn on_duration_elapsed(_: &Context, (reg, key): (Arc<Registered>, String)) {
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        duration_elapsed(&reg, &key)
+    }));
+}
+
+fn duration_elapsed(reg: &Arc<Registered>, key: &str) {
     let Ok(rt) = crate::runtime::runtime() else {
         return;
     };
     let Some(consumer) = reg.stream.as_ref() else {
         return;
     };
+    if reg.retired.load(Ordering::Acquire) {
+        return;
+    }
+    let key = key.to_string();
     let mut keys = consumer.keys();
     let state = keys.entry(key.clone()).or_default();
     state.timer = false;
@@ -128,12 +140,15 @@ fn on_duration_elapsed(_: &Context, (reg, key): (Arc<Registered>, String)) {
         state.scheduled = true;
         state.waiting = 0;
         drop(keys);
-        schedule_drain(&reg, rt, &key);
+        schedule_drain(reg, rt, &key);
     }
 }
 
 /// Queues a drain of `key` on the registration's lane (also used to resume pending entries).
 pub(crate) fn schedule_drain(reg: &Arc<Registered>, rt: &Runtime, key: &str) {
+    if reg.retired.load(Ordering::Acquire) {
+        return;
+    }
     let execution = Execution::new(rt.next_id());
     let host = rt.host.clone();
     let profile = rt.config().profile_executions;
@@ -156,7 +171,11 @@ pub(crate) fn schedule_drain(reg: &Arc<Registered>, rt: &Runtime, key: &str) {
                 if state.scheduled {
                     state.waiting = 0;
                 }
-                state.scheduled
+                let again = state.scheduled;
+                if !again && !state.timer {
+                    keys.remove(&key2); // nothing waits: forget the key
+                }
+                again
             };
             // Entries that arrived while draining and were not read get their own drain.
             if again && consumer.status.load(Ordering::Acquire) != STATUS_ABORTED {
@@ -168,12 +187,15 @@ pub(crate) fn schedule_drain(reg: &Arc<Registered>, rt: &Runtime, key: &str) {
     );
 }
 
-fn entries_of(reply: Value) -> Vec<StreamEntry> {
-    // [[key, [[id, [f, v, ...]], ...]]] or nil
+/// The entries of an XREADGROUP reply, and the ids of pending entries deleted since they
+/// were read (`[id, nil]`: nothing to run, only to acknowledge).
+fn entries_of(reply: Value) -> (Vec<StreamEntry>, Vec<String>) {
+    // [[key, [[id, [f, v, ...] | nil], ...]]] or nil
     let Value::Array(streams) = reply else {
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     };
     let mut out = Vec::new();
+    let mut deleted = Vec::new();
     for stream in streams {
         let Value::Array(mut parts) = stream else {
             continue;
@@ -187,6 +209,12 @@ fn entries_of(reply: Value) -> Vec<StreamEntry> {
                 continue;
             }
             let fields = match e.pop() {
+                Some(Value::Nil) => {
+                    if let Some(id) = e.pop().and_then(|v| v.as_str().map(str::to_string)) {
+                        deleted.push(id);
+                    }
+                    continue;
+                }
                 Some(Value::Array(f)) => f
                     .chunks(2)
                     .filter(|c| c.len() == 2)
@@ -204,7 +232,25 @@ fn entries_of(reply: Value) -> Vec<StreamEntry> {
             }
         }
     }
-    out
+    (out, deleted)
+}
+
+fn ack(host: &RedisHost, key: &str, group: &str, ids: &[String]) -> Result<(), GearsError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let mut args = vec!["XACK", key, group];
+    args.extend(ids.iter().map(String::as_str));
+    host.call(&args)?;
+    Ok(())
+}
+
+/// Whether this node is a replica now (a drain queued before a demotion must stop).
+fn is_replica() -> bool {
+    redis_module::MODULE_CONTEXT
+        .lock()
+        .get_flags()
+        .contains(redis_module::ContextFlags::SLAVE)
 }
 
 /// Reads and runs batches until nothing is pending or new (worker thread).
@@ -231,8 +277,13 @@ fn drain(
         if execution.abort_requested() {
             return Err(GearsError::Aborted);
         }
+        // Unregistered, paused, or demoted: stop; what is unread or pending stays for later.
+        if reg.retired.load(Ordering::Acquire) || reg.paused.load(Ordering::Acquire) || is_replica()
+        {
+            return Ok(outcome);
+        }
         // Pending entries of this consumer first (left by a failure, a restart, a promotion).
-        let mut entries = entries_of(host.call(&[
+        let (mut entries, deleted) = entries_of(host.call(&[
             "XREADGROUP",
             "GROUP",
             group,
@@ -243,7 +294,8 @@ fn drain(
             key,
             "0",
         ])?);
-        if entries.is_empty() {
+        ack(host, key, group, &deleted)?;
+        if entries.is_empty() && deleted.is_empty() {
             entries = entries_of(host.call(&[
                 "XREADGROUP",
                 "GROUP",
@@ -254,10 +306,14 @@ fn drain(
                 "STREAMS",
                 key,
                 ">",
-            ])?);
+            ])?)
+            .0;
         }
         if entries.is_empty() {
-            return Ok(outcome);
+            if deleted.is_empty() {
+                return Ok(outcome);
+            }
+            continue;
         }
         let ids: Vec<String> = entries.iter().map(|e| e.id.to_string()).collect();
         let options = RunOptions {
@@ -269,10 +325,24 @@ fn drain(
             key: key.to_string(),
             entries,
         };
-        let run = reg
-            .registration
-            .plan
-            .run_with(Arc::new(host.clone()), Some(event), &options)?;
+        // An engine failure (a host error, say) counts as a failed batch under the policy.
+        let run =
+            match reg
+                .registration
+                .plan
+                .run_with(Arc::new(host.clone()), Some(event), &options)
+            {
+                Ok(run) => run,
+                Err(GearsError::Aborted) => return Err(GearsError::Aborted),
+                Err(e) => gears_core::plan::RunResult {
+                    results: Vec::new(),
+                    errors: vec![gears_core::error::StepError::new(
+                        "execution",
+                        e.to_string(),
+                    )],
+                    stats: Vec::new(),
+                },
+            };
         let failed = !run.errors.is_empty();
         outcome.results.extend(run.results);
         outcome
@@ -293,9 +363,7 @@ fn drain(
                 }
             }
         }
-        let mut ack = vec!["XACK", key, group];
-        ack.extend(ids.iter().map(String::as_str));
-        host.call(&ack)?;
+        ack(host, key, group, &ids)?;
         if trim && only_group(host, key)? {
             let mut del = vec!["XDEL", key];
             del.extend(ids.iter().map(String::as_str));
@@ -316,6 +384,9 @@ fn only_group(host: &RedisHost, key: &str) -> Result<bool, GearsError> {
 /// promotion): scans for matching streams on the registration's lane, then drains each.
 pub(crate) fn schedule_recovery(reg: &Arc<Registered>, rt: &Runtime) {
     let TriggerSpec::Stream { pattern, .. } = &reg.registration.trigger else {
+        return;
+    };
+    if reg.retired.load(Ordering::Acquire) {
         return;
     };
     let pattern = pattern.clone();

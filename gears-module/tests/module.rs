@@ -186,6 +186,10 @@ fn abort_a_long_run() {
         run(&mut con, &["RG.DROPEXECUTION", &id]),
         "ERR(can not drop a not yet finished execution, abort it first.)"
     );
+    // A client that cannot block gets an error instead of blocking.
+    run(&mut con, &["MULTI"]);
+    run(&mut con, &["RG.GETRESULTSBLOCKING", &id]);
+    assert!(run(&mut con, &["EXEC"]).contains("this client cannot block"));
     let started = Instant::now();
     assert_eq!(run(&mut con, &["RG.ABORTEXECUTION", &id]), "OK");
     let deadline = Instant::now() + Duration::from_secs(5);

@@ -132,4 +132,13 @@ pub fn jobs() -> Result<Registration, GearsError> {
         .register(ExecutionMode::AsyncLocal)
 }
 
+/// Counts the entries of the `audit` stream (written by the `sync` audit trail) in
+/// `audit:seen`.
+#[gears::register]
+pub fn audit_seen() -> Result<Registration, GearsError> {
+    GearsBuilder::new(StreamReader::new("audit"))
+        .try_for_each(|_| context::call(&["INCR", "audit:seen"]).map(|_| ()))
+        .register(ExecutionMode::AsyncLocal)
+}
+
 gears::export! { name: "triggers" }

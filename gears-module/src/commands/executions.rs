@@ -52,6 +52,15 @@ pub(crate) fn rg_getresultsblocking(ctx: &Context, args: Vec<String>) -> RedisRe
     if execution.is_finished() {
         return finished_reply(&execution);
     }
+    if ctx.get_flags().intersects(
+        redis_module::ContextFlags::MULTI
+            | redis_module::ContextFlags::LUA
+            | redis_module::ContextFlags::DENY_BLOCKING,
+    ) {
+        return Err(RedisError::Str(
+            "ERR execution is still running; this client cannot block (MULTI/Lua/module call): use RG.GETRESULTS",
+        ));
+    }
     let blocked = ctx.block_client();
     std::thread::Builder::new()
         .name("gears-wait".into())

@@ -202,7 +202,13 @@ pub(crate) fn rg_unregister(ctx: &Context, args: Vec<String>) -> RedisResult {
     let rt = runtime()?;
     let mut regs = rt.registrations_mut();
     let before = regs.len();
-    regs.retain(|r| r.id != *id);
+    regs.retain(|r| {
+        let keep = r.id != *id;
+        if !keep {
+            r.retired.store(true, Ordering::Release);
+        }
+        keep
+    });
     if regs.len() == before {
         return Err(RedisError::Str("ERR execution is not registered"));
     }
@@ -229,8 +235,14 @@ fn set_paused(ctx: &Context, args: Vec<String>, paused: bool) -> RedisResult {
                 .ok_or_else(|| RedisError::String(format!("ERR registration {id} does not exist")))
         })
         .collect::<Result<_, _>>()?;
-    for reg in found {
+    for reg in &found {
         reg.paused.store(paused, Ordering::Release);
+    }
+    if !paused {
+        // Entries added to streams while paused were not counted: drain what waits.
+        for reg in found {
+            crate::streams::schedule_recovery(reg, rt);
+        }
     }
     ctx.replicate_verbatim();
     Ok(RedisValue::SimpleStringStatic("OK"))
@@ -276,7 +288,15 @@ pub(crate) fn rg_register(ctx: &Context, args: Vec<String>) -> RedisResult {
             "ERR '{function}' is a flow, not a registration: run it with RG.RUN"
         )));
     };
-    let id = runtime()?.add_registration(entry.name, entry.doc, registration, fargs.to_vec());
+    let rt = runtime()?;
+    if matches!(registration.trigger, TriggerSpec::Stream { .. }) {
+        if let Some(existing) = rt.group_in_use(entry.name, fargs) {
+            return Err(RedisError::String(format!(
+                "ERR registration {existing} already reads these streams with the same function and ARGS"
+            )));
+        }
+    }
+    let id = rt.add_registration(entry.name, entry.doc, registration, fargs.to_vec());
     ctx.replicate_verbatim();
     Ok(RedisValue::BulkString(id))
 }
