@@ -37,6 +37,9 @@ stop_redis "$S/plain"
 echo "== redis-server + triggers module (sync audit on user:*, async_local counter on event:*)"
 start_redis "$S/trig" --loadmodule "$TRIGGERS"; T=$REDIS_PORT
 MOD_RSS=$(rss "$T")
+REG_RSS0=$(rss "$T")
+for i in $(seq 1 100); do redis-cli -p "$T" RG.REGISTER copy_writes ARGS "bench$i:*" >/dev/null; done
+REG_RSS1=$(rss "$T")
 SYNC=$(rps "$T" HSET 'user:__rand_int__' name x)
 AUDITED=$(redis-cli -p "$T" XLEN audit)
 START=$(now)
@@ -58,6 +61,11 @@ t0=$(now); LUA_OUT=$(redis-cli -p "$W" EVAL "$LUA" 0 | wc -l); t1=$(now)
 GEARS_OUT=$(redis-cli -p "$W" RG.RUN users_per_city | head -c 100000 | wc -l); t2=$(now)
 BARE=$(redis-cli -p "$W" RG.RUN count_keys ARGS 'user:*' | head -1); t3=$(now)
 LUA_S=$(secs "$t0" "$t1"); GEARS_S=$(secs "$t1" "$t2"); BARE_S=$(secs "$t2" "$t3")
+redis-cli -p "$W" FLUSHALL >/dev/null
+redis-benchmark -p "$W" -c 8 -n 20000 -q RG.RUN count_keys ARGS 'none:*' >/dev/null 2>&1
+EXEC_RSS0=$(rss "$W")
+redis-benchmark -p "$W" -c 8 -n 100000 -q RG.RUN count_keys ARGS 'none:*' >/dev/null 2>&1
+EXEC_RSS1=$(rss "$W")
 stop_redis "$S/wc"
 
 cat <<REPORT
@@ -69,6 +77,8 @@ cat <<REPORT
 | group-by-count, $HASHES hashes: Lua EVAL time ÷ RG.RUN time | ${GEARS_S} s | Lua ${LUA_S} s | $(ratio "$LUA_S" "$GEARS_S") | ≥ 5 |
 | RG.RUN time ÷ bare iteration (count_keys, $BARE keys) | ${GEARS_S} s | ${BARE_S} s | $(ratio "$GEARS_S" "$BARE_S") | ≤ 2 |
 | idle RSS added by the module | $(( (MOD_RSS - PLAIN_RSS) / 1024 )) KiB | – | – | report |
+| RSS per registration (100 × RG.REGISTER) | $(( (REG_RSS1 - REG_RSS0) / 100 )) B | – | – | report |
+| RSS drift over 100k executions (after 20k warm-up) | $(( (EXEC_RSS1 - EXEC_RSS0) / 1024 )) KiB | – | – | report |
 
 audited entries: $AUDITED of $N HSETs; Lua reply lines $LUA_OUT, RG.RUN reply lines $GEARS_OUT
 REPORT
