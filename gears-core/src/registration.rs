@@ -69,6 +69,8 @@ pub enum TriggerSpec {
         event_types: Option<Vec<String>>,
         /// Only keys of these types, if set.
         key_types: Option<Vec<KeyType>>,
+        /// Read the value when the event happens, not when the execution runs.
+        snapshot: bool,
     },
     /// New entries of streams matching a glob (`StreamReader`), read through this
     /// registration's own consumer group.
@@ -102,6 +104,7 @@ impl TriggerSpec {
                 exact,
                 event_types,
                 key_types,
+                ..
             } => {
                 let key_ok = if *exact {
                     key == pattern

@@ -288,12 +288,35 @@ pub fn on_keyspace_event(ctx: &Context, event_class: NotifyEvent, event: &str, k
                         key: key.to_string(),
                         event: event.to_string(),
                         key_type,
+                        snapshot: snapshot_of(reg, rt, ctx, &key),
                     },
                     None,
                 );
             }
         }
     }));
+}
+
+/// The key's value now, for background registrations that asked for a snapshot.
+fn snapshot_of(
+    reg: &Registered,
+    rt: &Runtime,
+    ctx: &Context,
+    key: &str,
+) -> Option<(KeyType, Option<gears_core::host::KeyValue>)> {
+    let wants = matches!(
+        reg.registration.trigger,
+        TriggerSpec::Keys { snapshot: true, .. }
+    );
+    if !wants || reg.registration.mode == ExecutionMode::Sync {
+        return None; // sync executions read at event time anyway
+    }
+    use gears_core::host::Host;
+    rt.host
+        .inline(ctx)
+        .read_keys(&[key.to_string()], true)
+        .ok()?
+        .pop()
 }
 
 /// The registration whose `CommandReader` trigger is `name`.

@@ -120,7 +120,7 @@ fn registration_id(con: &mut redis::Connection, function: &str) -> String {
         .find(&format!("PD,{function},"))
         .expect("registration listed");
     let start = dump[..at].rfind("[id,").expect("id") + 4;
-    dump[start..start + 42].trim_end_matches(',').to_string()
+    dump[start..].split(',').next().expect("id").to_string()
 }
 
 #[test]
@@ -513,4 +513,23 @@ fn review_regressions() {
     eventually("drained on unpause", || {
         run(&mut con, &["GET", "tasks:done"]) == "3"
     });
+}
+
+#[test]
+fn async_executions_can_see_the_value_at_event_time() {
+    let server = Server::start(MODULE, &[]);
+    let mut con = server.conn();
+    // Both writes happen before either background execution runs.
+    run(&mut con, &["MULTI"]);
+    run(&mut con, &["SET", "snap:1", "first"]);
+    run(&mut con, &["SET", "snap:1", "second"]);
+    run(&mut con, &["DEL", "snap:1"]);
+    run(&mut con, &["EXEC"]);
+    eventually("both logged", || {
+        run(&mut con, &["LLEN", "snap:log"]) == "2"
+    });
+    assert_eq!(
+        run(&mut con, &["LRANGE", "snap:log", "0", "-1"]),
+        "[first,second]"
+    );
 }

@@ -141,4 +141,20 @@ pub fn audit_seen() -> Result<Registration, GearsError> {
         .register(ExecutionMode::AsyncLocal)
 }
 
+/// Logs every value written to `snap:*` into the list `snap:log`, in the background but with
+/// the value as it was at the write (a snapshot), not as it is when the execution runs.
+#[gears::register]
+pub fn snapshots() -> Result<Registration, GearsError> {
+    GearsBuilder::new(
+        KeysReader::new("snap:*")
+            .event_types(["set"])
+            .snapshot(true),
+    )
+    .try_for_each(|r| {
+        let value = r.string().unwrap_or("(gone)");
+        context::call(&["RPUSH", "snap:log", value]).map(|_| ())
+    })
+    .register(ExecutionMode::AsyncLocal)
+}
+
 gears::export! { name: "triggers" }

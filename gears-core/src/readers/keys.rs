@@ -88,6 +88,7 @@ pub struct KeysReader {
     page: usize,
     event_types: Option<Vec<String>>,
     key_types: Option<Vec<KeyType>>,
+    snapshot: bool,
 }
 
 impl KeysReader {
@@ -100,7 +101,26 @@ impl KeysReader {
             page: 1000,
             event_types: None,
             key_types: None,
+            snapshot: false,
         }
+    }
+
+    /// Registrations in background modes: read the key's value when the event happens (in
+    /// the notification) instead of when the execution runs, so a later write cannot change
+    /// what the execution sees (1.x always read late).
+    ///
+    /// ```
+    /// # use gears_core as gears;
+    /// use gears::prelude::*;
+    /// use gears::registration::TriggerSpec;
+    /// let reg = GearsBuilder::new(KeysReader::new("k:*").snapshot(true))
+    ///     .register(ExecutionMode::AsyncLocal)
+    ///     .unwrap();
+    /// assert!(matches!(reg.trigger, TriggerSpec::Keys { snapshot: true, .. }));
+    /// ```
+    pub fn snapshot(mut self, yes: bool) -> Self {
+        self.snapshot = yes;
+        self
     }
 
     /// Treat the pattern as one exact key name: read it without scanning (1.x `noScan`).
@@ -208,6 +228,7 @@ impl Reader for KeysReader {
             exact: self.no_scan,
             event_types: self.event_types.clone(),
             key_types: self.key_types.clone(),
+            snapshot: self.snapshot,
         })
     }
 
@@ -217,9 +238,22 @@ impl Reader for KeysReader {
                 key,
                 event,
                 key_type,
+                snapshot,
             }) => {
-                // Without the value, the type the notification gave is enough: no read.
-                let record = if !self.read_value && *key_type != KeyType::Empty {
+                // A snapshot taken at event time wins; without the value, the type the
+                // notification gave is enough: no read.
+                let record = if let Some((snap_type, snap_value)) = snapshot {
+                    KeyRecord {
+                        key: key.clone(),
+                        key_type: *snap_type,
+                        value: if self.read_value {
+                            snap_value.clone()
+                        } else {
+                            None
+                        },
+                        event: Some(event.clone()),
+                    }
+                } else if !self.read_value && *key_type != KeyType::Empty {
                     KeyRecord {
                         key: key.clone(),
                         key_type: *key_type,

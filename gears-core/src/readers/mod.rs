@@ -32,6 +32,9 @@ pub enum Event {
         event: String,
         /// The key's type as the notification tells it (`Empty` when it does not, e.g. `del`).
         key_type: KeyType,
+        /// The key's type and value read when the event happened (registrations with
+        /// `KeysReader::snapshot(true)`); `None`: read when the execution runs.
+        snapshot: Option<(KeyType, Option<crate::host::KeyValue>)>,
     },
     /// New entries of a stream.
     Stream {
