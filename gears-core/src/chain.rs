@@ -90,6 +90,24 @@ impl<T: Send + 'static> Chain for Identity<T> {
     }
 }
 
+/// One step of a profiled (unfused) run over a whole batch: times the step, books its
+/// output, and turns `Err`s and panics into error entries (see [`Chain::run_batch`]).
+pub(crate) fn run_step<I, O>(
+    kind: &'static str,
+    step: StepId,
+    input: Vec<I>,
+    cx: &mut StageCx<'_>,
+    mut body: impl FnMut(&mut std::vec::IntoIter<I>, &mut Vec<O>) -> Result<(), String>,
+) -> Vec<O> {
+    let clock = cx.clock();
+    let mut out = Vec::with_capacity(input.len());
+    crate::pipeline::guarded(kind, cx.errors, &mut input.into_iter(), |items| {
+        body(items, &mut out)
+    });
+    cx.book(step, out.len(), clock);
+    out
+}
+
 /// Whether `C` is the empty chain (then sealing it adds no node).
 fn is_identity<C: Chain>() -> bool {
     std::any::TypeId::of::<C>() == std::any::TypeId::of::<Identity<C::In>>()

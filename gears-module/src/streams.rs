@@ -245,6 +245,28 @@ fn ack(host: &RedisHost, key: &str, group: &str, ids: &[String]) -> Result<(), G
     Ok(())
 }
 
+/// `XREADGROUP` for this registration's consumer: `from` is `0` (its pending entries) or `>`
+/// (new ones).
+fn read_group(
+    host: &RedisHost,
+    key: &str,
+    group: &str,
+    count: &str,
+    from: &str,
+) -> Result<Value, GearsError> {
+    Ok(host.call(&[
+        "XREADGROUP",
+        "GROUP",
+        group,
+        CONSUMER,
+        "COUNT",
+        count,
+        "STREAMS",
+        key,
+        from,
+    ])?)
+}
+
 /// Whether this node is a replica now (a drain queued before a demotion must stop).
 fn is_replica() -> bool {
     redis_module::MODULE_CONTEXT
@@ -283,31 +305,10 @@ fn drain(
             return Ok(outcome);
         }
         // Pending entries of this consumer first (left by a failure, a restart, a promotion).
-        let (mut entries, deleted) = entries_of(host.call(&[
-            "XREADGROUP",
-            "GROUP",
-            group,
-            CONSUMER,
-            "COUNT",
-            &count,
-            "STREAMS",
-            key,
-            "0",
-        ])?);
+        let (mut entries, deleted) = entries_of(read_group(host, key, group, &count, "0")?);
         ack(host, key, group, &deleted)?;
         if entries.is_empty() && deleted.is_empty() {
-            entries = entries_of(host.call(&[
-                "XREADGROUP",
-                "GROUP",
-                group,
-                CONSUMER,
-                "COUNT",
-                &count,
-                "STREAMS",
-                key,
-                ">",
-            ])?)
-            .0;
+            entries = entries_of(read_group(host, key, group, &count, ">")?).0;
         }
         if entries.is_empty() {
             if deleted.is_empty() {

@@ -97,21 +97,24 @@ pub fn stream_seen() -> Result<Registration, GearsError> {
         .register(ExecutionMode::AsyncLocal)
 }
 
+/// Adds the numeric `n` field of a stream entry to the counter `total`.
+fn add_n(entry: &StreamRecord, total: &str) -> Result<(), String> {
+    let n: i64 = entry
+        .field("n")
+        .unwrap_or("")
+        .parse()
+        .map_err(|_| format!("bad n in {}", entry.id))?;
+    context::call(&["INCRBY", total, &n.to_string()])
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
 /// `tasks:*` entries must carry a numeric `n`; failures are reported, the rest flows
 /// (policy `continue`).
 #[gears::register]
 pub fn tasks() -> Result<Registration, GearsError> {
     GearsBuilder::new(StreamReader::new("tasks:*"))
-        .try_for_each(|e| {
-            let n: i64 = e
-                .field("n")
-                .unwrap_or("")
-                .parse()
-                .map_err(|_| format!("bad n in {}", e.id))?;
-            context::call(&["INCRBY", "tasks:done", &n.to_string()])
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        })
+        .try_for_each(|e| add_n(e, "tasks:done"))
         .register(ExecutionMode::AsyncLocal)
 }
 
@@ -119,16 +122,7 @@ pub fn tasks() -> Result<Registration, GearsError> {
 #[gears::register]
 pub fn jobs() -> Result<Registration, GearsError> {
     GearsBuilder::new(StreamReader::new("jobs:*").on_failure(FailurePolicy::Abort))
-        .try_for_each(|e| {
-            let n: i64 = e
-                .field("n")
-                .unwrap_or("")
-                .parse()
-                .map_err(|_| format!("bad n in {}", e.id))?;
-            context::call(&["INCRBY", "jobs:done", &n.to_string()])
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        })
+        .try_for_each(|e| add_n(e, "jobs:done"))
         .register(ExecutionMode::AsyncLocal)
 }
 

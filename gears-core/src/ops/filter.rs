@@ -6,8 +6,9 @@ use smallvec::SmallVec;
 
 use super::ParOp;
 use crate::builder::GearsBuilder;
+use crate::chain::run_step;
 use crate::chain::Chain;
-use crate::pipeline::{guarded, StageCx, StepId};
+use crate::pipeline::{StageCx, StepId};
 
 /// The `filter` step of a fused chain (see [`crate::chain`]).
 pub struct Filter<C, F> {
@@ -41,14 +42,10 @@ where
 
     fn run_batch(&self, batch: Vec<C::In>, cx: &mut StageCx<'_>) -> Vec<C::Out> {
         let input = self.prev.run_batch(batch, cx);
-        let clock = cx.clock();
-        let mut out = Vec::with_capacity(input.len());
-        guarded("filter", cx.errors, &mut input.into_iter(), |items| {
+        run_step("filter", self.step, input, cx, |items, out| {
             out.extend(items.filter(|x| (self.op)(x)));
             Ok(())
-        });
-        cx.book(self.step, out.len(), clock);
-        out
+        })
     }
 
     fn last_step(&self) -> Option<StepId> {
@@ -89,18 +86,14 @@ where
 
     fn run_batch(&self, batch: Vec<C::In>, cx: &mut StageCx<'_>) -> Vec<C::Out> {
         let input = self.prev.run_batch(batch, cx);
-        let clock = cx.clock();
-        let mut out = Vec::with_capacity(input.len());
-        guarded("filter", cx.errors, &mut input.into_iter(), |items| {
+        run_step("filter", self.step, input, cx, |items, out| {
             for item in items {
                 if (self.op)(&item).map_err(|e| e.to_string())? {
                     out.push(item);
                 }
             }
             Ok(())
-        });
-        cx.book(self.step, out.len(), clock);
-        out
+        })
     }
 
     fn last_step(&self) -> Option<StepId> {

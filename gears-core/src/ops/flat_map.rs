@@ -6,8 +6,9 @@ use smallvec::SmallVec;
 
 use super::ParOp;
 use crate::builder::GearsBuilder;
+use crate::chain::run_step;
 use crate::chain::Chain;
-use crate::pipeline::{guarded, StageCx, StepId};
+use crate::pipeline::{StageCx, StepId};
 
 /// The `flat_map` step of a fused chain (see [`crate::chain`]).
 pub struct FlatMap<C, F> {
@@ -43,16 +44,12 @@ where
 
     fn run_batch(&self, batch: Vec<C::In>, cx: &mut StageCx<'_>) -> Vec<It::Item> {
         let input = self.prev.run_batch(batch, cx);
-        let clock = cx.clock();
-        let mut out = Vec::with_capacity(input.len());
-        guarded("flat_map", cx.errors, &mut input.into_iter(), |items| {
+        run_step("flat_map", self.step, input, cx, |items, out| {
             for item in items {
                 out.extend((self.op)(item));
             }
             Ok(())
-        });
-        cx.book(self.step, out.len(), clock);
-        out
+        })
     }
 
     fn last_step(&self) -> Option<StepId> {
@@ -95,16 +92,12 @@ where
 
     fn run_batch(&self, batch: Vec<C::In>, cx: &mut StageCx<'_>) -> Vec<It::Item> {
         let input = self.prev.run_batch(batch, cx);
-        let clock = cx.clock();
-        let mut out = Vec::with_capacity(input.len());
-        guarded("flat_map", cx.errors, &mut input.into_iter(), |items| {
+        run_step("flat_map", self.step, input, cx, |items, out| {
             for item in items {
                 out.extend((self.op)(item).map_err(|e| e.to_string())?);
             }
             Ok(())
-        });
-        cx.book(self.step, out.len(), clock);
-        out
+        })
     }
 
     fn last_step(&self) -> Option<StepId> {

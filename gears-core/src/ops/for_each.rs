@@ -3,8 +3,9 @@
 use std::cell::Cell;
 
 use crate::builder::GearsBuilder;
+use crate::chain::run_step;
 use crate::chain::Chain;
-use crate::pipeline::{guarded, StageCx, StepId};
+use crate::pipeline::{StageCx, StepId};
 
 /// The `for_each` step of a fused chain (see [`crate::chain`]).
 pub struct ForEach<C, F> {
@@ -35,17 +36,13 @@ where
 
     fn run_batch(&self, batch: Vec<C::In>, cx: &mut StageCx<'_>) -> Vec<C::Out> {
         let input = self.prev.run_batch(batch, cx);
-        let clock = cx.clock();
-        let mut out = Vec::with_capacity(input.len());
-        guarded("for_each", cx.errors, &mut input.into_iter(), |items| {
+        run_step("for_each", self.step, input, cx, |items, out| {
             for item in items {
                 (self.op)(&item);
                 out.push(item);
             }
             Ok(())
-        });
-        cx.book(self.step, out.len(), clock);
-        out
+        })
     }
 
     fn last_step(&self) -> Option<StepId> {
@@ -83,17 +80,13 @@ where
 
     fn run_batch(&self, batch: Vec<C::In>, cx: &mut StageCx<'_>) -> Vec<C::Out> {
         let input = self.prev.run_batch(batch, cx);
-        let clock = cx.clock();
-        let mut out = Vec::with_capacity(input.len());
-        guarded("for_each", cx.errors, &mut input.into_iter(), |items| {
+        run_step("for_each", self.step, input, cx, |items, out| {
             for item in items {
                 (self.op)(&item).map_err(|e| e.to_string())?;
                 out.push(item);
             }
             Ok(())
-        });
-        cx.book(self.step, out.len(), clock);
-        out
+        })
     }
 
     fn last_step(&self) -> Option<StepId> {

@@ -6,8 +6,9 @@ use smallvec::SmallVec;
 
 use super::ParOp;
 use crate::builder::GearsBuilder;
+use crate::chain::run_step;
 use crate::chain::Chain;
-use crate::pipeline::{guarded, StageCx, StepId};
+use crate::pipeline::{StageCx, StepId};
 
 /// The `map` step of a fused chain (see [`crate::chain`]).
 pub struct Map<C, F> {
@@ -39,14 +40,10 @@ where
 
     fn run_batch(&self, batch: Vec<C::In>, cx: &mut StageCx<'_>) -> Vec<U> {
         let input = self.prev.run_batch(batch, cx);
-        let clock = cx.clock();
-        let mut out = Vec::with_capacity(input.len());
-        guarded(self.kind, cx.errors, &mut input.into_iter(), |items| {
+        run_step(self.kind, self.step, input, cx, |items, out| {
             out.extend(items.map(&self.op));
             Ok(())
-        });
-        cx.book(self.step, out.len(), clock);
-        out
+        })
     }
 
     fn last_step(&self) -> Option<StepId> {
@@ -84,16 +81,12 @@ where
 
     fn run_batch(&self, batch: Vec<C::In>, cx: &mut StageCx<'_>) -> Vec<U> {
         let input = self.prev.run_batch(batch, cx);
-        let clock = cx.clock();
-        let mut out = Vec::with_capacity(input.len());
-        guarded("map", cx.errors, &mut input.into_iter(), |items| {
+        run_step("map", self.step, input, cx, |items, out| {
             for item in items {
                 out.push((self.op)(item).map_err(|e| e.to_string())?);
             }
             Ok(())
-        });
-        cx.book(self.step, out.len(), clock);
-        out
+        })
     }
 
     fn last_step(&self) -> Option<StepId> {
