@@ -27,6 +27,17 @@ now() { date +%s%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b - a) / 1e9 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 rss() { redis-cli -p "$1" INFO memory | tr -d '\r' | awk -F: '/^used_memory_rss:/ { print $2 }'; }
+used() { redis-cli -p "$1" INFO memory | tr -d '\r' | awk -F: '/^used_memory:/ { print $2 }'; }
+# only_active PORT FUNCTION: pause every registration but FUNCTION's (each benchmark measures
+# its own registration, not the example module's others).
+only_active() {
+  redis-cli -p "$1" RG.DUMPREGISTRATIONS | awk -v f="$2" '
+    prev == "id" { id = $0 } prev == "PD" { print id, $0 } { prev = $0 }' |
+  while read -r id fn; do
+    if [ "$fn" = "$2" ]; then redis-cli -p "$1" RG.UNPAUSEREGISTRATIONS "$id" >/dev/null
+    else redis-cli -p "$1" RG.PAUSEREGISTRATIONS "$id" >/dev/null; fi
+  done
+}
 
 echo "== plain redis-server"
 start_redis "$S/plain"; P=$REDIS_PORT
@@ -37,11 +48,10 @@ stop_redis "$S/plain"
 echo "== redis-server + triggers module (sync audit on user:*, async_local counter on event:*)"
 start_redis "$S/trig" --loadmodule "$TRIGGERS"; T=$REDIS_PORT
 MOD_RSS=$(rss "$T")
-REG_RSS0=$(rss "$T")
-for i in $(seq 1 100); do redis-cli -p "$T" RG.REGISTER copy_writes ARGS "bench$i:*" >/dev/null; done
-REG_RSS1=$(rss "$T")
+only_active "$T" audit_trail
 SYNC=$(rps "$T" HSET 'user:__rand_int__' name x)
 AUDITED=$(redis-cli -p "$T" XLEN audit)
+only_active "$T" count_events
 START=$(now)
 rps "$T" SET 'event:__rand_int__' x >/dev/null
 while [ "$(redis-cli -p "$T" GET events:seen)" != "$N" ]; do
@@ -51,6 +61,9 @@ done
 END=$(now)
 ASYNC_SECS=$(secs "$START" "$END")
 ASYNC_EPS=$(awk -v n="$N" -v s="$ASYNC_SECS" 'BEGIN { printf "%.0f", n / s }')
+REG_MEM0=$(used "$T")
+for i in $(seq 1 100); do redis-cli -p "$T" RG.REGISTER copy_writes ARGS "bench$i:*" >/dev/null; done
+REG_MEM1=$(used "$T")
 stop_redis "$S/trig"
 
 echo "== group-by-count over $HASHES hashes (100 cities)"
@@ -77,7 +90,7 @@ cat <<REPORT
 | group-by-count, $HASHES hashes: Lua EVAL time ÷ RG.RUN time | ${GEARS_S} s | Lua ${LUA_S} s | $(ratio "$LUA_S" "$GEARS_S") | ≥ 5 |
 | RG.RUN time ÷ bare iteration (count_keys, $BARE keys) | ${GEARS_S} s | ${BARE_S} s | $(ratio "$GEARS_S" "$BARE_S") | ≤ 2 |
 | idle RSS added by the module | $(( (MOD_RSS - PLAIN_RSS) / 1024 )) KiB | – | – | report |
-| RSS per registration (100 × RG.REGISTER) | $(( (REG_RSS1 - REG_RSS0) / 100 )) B | – | – | report |
+| memory per registration (used_memory, 100 × RG.REGISTER) | $(( (REG_MEM1 - REG_MEM0) / 100 )) B | – | – | report |
 | RSS drift over 100k executions (after 20k warm-up) | $(( (EXEC_RSS1 - EXEC_RSS0) / 1024 )) KiB | – | – | report |
 
 audited entries: $AUDITED of $N HSETs; Lua reply lines $LUA_OUT, RG.RUN reply lines $GEARS_OUT

@@ -55,15 +55,21 @@ impl fmt::Debug for Topology {
 }
 
 impl Topology {
-    /// A single shard owning every slot (a standalone server).
+    /// A single shard owning every slot (a standalone server). Built once: every local run
+    /// uses it, so it must not cost a slot table per run.
     pub fn standalone() -> Self {
-        Self::new(
-            vec![ShardInfo {
-                id: ShardId::standalone(),
-                slots: vec![(0, SLOTS - 1)],
-            }],
-            0,
-        )
+        static STANDALONE: std::sync::OnceLock<Topology> = std::sync::OnceLock::new();
+        STANDALONE
+            .get_or_init(|| {
+                Self::new(
+                    vec![ShardInfo {
+                        id: ShardId::standalone(),
+                        slots: vec![(0, SLOTS - 1)],
+                    }],
+                    0,
+                )
+            })
+            .clone()
     }
 
     /// `n` shards splitting the slots in contiguous ranges the way `redis-cli --cluster create`

@@ -213,10 +213,10 @@ impl Drop for SyncGuard {
     }
 }
 
-/// The live registrations, copied: never fire while holding the lock (a flow may change the
-/// registrations through a command).
-fn live(rt: &Runtime) -> Vec<Arc<Registered>> {
-    rt.registrations().iter().cloned().collect()
+/// The live registrations, as a snapshot: never fire while holding the lock (a flow may
+/// change the registrations through a command).
+fn live(rt: &Runtime) -> Arc<Vec<Arc<Registered>>> {
+    rt.registrations()
 }
 
 /// An XADD made by a `sync` execution: count it for the stream registrations.
@@ -228,7 +228,7 @@ pub(crate) fn on_stream_write(ctx: &Context, key: &str) {
     {
         return;
     }
-    for reg in live(rt) {
+    for reg in live(rt).iter() {
         if !reg.paused.load(Ordering::Acquire) && reg.registration.trigger.accepts_stream(key) {
             crate::streams::on_new_entry(&reg, rt, ctx, key);
         }

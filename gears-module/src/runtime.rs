@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
 
 use redis_module::{Context, RedisError, RedisString, Status};
 
@@ -85,7 +85,8 @@ pub(crate) struct Runtime {
     pub(crate) shard: ShardId,
     counter: AtomicU64,
     pub(crate) executions_total: AtomicU64,
-    registrations: RwLock<Vec<Arc<Registered>>>,
+    /// Copy-on-write: an event takes one `Arc` of the list, never holds the lock while firing.
+    registrations: RwLock<Arc<Vec<Arc<Registered>>>>,
     registration_counter: AtomicU64,
 }
 
@@ -105,14 +106,24 @@ impl Runtime {
         self.executions.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub(crate) fn registrations(&self) -> RwLockReadGuard<'_, Vec<Arc<Registered>>> {
-        self.registrations.read().unwrap_or_else(|p| p.into_inner())
+    /// The live registrations (a snapshot: changes made meanwhile are not seen).
+    pub(crate) fn registrations(&self) -> Arc<Vec<Arc<Registered>>> {
+        self.registrations
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
-    pub(crate) fn registrations_mut(&self) -> RwLockWriteGuard<'_, Vec<Arc<Registered>>> {
-        self.registrations
+    /// Changes the registration list (copy-on-write).
+    pub(crate) fn with_registrations_mut<R>(
+        &self,
+        f: impl FnOnce(&mut Vec<Arc<Registered>>) -> R,
+    ) -> R {
+        let mut guard = self
+            .registrations
             .write()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(|p| p.into_inner());
+        f(Arc::make_mut(&mut guard))
     }
 
     /// Registers every `#[gears::register]` function that returns a registration.
@@ -179,7 +190,7 @@ impl Runtime {
             args,
         );
         reg.paused.store(paused, Ordering::Release);
-        self.registrations_mut().push(Arc::new(reg));
+        self.with_registrations_mut(|regs| regs.push(Arc::new(reg)));
         self.registration_counter.fetch_max(n, Ordering::Relaxed);
         id
     }
@@ -204,9 +215,8 @@ impl Runtime {
 
     /// Drops every registration and sets the id counter (before restoring a saved state).
     pub(crate) fn clear_registrations(&self, counter: u64) {
-        for reg in self.registrations_mut().drain(..) {
-            reg.retired
-                .store(true, std::sync::atomic::Ordering::Release);
+        for reg in self.with_registrations_mut(std::mem::take) {
+            reg.retired.store(true, Ordering::Release);
         }
         self.registration_counter.store(counter, Ordering::Relaxed);
     }
@@ -240,7 +250,7 @@ pub fn init(ctx: &Context, args: &[RedisString]) -> Status {
         shard: ShardId::standalone(),
         counter: AtomicU64::new(0),
         executions_total: AtomicU64::new(0),
-        registrations: RwLock::new(Vec::new()),
+        registrations: RwLock::new(Arc::new(Vec::new())),
         registration_counter: AtomicU64::new(0),
     };
     if RUNTIME.set(runtime).is_err() {

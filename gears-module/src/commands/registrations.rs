@@ -200,16 +200,18 @@ pub(crate) fn rg_unregister(ctx: &Context, args: Vec<String>) -> RedisResult {
         _ => return Err(RedisError::WrongArity),
     };
     let rt = runtime()?;
-    let mut regs = rt.registrations_mut();
-    let before = regs.len();
-    regs.retain(|r| {
-        let keep = r.id != *id;
-        if !keep {
-            r.retired.store(true, Ordering::Release);
-        }
-        keep
+    let removed = rt.with_registrations_mut(|regs| {
+        let before = regs.len();
+        regs.retain(|r| {
+            let keep = r.id != *id;
+            if !keep {
+                r.retired.store(true, Ordering::Release);
+            }
+            keep
+        });
+        regs.len() != before
     });
-    if regs.len() == before {
+    if !removed {
         return Err(RedisError::Str("ERR execution is not registered"));
     }
     ctx.replicate_verbatim();
