@@ -230,7 +230,7 @@ pub(crate) fn on_stream_write(ctx: &Context, key: &str) {
     }
     for reg in live(rt).iter() {
         if !reg.paused.load(Ordering::Acquire) && reg.registration.trigger.accepts_stream(key) {
-            crate::streams::on_new_entry(&reg, rt, ctx, key);
+            crate::streams::on_new_entry(reg, rt, ctx, key);
         }
     }
 }
