@@ -58,11 +58,7 @@ pub fn plan_job(
     profile: bool,
 ) -> Job {
     Box::new(move |execution: &Execution| {
-        let options = RunOptions {
-            profile,
-            abort: execution.abort_flag(),
-            ..RunOptions::default()
-        };
+        let options = RunOptions::for_execution(execution.abort_flag(), profile);
         let run = plan.run_with(host, event, &options)?;
         Ok(Outcome {
             results: run.results,

@@ -36,6 +36,18 @@ pub struct RunOptions {
     pub message_bytes: usize,
 }
 
+impl RunOptions {
+    /// Default options for a run that `abort` can stop, profiled or not.
+    pub fn for_execution(abort: Arc<AtomicBool>, profile: bool) -> Self {
+        Self {
+            batch: DEFAULT_BATCH,
+            profile,
+            abort,
+            message_bytes: DEFAULT_MESSAGE_BYTES,
+        }
+    }
+}
+
 impl Default for RunOptions {
     fn default() -> Self {
         Self {

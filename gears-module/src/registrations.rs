@@ -137,11 +137,7 @@ impl Registered {
             ExecutionMode::Sync => {
                 let host = Arc::new(rt.host.inline(ctx));
                 let started = Instant::now();
-                let options = RunOptions {
-                    profile,
-                    abort: execution.abort_flag(),
-                    ..RunOptions::default()
-                };
+                let options = RunOptions::for_execution(execution.abort_flag(), profile);
                 let result = {
                     let _guard = SyncGuard::enter();
                     self.registration.plan.run_with(host, Some(event), &options)

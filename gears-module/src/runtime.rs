@@ -173,13 +173,7 @@ impl Runtime {
         paused: bool,
     ) -> String {
         let id = format!("{}-{n}", self.shard);
-        // The consumer group of a StreamReader registration: stable across restarts and
-        // re-registration (the function name, plus the ARGS of `RG.REGISTER`).
-        let group = if args.is_empty() {
-            format!("gears:{function}")
-        } else {
-            format!("gears:{function}:{}", args.join(","))
-        };
+        let group = group_name(function, &args);
         let reg = Registered::new(
             id.clone(),
             function,
@@ -197,11 +191,7 @@ impl Runtime {
 
     /// The live registration already reading stream group `group`, if any.
     pub(crate) fn group_in_use(&self, function: &str, args: &[String]) -> Option<String> {
-        let group = if args.is_empty() {
-            format!("gears:{function}")
-        } else {
-            format!("gears:{function}:{}", args.join(","))
-        };
+        let group = group_name(function, args);
         self.registrations()
             .iter()
             .find(|r| r.stream.as_ref().is_some_and(|c| c.group == group))
@@ -219,6 +209,16 @@ impl Runtime {
             reg.retired.store(true, Ordering::Release);
         }
         self.registration_counter.store(counter, Ordering::Relaxed);
+    }
+}
+
+/// The consumer group of a `StreamReader` registration: stable across restarts and
+/// re-registration (the function name, plus the ARGS of `RG.REGISTER`).
+fn group_name(function: &str, args: &[String]) -> String {
+    if args.is_empty() {
+        format!("gears:{function}")
+    } else {
+        format!("gears:{function}:{}", args.join(","))
     }
 }
 

@@ -317,11 +317,7 @@ fn drain(
             continue;
         }
         let ids: Vec<String> = entries.iter().map(|e| e.id.to_string()).collect();
-        let options = RunOptions {
-            profile,
-            abort: execution.abort_flag(),
-            ..RunOptions::default()
-        };
+        let options = RunOptions::for_execution(execution.abort_flag(), profile);
         let event = Event::Stream {
             key: key.to_string(),
             entries,
