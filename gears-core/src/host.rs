@@ -298,6 +298,16 @@ pub struct ScanPage {
     pub keys: Vec<String>,
 }
 
+/// One key read by a scan: its name, type and (if asked) typed value.
+pub type ScannedKey = (String, KeyType, Option<KeyValue>);
+
+/// A scan in progress over one shard's keys, holding whatever cursor state the host needs
+/// (Redis's native scan cursor is opaque, not a number). Made by [`Host::key_scan`].
+pub trait KeyScan: Send {
+    /// Appends the next keys (about `count`) to `out`; `Ok(false)` once the scan is complete.
+    fn next_page(&mut self, count: usize, out: &mut Vec<ScannedKey>) -> Result<bool, HostError>;
+}
+
 /// Severity of a log line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogLevel {
@@ -351,6 +361,14 @@ pub trait Host: Send + Sync {
     /// execution inside a Redis callback). Parallel steps then run on that thread.
     fn thread_bound(&self) -> bool {
         false
+    }
+
+    /// A stateful scan of the keys matching `pattern`, reading values if `read_value`: hosts
+    /// with a faster native scan than [`scan_read`](Host::scan_read) return one (the Redis host
+    /// walks the keyspace with the module key API, one lock per page). `None`: readers page
+    /// with `scan_read`.
+    fn key_scan(&self, _pattern: &str, _read_value: bool) -> Option<Box<dyn KeyScan>> {
+        None
     }
 
     /// Scans one page and reads the values of its keys: readers use this so a host can take its

@@ -10,7 +10,7 @@ use redis_module::{CallOptions, CallOptionsBuilder, CallResult, Context, MODULE_
 
 use gears_core::error::HostError;
 use gears_core::host::{
-    Host, KeyType, KeyValue, LogLevel, ScanPage, ShardId, StreamEntry, StreamId, Topology,
+    Host, KeyScan, KeyType, KeyValue, LogLevel, ScanPage, ShardId, StreamEntry, StreamId, Topology,
 };
 use gears_core::value::Value;
 
@@ -56,7 +56,7 @@ impl RedisHost {
     }
 
     /// Runs `f` with a context: the inline one, or the module context under the Redis lock.
-    fn with_ctx<R>(&self, f: impl FnOnce(&Context) -> R) -> R {
+    pub(crate) fn with_ctx<R>(&self, f: impl FnOnce(&Context) -> R) -> R {
         match self.inline {
             Some(InlineContext(ptr)) => f(&Context::new(ptr)),
             None => f(&MODULE_CONTEXT.lock()),
@@ -113,7 +113,8 @@ fn stream_entries(v: Value) -> Vec<StreamEntry> {
         .collect()
 }
 
-fn read_one(
+/// Reads a key's type and, if `read_value`, its value, with commands.
+pub(crate) fn read_one(
     ctx: &Context,
     key: &str,
     read_value: bool,
@@ -127,6 +128,15 @@ fn read_one(
     if !read_value {
         return Ok((key_type, None));
     }
+    Ok((key_type, read_typed(ctx, key, key_type)?))
+}
+
+/// Reads the value of `key`, known to be of `key_type`, with one command.
+pub(crate) fn read_typed(
+    ctx: &Context,
+    key: &str,
+    key_type: KeyType,
+) -> Result<Option<KeyValue>, HostError> {
     let value = match key_type {
         KeyType::String => call(ctx, &["GET", key], false)?
             .as_str()
@@ -159,7 +169,7 @@ fn read_one(
         )?))),
         KeyType::Module | KeyType::Empty => None,
     };
-    Ok((key_type, value))
+    Ok(value)
 }
 
 /// One `SCAN` page: the next cursor and the keys.
@@ -189,6 +199,11 @@ fn scan_page(
 impl Host for RedisHost {
     fn topology(&self) -> Topology {
         self.topology.clone()
+    }
+
+    fn key_scan(&self, pattern: &str, read_value: bool) -> Option<Box<dyn KeyScan>> {
+        crate::native_scan::NativeScan::new(self.clone(), pattern, read_value)
+            .map(|scan| Box::new(scan) as Box<dyn KeyScan>)
     }
 
     fn scan(&self, pattern: &str, cursor: u64, count: usize) -> Result<ScanPage, HostError> {

@@ -30,6 +30,7 @@ mod commands;
 mod config;
 mod host_impl;
 mod info;
+mod native_scan;
 mod persist;
 mod registrations;
 mod reply;

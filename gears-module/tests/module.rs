@@ -56,6 +56,72 @@ fn run_flows_by_name() {
     );
 }
 
+/// Batch reads through the module key API: every key type with its value, pages spanning
+/// thousands of keys, a large (hashtable-encoded) hash, glob patterns, and a key whose time
+/// to live has passed but that Redis has not deleted yet (invisible, as to SCAN).
+#[test]
+fn keys_reader_reads_every_type_natively() {
+    let server = Server::start(MODULE, &[]);
+    let mut con = server.conn();
+    run(&mut con, &["SET", "t:string", "hello"]);
+    run(&mut con, &["SET", "t:int", "42"]);
+    run(&mut con, &["HSET", "t:hash", "b", "2", "a", "1"]);
+    run(&mut con, &["RPUSH", "t:list", "x", "y", "x"]);
+    run(&mut con, &["SADD", "t:set", "q", "p"]);
+    run(&mut con, &["ZADD", "t:zset", "2", "two", "1", "one"]);
+    run(&mut con, &["XADD", "t:stream", "1-1", "f", "v"]);
+    assert_eq!(
+        run(&mut con, &["RG.RUN", "describe_keys", "ARGS", "t:*"]),
+        "[[t:hash hash 2 fields: a=1,b=2,t:int string 42,t:list list x,y,x,t:set set p,q,\
+         t:stream stream f=v,t:string string hello,t:zset zset one:1,two:2],[]]"
+    );
+    // Full glob syntax, keys only.
+    assert_eq!(
+        run(&mut con, &["RG.RUN", "key_names", "ARGS", "t:[hl]*"]),
+        "[[t:hash,t:list],[]]"
+    );
+
+    // A hash with 300 fields is stored as a hashtable: all fields are read.
+    let mut hset = vec!["HSET".to_string(), "big:hash".into()];
+    for i in 0..300 {
+        hset.push(format!("f{i:03}"));
+        hset.push(i.to_string());
+    }
+    let args: Vec<&str> = hset.iter().map(String::as_str).collect();
+    run(&mut con, &args);
+    let big = run(&mut con, &["RG.RUN", "describe_keys", "ARGS", "big:*"]);
+    assert!(
+        big.starts_with("[[big:hash hash 300 fields: f000=0,f001=1,"),
+        "{big}"
+    );
+    assert!(big.ends_with("f299=299],[]]"), "{big}");
+
+    // Thousands of keys over many pages: each exactly once.
+    let n = 5000;
+    for i in 0..n {
+        run(
+            &mut con,
+            &["HSET", &format!("user:{i}"), "city", &format!("c{}", i % 7)],
+        );
+    }
+    assert_eq!(
+        run(&mut con, &["RG.RUN", "count_keys", "ARGS", "user:*"]),
+        format!("[[{n}],[]]")
+    );
+    let counts = run(&mut con, &["RG.RUN", "city_counts"]);
+    assert!(counts.starts_with("[[[c0,715],[c1,715],"), "{counts}");
+
+    // Expired but not yet deleted: skipped.
+    run(&mut con, &["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
+    run(&mut con, &["SET", "t:gone", "x", "PX", "1"]);
+    std::thread::sleep(Duration::from_millis(20));
+    assert_eq!(
+        run(&mut con, &["RG.RUN", "key_names", "ARGS", "t:g*"]),
+        "[[],[]]"
+    );
+    assert_eq!(run(&mut con, &["DBSIZE"]), (n + 9).to_string());
+}
+
 #[test]
 fn bad_requests_are_clear_errors() {
     let server = Server::start(MODULE, &[]);

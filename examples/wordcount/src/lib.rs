@@ -21,6 +21,16 @@ pub fn word_count() -> GearsBuilder<(String, u64)> {
         .sort()
 }
 
+/// Users per city over `user:*` hashes with `count_by`: counts are combined on each shard
+/// before anything moves (the group-by-count of the benchmark against Lua).
+#[gears::register]
+pub fn city_counts() -> GearsBuilder<(String, u64)> {
+    GearsBuilder::new(KeysReader::new("user:*"))
+        .filter(|r| r.key_type == KeyType::Hash)
+        .count_by(|r| r.field("city").unwrap_or("unknown").to_string())
+        .sort()
+}
+
 /// Users per city over `user:*` hashes (group_by on a hash field).
 #[gears::register]
 pub fn users_per_city() -> GearsBuilder<(String, u64)> {
@@ -85,6 +95,61 @@ pub fn count_keys(args: &[String]) -> Result<GearsBuilder<u64>, String> {
         return Err("usage: count_keys <pattern>".into());
     };
     Ok(GearsBuilder::new(KeysReader::new(pattern.clone())).count())
+}
+
+/// Every key matching `ARGS <pattern>` with its type and value, one line each, sorted: shows
+/// how each key type reads (`name type value`).
+#[gears::register]
+pub fn describe_keys(args: &[String]) -> Result<GearsBuilder<String>, String> {
+    let [pattern] = args else {
+        return Err("usage: describe_keys <pattern>".into());
+    };
+    Ok(GearsBuilder::new(KeysReader::new(pattern.clone()))
+        .map(|r| {
+            format!(
+                "{} {} {}",
+                r.key,
+                r.key_type.name(),
+                describe(r.value.as_ref())
+            )
+        })
+        .sort())
+}
+
+fn describe(value: Option<&KeyValue>) -> String {
+    match value {
+        None => "-".into(),
+        Some(KeyValue::String(s)) => s.clone(),
+        Some(KeyValue::Hash(h)) => {
+            let fields: Vec<String> = h.iter().map(|(f, v)| format!("{f}={v}")).collect();
+            format!("{} fields: {}", h.len(), fields.join(","))
+        }
+        Some(KeyValue::List(l)) | Some(KeyValue::Set(l)) => l.join(","),
+        Some(KeyValue::ZSet(z)) => {
+            let members: Vec<String> = z.iter().map(|(m, s)| format!("{m}:{s}")).collect();
+            members.join(",")
+        }
+        Some(KeyValue::Stream(entries)) => {
+            let fields: Vec<String> = entries
+                .iter()
+                .map(|e| {
+                    let kv: Vec<String> =
+                        e.fields.iter().map(|(f, v)| format!("{f}={v}")).collect();
+                    kv.join("&")
+                })
+                .collect();
+            fields.join(",")
+        }
+    }
+}
+
+/// The names of the keys matching `ARGS <pattern>` (KeysOnlyReader), sorted.
+#[gears::register]
+pub fn key_names(args: &[String]) -> Result<GearsBuilder<String>, String> {
+    let [pattern] = args else {
+        return Err("usage: key_names <pattern>".into());
+    };
+    Ok(GearsBuilder::new(KeysOnlyReader::new(pattern.clone())).sort())
 }
 
 /// Counts `0..n` slowly (1 ms per record): `ARGS <n>`. For trying `RG.ABORTEXECUTION`.

@@ -2,7 +2,7 @@ use std::collections::BTreeMap;
 
 use super::{Event, Once, Reader, ReaderCx, ReaderRun};
 use crate::error::GearsError;
-use crate::host::{Host, KeyType, KeyValue};
+use crate::host::{Host, KeyScan, KeyType, KeyValue, ScannedKey};
 use crate::value::{IntoValue, Value};
 
 /// A key and (optionally) its value: the record of [`KeysReader`].
@@ -172,6 +172,8 @@ impl KeysReader {
 
 struct ScanRun {
     host: std::sync::Arc<dyn Host>,
+    /// The host's native scan, when it has one.
+    native: Option<Box<dyn KeyScan>>,
     pattern: String,
     read_value: bool,
     page: usize,
@@ -179,19 +181,30 @@ struct ScanRun {
     done: bool,
 }
 
+/// Appends `entries` to `out` as records.
+fn records(out: &mut Vec<KeyRecord>, entries: impl IntoIterator<Item = ScannedKey>) {
+    out.extend(entries.into_iter().map(|(key, key_type, value)| KeyRecord {
+        key,
+        key_type,
+        value,
+        event: None,
+    }));
+}
+
 impl ReaderRun<KeyRecord> for ScanRun {
     fn next_batch(&mut self, out: &mut Vec<KeyRecord>, max: usize) -> Result<bool, GearsError> {
         let before = out.len();
+        let mut page = Vec::new();
         while !self.done && out.len() - before < max {
+            if let Some(native) = &mut self.native {
+                self.done = !native.next_page(self.page, &mut page)?;
+                records(out, page.drain(..));
+                continue;
+            }
             let (cursor, entries) =
                 self.host
                     .scan_read(&self.pattern, self.cursor, self.page, self.read_value)?;
-            out.extend(entries.into_iter().map(|(key, key_type, value)| KeyRecord {
-                key,
-                key_type,
-                value,
-                event: None,
-            }));
+            records(out, entries);
             self.cursor = cursor;
             self.done = cursor == 0;
         }
@@ -279,6 +292,7 @@ impl Reader for KeysReader {
                 Ok(Box::new(Once(Some(records.into_iter()))))
             }
             None => Ok(Box::new(ScanRun {
+                native: cx.host.key_scan(&self.pattern, self.read_value),
                 host: cx.host.clone(),
                 pattern: self.pattern.clone(),
                 read_value: self.read_value,

@@ -1,6 +1,6 @@
 use super::{Once, Reader, ReaderCx, ReaderRun};
 use crate::error::GearsError;
-use crate::host::Host;
+use crate::host::{Host, KeyScan};
 
 /// Key names matching a glob pattern, without values (RedisGears 1.x `KeysOnlyReader`).
 ///
@@ -46,6 +46,8 @@ impl KeysOnlyReader {
 
 struct KeysOnlyRun {
     host: std::sync::Arc<dyn Host>,
+    /// The host's native scan, when it has one.
+    native: Option<Box<dyn KeyScan>>,
     pattern: String,
     page: usize,
     cursor: u64,
@@ -55,7 +57,13 @@ struct KeysOnlyRun {
 impl ReaderRun<String> for KeysOnlyRun {
     fn next_batch(&mut self, out: &mut Vec<String>, max: usize) -> Result<bool, GearsError> {
         let before = out.len();
+        let mut scanned = Vec::new();
         while !self.done && out.len() - before < max {
+            if let Some(native) = &mut self.native {
+                self.done = !native.next_page(self.page, &mut scanned)?;
+                out.extend(scanned.drain(..).map(|(key, _, _)| key));
+                continue;
+            }
             let page = self.host.scan(&self.pattern, self.cursor, self.page)?;
             out.extend(page.keys);
             self.cursor = page.cursor;
@@ -88,6 +96,7 @@ impl Reader for KeysOnlyReader {
             return Ok(Box::new(Once(Some(keys.into_iter()))));
         }
         Ok(Box::new(KeysOnlyRun {
+            native: cx.host.key_scan(&self.pattern, false),
             host: cx.host.clone(),
             pattern: self.pattern.clone(),
             page: self.page,
