@@ -158,7 +158,8 @@ pub(crate) fn drain<T>(
     cx: &mut StageCx<'_>,
     mut sink: impl FnMut(&mut Vec<T>, &mut StageCx<'_>) -> Result<(), GearsError>,
 ) -> Result<(), GearsError> {
-    let mut buf = Vec::with_capacity(cx.batch);
+    // Grown by the first pull: a one-record event must not pay for a whole batch.
+    let mut buf = Vec::new();
     loop {
         let more = pull.pull(cx, &mut buf)?;
         if cx.aborted() {

@@ -4,6 +4,7 @@
 //! one call or one page of keys, and never while user code runs.
 
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
 use redis_module::logging::RedisLogLevel;
 use redis_module::{CallOptions, CallOptionsBuilder, CallResult, Context, MODULE_CONTEXT};
@@ -64,9 +65,19 @@ impl RedisHost {
     }
 }
 
-fn options(replicate: bool) -> CallOptions {
-    let b = CallOptionsBuilder::new().errors_as_replies();
-    if replicate { b.replicate() } else { b }.build()
+/// Call options, built once: errors as replies, and replication for calls made by steps.
+fn options(replicate: bool) -> &'static CallOptions {
+    static READ: OnceLock<CallOptions> = OnceLock::new();
+    static WRITE: OnceLock<CallOptions> = OnceLock::new();
+    let build = move || {
+        let b = CallOptionsBuilder::new().errors_as_replies();
+        if replicate { b.replicate() } else { b }.build()
+    };
+    if replicate {
+        WRITE.get_or_init(build)
+    } else {
+        READ.get_or_init(build)
+    }
 }
 
 /// Calls a command with errors as replies (never hidden, see platform notes).
@@ -74,7 +85,7 @@ fn call(ctx: &Context, args: &[&str], replicate: bool) -> Result<Value, HostErro
     let (cmd, rest) = args
         .split_first()
         .ok_or_else(|| HostError::new("ERR empty command"))?;
-    let result: CallResult = ctx.call_ext(cmd, &options(replicate), rest);
+    let result: CallResult = ctx.call_ext(cmd, options(replicate), rest);
     from_call(&result).map_err(HostError::new)
 }
 

@@ -121,6 +121,52 @@ impl Registered {
         self.stats().record(status, outcome);
     }
 
+    /// Runs a `sync` execution inline, inside `ctx`'s command or notification, and records
+    /// its statistics.
+    fn run_sync(
+        &self,
+        rt: &Runtime,
+        ctx: &Context,
+        event: Event,
+        abort: Arc<AtomicBool>,
+        profile: bool,
+    ) -> Outcome {
+        let host = Arc::new(rt.host.inline(ctx));
+        let started = Instant::now();
+        let options = RunOptions::for_execution(abort, profile);
+        let result = {
+            let _guard = SyncGuard::enter();
+            self.registration.plan.run_with(host, Some(event), &options)
+        };
+        let outcome = match result {
+            Ok(run) => Outcome {
+                results: run.results,
+                errors: run.errors.iter().map(ToString::to_string).collect(),
+                steps: run.stats,
+                duration: started.elapsed(),
+            },
+            Err(e) => Outcome {
+                errors: vec![format!("execution: {e}")],
+                duration: started.elapsed(),
+                ..Outcome::default()
+            },
+        };
+        self.stats().record(ExecutionStatus::Done, &outcome);
+        outcome
+    }
+
+    /// Handles a keyspace event: a `sync` registration runs inline with no execution record
+    /// (nobody can ask for it: the hot path of every write it watches); others queue one.
+    fn on_event(self: &Arc<Self>, rt: &Runtime, ctx: &Context, event: Event) {
+        if self.registration.mode == ExecutionMode::Sync {
+            self.stats().triggered += 1;
+            let profile = rt.config().profile_executions;
+            self.run_sync(rt, ctx, event, never_aborted(), profile);
+        } else {
+            self.fire(rt, ctx, event, None);
+        }
+    }
+
     /// Runs (sync) or queues (async) one execution for `event`. `ctx` is the context of the
     /// command or notification that fired it. Returns the execution.
     pub(crate) fn fire(
@@ -135,27 +181,7 @@ impl Registered {
         let profile = rt.config().profile_executions;
         match self.registration.mode {
             ExecutionMode::Sync => {
-                let host = Arc::new(rt.host.inline(ctx));
-                let started = Instant::now();
-                let options = RunOptions::for_execution(execution.abort_flag(), profile);
-                let result = {
-                    let _guard = SyncGuard::enter();
-                    self.registration.plan.run_with(host, Some(event), &options)
-                };
-                let outcome = match result {
-                    Ok(run) => Outcome {
-                        results: run.results,
-                        errors: run.errors.iter().map(ToString::to_string).collect(),
-                        steps: run.stats,
-                        duration: started.elapsed(),
-                    },
-                    Err(e) => Outcome {
-                        errors: vec![format!("execution: {e}")],
-                        duration: started.elapsed(),
-                        ..Outcome::default()
-                    },
-                };
-                self.stats().record(ExecutionStatus::Done, &outcome);
+                let outcome = self.run_sync(rt, ctx, event, execution.abort_flag(), profile);
                 execution.finish_inline(outcome);
                 if let Some(on_done) = on_done {
                     on_done(&execution);
@@ -185,6 +211,13 @@ impl Registered {
         }
         execution
     }
+}
+
+/// The abort flag of inline runs nobody can abort (they hold the Redis lock throughout).
+fn never_aborted() -> Arc<AtomicBool> {
+    static FLAG: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
+    FLAG.get_or_init(|| Arc::new(AtomicBool::new(false)))
+        .clone()
 }
 
 thread_local! {
@@ -218,15 +251,16 @@ fn live(rt: &Runtime) -> Arc<Vec<Arc<Registered>>> {
 /// An XADD made by a `sync` execution: count it for the stream registrations.
 pub(crate) fn on_stream_write(ctx: &Context, key: &str) {
     let Ok(rt) = runtime() else { return };
-    if ctx
-        .get_flags()
-        .intersects(ContextFlags::SLAVE | ContextFlags::LOADING)
-    {
-        return;
-    }
+    let mut primary = None;
     for reg in live(rt).iter() {
         if !reg.paused.load(Ordering::Acquire) && reg.registration.trigger.accepts_stream(key) {
-            crate::streams::on_new_entry(reg, rt, ctx, key);
+            let primary = *primary.get_or_insert_with(|| {
+                !ctx.get_flags()
+                    .intersects(ContextFlags::SLAVE | ContextFlags::LOADING)
+            });
+            if primary {
+                crate::streams::on_new_entry(reg, rt, ctx, key);
+            }
         }
     }
 }
@@ -255,10 +289,14 @@ pub fn on_keyspace_event(ctx: &Context, event_class: NotifyEvent, event: &str, k
     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let Ok(rt) = runtime() else { return };
         let in_sync = IN_SYNC_EXECUTION.with(Cell::get);
-        let flags = ctx.get_flags();
-        if flags.intersects(ContextFlags::SLAVE | ContextFlags::LOADING) {
-            return;
-        }
+        // Asked only once some registration matches: most events concern nobody.
+        let mut primary = None;
+        let mut is_primary = || {
+            *primary.get_or_insert_with(|| {
+                !ctx.get_flags()
+                    .intersects(ContextFlags::SLAVE | ContextFlags::LOADING)
+            })
+        };
         let key = String::from_utf8_lossy(key);
         let key_type = key_type_of(event_class);
         for reg in live(rt).iter() {
@@ -266,6 +304,9 @@ pub fn on_keyspace_event(ctx: &Context, event_class: NotifyEvent, event: &str, k
                 continue;
             }
             if event == "xadd" && reg.registration.trigger.accepts_stream(&key) {
+                if !is_primary() {
+                    return;
+                }
                 crate::streams::on_new_entry(reg, rt, ctx, &key);
                 continue;
             }
@@ -277,7 +318,10 @@ pub fn on_keyspace_event(ctx: &Context, event_class: NotifyEvent, event: &str, k
                 .trigger
                 .accepts_key_event(&key, event, key_type)
             {
-                reg.fire(
+                if !is_primary() {
+                    return;
+                }
+                reg.on_event(
                     rt,
                     ctx,
                     Event::Key {
@@ -286,7 +330,6 @@ pub fn on_keyspace_event(ctx: &Context, event_class: NotifyEvent, event: &str, k
                         key_type,
                         snapshot: snapshot_of(reg, rt, ctx, &key),
                     },
-                    None,
                 );
             }
         }

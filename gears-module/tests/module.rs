@@ -334,7 +334,7 @@ fn functions_cluster_stubs_and_info() {
         functions.contains("[name,word_count,kind,flow,doc,Word count: string keys `doc:*`"),
         "{functions}"
     );
-    assert_eq!(functions.matches("[name,").count(), 7, "{functions}");
+    assert_eq!(functions.matches("[name,").count(), 10, "{functions}");
     assert_eq!(
         run(
             &mut con,

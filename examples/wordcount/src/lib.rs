@@ -21,8 +21,9 @@ pub fn word_count() -> GearsBuilder<(String, u64)> {
         .sort()
 }
 
-/// Users per city over `user:*` hashes with `count_by`: counts are combined on each shard
-/// before anything moves (the group-by-count of the benchmark against Lua).
+/// Users per city over `user:*` hashes with `count_by` (combined on each shard first).
+///
+/// The group-by-count of the benchmark against Lua: counts move between shards, not records.
 #[gears::register]
 pub fn city_counts() -> GearsBuilder<(String, u64)> {
     GearsBuilder::new(KeysReader::new("user:*"))
@@ -87,8 +88,9 @@ pub fn first_keys(args: &[String]) -> Result<GearsBuilder<String>, String> {
         .limit(limit, 0))
 }
 
-/// Counts the keys matching `ARGS <pattern>`, reading their values: the bare iteration the
-/// group-by benchmark compares with.
+/// Counts the keys matching `ARGS <pattern>`, reading their values.
+///
+/// The bare iteration the group-by benchmark compares with.
 #[gears::register]
 pub fn count_keys(args: &[String]) -> Result<GearsBuilder<u64>, String> {
     let [pattern] = args else {
@@ -97,8 +99,9 @@ pub fn count_keys(args: &[String]) -> Result<GearsBuilder<u64>, String> {
     Ok(GearsBuilder::new(KeysReader::new(pattern.clone())).count())
 }
 
-/// Every key matching `ARGS <pattern>` with its type and value, one line each, sorted: shows
-/// how each key type reads (`name type value`).
+/// Every key matching `ARGS <pattern>` as `name type value`, sorted.
+///
+/// Shows how each key type reads.
 #[gears::register]
 pub fn describe_keys(args: &[String]) -> Result<GearsBuilder<String>, String> {
     let [pattern] = args else {
