@@ -348,7 +348,7 @@ fn functions_cluster_stubs_and_info() {
     run(&mut con, &["RG.RUN", "word_count"]);
     let info = run(&mut con, &["INFO", "wordcount"]);
     assert!(info.contains("wordcount_executions_total:1"), "{info}");
-    assert!(info.contains("wordcount_functions:7"), "{info}");
+    assert!(info.contains("wordcount_functions:10"), "{info}");
 }
 
 #[test]
