@@ -27,8 +27,6 @@ done
 
 cli RG.DUMPFUNCTIONS
 cli RG.RUN word_count
-cli RG.RUN users_per_city
-cli RG.RUN average_age_per_city
 cli RG.RUN first_keys ARGS 'user:*' 2
 cli RG.RUN faulty
 ID=$(redis-cli -p "$PORT" RG.RUN word_count UNBLOCKING)
