@@ -5,6 +5,8 @@
 
 use gears::prelude::*;
 
+pub mod cluster_flows;
+
 /// Word count: string keys `doc:*` → words → count per word, sorted by word.
 #[gears::register]
 pub fn word_count() -> GearsBuilder<(String, u64)> {
