@@ -160,6 +160,18 @@ impl Execution {
         self.status.store(1, Ordering::Release);
     }
 
+    /// Marks an execution driven outside the executor (a distributed run's coordinator) as
+    /// running.
+    pub fn mark_running(&self) {
+        self.set_running();
+    }
+
+    /// Completes an execution driven outside the executor (a distributed run's coordinator)
+    /// with `status` (`Done` or `Aborted`) and wakes its waiters.
+    pub fn complete_external(&self, status: ExecutionStatus, outcome: Outcome) {
+        self.complete(status, outcome);
+    }
+
     /// Marks an execution that ran outside the executor (a `sync` one, run inline) as done.
     pub fn finish_inline(&self, outcome: Outcome) {
         self.complete(ExecutionStatus::Done, outcome);

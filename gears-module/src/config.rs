@@ -12,6 +12,8 @@ pub(crate) struct Config {
     pub(crate) execution_threads: usize,
     pub(crate) execution_max_idle_time_ms: u64,
     pub(crate) send_msg_retries: u64,
+    /// Payload bytes per record batch between cluster shards (1 = one record per message).
+    pub(crate) shuffle_batch_bytes: usize,
     /// Keys that are not Gears options, readable from steps.
     pub(crate) extra: BTreeMap<String, String>,
 }
@@ -25,6 +27,7 @@ impl Default for Config {
             execution_threads: 3,
             execution_max_idle_time_ms: 5000,
             send_msg_retries: 3,
+            shuffle_batch_bytes: gears_core::plan::DEFAULT_MESSAGE_BYTES,
             extra: BTreeMap::new(),
         }
     }
@@ -83,6 +86,9 @@ impl Config {
             "profileexecutions" => self.profile_executions = parse_bool(key, value)?,
             "executionmaxidletime" => self.execution_max_idle_time_ms = parse_positive(key, value)?,
             "sendmsgretries" => self.send_msg_retries = parse_positive(key, value)?,
+            "shufflebatchbytes" => {
+                self.shuffle_batch_bytes = parse_positive(key, value)?.min(1 << 20) as usize
+            }
             "executionthreads" => {
                 if !loading {
                     return Err("ExecutionThreads is not configurable at runtime".into());
@@ -106,6 +112,7 @@ impl Config {
             "executionthreads" => self.execution_threads.to_string(),
             "executionmaxidletime" => self.execution_max_idle_time_ms.to_string(),
             "sendmsgretries" => self.send_msg_retries.to_string(),
+            "shufflebatchbytes" => self.shuffle_batch_bytes.to_string(),
             _ => return self.extra.get(key).cloned(),
         })
     }

@@ -265,7 +265,9 @@ impl Host for RedisHost {
     }
 
     fn call(&self, args: &[&str]) -> Result<Value, HostError> {
-        let result = self.with_ctx(|ctx| call(ctx, args, true))?;
+        let result = self
+            .with_ctx(|ctx| call(ctx, args, true))
+            .map_err(|e| crate::cluster::explain_foreign_key(&self.topology, args, e))?;
         if let (Some(InlineContext(ptr)), [cmd, key, ..]) = (self.inline, args) {
             // Redis does not deliver keyspace notifications raised inside a notification
             // callback: a `sync` execution's XADD must reach stream registrations here.

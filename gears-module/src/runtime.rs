@@ -242,12 +242,14 @@ pub fn init(ctx: &Context, args: &[RedisString]) -> Status {
         }
     };
     let threads = config.execution_threads;
+    // In cluster mode the shard id (the prefix of execution ids) is the node id.
+    let shard = crate::cluster::init(ctx).unwrap_or_else(ShardId::standalone);
     let runtime = Runtime {
         executor: Executor::new(threads),
         config: Mutex::new(config),
         executions: Mutex::new(Executions::default()),
         host: RedisHost::new(Topology::standalone()),
-        shard: ShardId::standalone(),
+        shard,
         counter: AtomicU64::new(0),
         executions_total: AtomicU64::new(0),
         registrations: RwLock::new(Arc::new(Vec::new())),

@@ -5,6 +5,14 @@
 
 use gears::prelude::*;
 
+// The city statistics of `examples/city-stats`, compiled into this module too: the
+// integration tests run them beside the flows below.
+#[path = "../../city-stats/src/cities.rs"]
+mod cities;
+pub use cities::*;
+
+pub mod cluster_flows;
+
 /// Word count: string keys `doc:*` → words → count per word, sorted by word.
 #[gears::register]
 pub fn word_count() -> GearsBuilder<(String, u64)> {

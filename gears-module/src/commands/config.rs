@@ -1,5 +1,4 @@
-//! `RG.CONFIGGET`, `RG.CONFIGSET`, and the cluster commands of a standalone server
-//! (`RG.INFOCLUSTER`, `RG.REFRESHCLUSTER`).
+//! `RG.CONFIGGET`, `RG.CONFIGSET`.
 
 use redis_module::{Context, RedisError, RedisResult, RedisValue};
 
@@ -41,18 +40,4 @@ pub(crate) fn rg_configset(_: &Context, args: Vec<String>) -> RedisResult {
             })
             .collect(),
     ))
-}
-
-pub(crate) fn rg_infocluster(_: &Context, args: Vec<String>) -> RedisResult {
-    if args.len() != 1 {
-        return Err(RedisError::WrongArity);
-    }
-    Ok(RedisValue::SimpleStringStatic("no cluster mode"))
-}
-
-pub(crate) fn rg_refreshcluster(_: &Context, args: Vec<String>) -> RedisResult {
-    if args.len() != 1 {
-        return Err(RedisError::WrongArity);
-    }
-    Ok(RedisValue::SimpleStringStatic("OK"))
 }

@@ -75,14 +75,11 @@ pub(crate) fn rg_getresultsblocking(ctx: &Context, args: Vec<String>) -> RedisRe
     Ok(RedisValue::NoReply)
 }
 
-fn ms(d: Duration) -> RedisValue {
-    RedisValue::Float(d.as_secs_f64() * 1000.0)
-}
-
-pub(crate) fn rg_getexecution(_: &Context, args: Vec<String>) -> RedisResult {
-    let id = match args.as_slice() {
-        [_, id] => id,
-        [_, id, mode] if matches!(mode.to_ascii_uppercase().as_str(), "SHARD" | "CLUSTER") => id,
+pub(crate) fn rg_getexecution(ctx: &Context, args: Vec<String>) -> RedisResult {
+    let (id, cluster_mode) = match args.as_slice() {
+        [_, id] => (id, false),
+        [_, id, mode] if mode.eq_ignore_ascii_case("SHARD") => (id, false),
+        [_, id, mode] if mode.eq_ignore_ascii_case("CLUSTER") => (id, true),
         [_, _, mode] => {
             return Err(RedisError::String(format!(
                 "ERR unknown mode '{mode}': expected SHARD or CLUSTER"
@@ -91,72 +88,16 @@ pub(crate) fn rg_getexecution(_: &Context, args: Vec<String>) -> RedisResult {
         _ => return Err(RedisError::WrongArity),
     };
     let rt = runtime()?;
-    let executions = rt.executions();
-    let entry = executions
-        .get(id)
+    if let (true, Some(cluster)) = (cluster_mode, crate::cluster::cluster()) {
+        return crate::cluster::mgmt::get_execution(ctx, cluster, id);
+    }
+    let info = crate::cluster::mgmt::local_info(id)
         .ok_or(RedisError::Str("ERR execution plan does not exist"))?;
-    let execution = &entry.execution;
-    let outcome = execution.outcome();
-    let stats = outcome
-        .as_ref()
-        .map(|o| o.steps.clone())
-        .unwrap_or_default();
-    // Steps are listed last first, as 1.x does.
-    let steps: Vec<RedisValue> = entry
-        .steps
-        .iter()
-        .enumerate()
-        .rev()
-        .map(|(i, info)| {
-            let s = stats.get(i).map(|(_, s)| *s).unwrap_or_default();
-            RedisValue::Array(vec![
-                "type".into(),
-                info.kind.into(),
-                "duration".into(),
-                ms(s.duration),
-                "name".into(),
-                info.kind.into(),
-                "arg".into(),
-                entry.function.as_str().into(),
-                "records".into(),
-                RedisValue::Integer(s.records_out as i64),
-            ])
-        })
-        .collect();
-    let plan = RedisValue::Array(vec![
-        "status".into(),
-        execution.status().name().into(),
-        "shards_received".into(),
-        RedisValue::Integer(1),
-        "shards_completed".into(),
-        RedisValue::Integer(execution.is_finished() as i64),
-        "results".into(),
-        RedisValue::Integer(outcome.as_ref().map_or(-1, |o| o.results.len() as i64)),
-        "errors".into(),
-        RedisValue::Array(
-            outcome
-                .as_ref()
-                .map(|o| {
-                    o.errors
-                        .iter()
-                        .map(|e| RedisValue::BulkString(e.clone()))
-                        .collect()
-                })
-                .unwrap_or_default(),
-        ),
-        "total_duration".into(),
-        ms(outcome.as_ref().map(|o| o.duration).unwrap_or_default()),
-        "read_duration".into(),
-        ms(stats.first().map(|(_, s)| s.duration).unwrap_or_default()),
-        "steps".into(),
-        RedisValue::Array(steps),
-    ]);
-    Ok(RedisValue::Array(vec![RedisValue::Array(vec![
-        "shard_id".into(),
-        rt.shard.0.as_str().into(),
-        "execution_plan".into(),
-        plan,
-    ])]))
+    Ok(RedisValue::Array(vec![crate::cluster::mgmt::render(
+        &rt.shard.0,
+        &info,
+        1,
+    )]))
 }
 
 pub(crate) fn rg_dumpexecutions(_: &Context, args: Vec<String>) -> RedisResult {
@@ -181,7 +122,7 @@ pub(crate) fn rg_dumpexecutions(_: &Context, args: Vec<String>) -> RedisResult {
     Ok(RedisValue::Array(list))
 }
 
-pub(crate) fn rg_dropexecution(_: &Context, args: Vec<String>) -> RedisResult {
+pub(crate) fn rg_dropexecution(ctx: &Context, args: Vec<String>) -> RedisResult {
     let id = one_id(&args)?;
     let rt = runtime()?;
     let mut executions = rt.executions();
@@ -194,11 +135,26 @@ pub(crate) fn rg_dropexecution(_: &Context, args: Vec<String>) -> RedisResult {
         ));
     }
     executions.remove(id);
+    drop(executions);
+    if let Some(cluster) = crate::cluster::cluster() {
+        // Every other master forgets its part too.
+        cluster.broadcast(
+            ctx,
+            |execution| crate::cluster::wire::Body::Drop { execution },
+            id,
+        );
+    }
     Ok(RedisValue::SimpleStringStatic("OK"))
 }
 
-pub(crate) fn rg_abortexecution(_: &Context, args: Vec<String>) -> RedisResult {
+pub(crate) fn rg_abortexecution(ctx: &Context, args: Vec<String>) -> RedisResult {
     let id = one_id(&args)?;
+    if let Some(cluster) = crate::cluster::cluster() {
+        // A distributed execution is aborted on every shard.
+        if cluster.runs.abort(ctx, cluster, id) {
+            return Ok(RedisValue::SimpleStringStatic("OK"));
+        }
+    }
     let execution = find(id).map_err(|_| RedisError::Str("ERR execution does not exist"))?;
     execution.abort();
     Ok(RedisValue::SimpleStringStatic("OK"))

@@ -1,6 +1,7 @@
 //! Command handlers. Every handler runs inside [`guard`]: a panic becomes an error reply,
 //! never a crash of redis-server.
 
+pub(crate) mod cluster;
 pub(crate) mod config;
 pub(crate) mod executions;
 pub(crate) mod functions;
@@ -69,8 +70,9 @@ pub mod entry {
         rg_dumpfunctions => super::functions::rg_dumpfunctions,
         rg_configget => super::config::rg_configget,
         rg_configset => super::config::rg_configset,
-        rg_infocluster => super::config::rg_infocluster,
-        rg_refreshcluster => super::config::rg_refreshcluster,
+        rg_infocluster => super::cluster::rg_infocluster,
+        rg_refreshcluster => super::cluster::rg_refreshcluster,
+        rg_innertestmsg => super::cluster::rg_innertestmsg,
         rg_trigger => super::registrations::rg_trigger,
         rg_triggeronkey => super::registrations::rg_triggeronkey,
         rg_dumpregistrations => super::registrations::rg_dumpregistrations,

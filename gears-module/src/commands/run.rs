@@ -5,7 +5,7 @@ use std::sync::Arc;
 use redis_module::{Context, ContextFlags, RedisError, RedisResult, RedisValue, ThreadSafeContext};
 
 use gears_core::execution::{Execution, ExecutionStatus};
-use gears_core::executor::plan_job;
+use gears_core::executor::{plan_job, OnDone};
 use gears_core::registry::{self, Registered};
 
 use super::results_reply;
@@ -60,6 +60,21 @@ pub(crate) fn rg_run(ctx: &Context, args: Vec<String>) -> RedisResult {
             request.function
         )));
     };
+    // On a Redis Cluster every master runs the flow (see `cluster::coordinator`); the
+    // topology is read now, so a failover needs no manual refresh.
+    let cluster = match crate::cluster::cluster() {
+        Some(c) => {
+            let view = c.refresh(ctx);
+            if view.me.is_none() {
+                return Err(RedisError::String(format!(
+                    "ERR node {} is not a master owning slots: send RG.RUN to a master",
+                    c.my_id
+                )));
+            }
+            Some((c, view))
+        }
+        None => None,
+    };
     let execution = Execution::new(rt.next_id());
     let id = execution.id().0.clone();
     let (profile, max) = {
@@ -76,26 +91,16 @@ pub(crate) fn rg_run(ctx: &Context, args: Vec<String>) -> RedisResult {
     );
     rt.executions_total
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let job = plan_job(plan, Arc::new(rt.host.clone()), None, profile);
-    let lane = rt.executor.lane();
-    if request.unblocking {
-        lane.submit(
-            execution,
-            job,
-            Some(Box::new(|_: &Arc<Execution>| {
-                if let Ok(rt) = runtime() {
-                    let max = rt.config().max_executions;
-                    rt.executions().enforce(max);
-                }
-            })),
-        );
-        return Ok(RedisValue::BulkString(id));
-    }
-    let blocked = ctx.block_client();
-    lane.submit(
-        execution,
-        job,
-        Some(Box::new(move |execution: &Arc<Execution>| {
+    let on_done: OnDone = if request.unblocking {
+        Box::new(|_: &Arc<Execution>| {
+            if let Ok(rt) = runtime() {
+                let max = rt.config().max_executions;
+                rt.executions().enforce(max);
+            }
+        })
+    } else {
+        let blocked = ctx.block_client();
+        Box::new(move |execution: &Arc<Execution>| {
             // A blocking run is dropped once its client has the reply (1.x behaviour).
             if let Ok(rt) = runtime() {
                 rt.executions().remove(&execution.id().0);
@@ -109,7 +114,32 @@ pub(crate) fn rg_run(ctx: &Context, args: Vec<String>) -> RedisResult {
             };
             let tctx = ThreadSafeContext::with_blocked_client(blocked);
             tctx.reply(reply);
-        })),
-    );
-    Ok(RedisValue::NoReply)
+        })
+    };
+    let reply = if request.unblocking {
+        RedisValue::BulkString(id)
+    } else {
+        RedisValue::NoReply
+    };
+    if let Some((cluster, view)) = cluster {
+        let launch = crate::cluster::coordinator::Launch {
+            function: request.function,
+            args: request.args,
+            registration: false,
+            plan,
+            event: None,
+            execution,
+            on_done: Some(on_done),
+            profile,
+            keep: request.unblocking,
+        };
+        cluster
+            .runs
+            .launch(ctx, cluster, &view, launch)
+            .map_err(|e| RedisError::String(format!("ERR {e}")))?;
+        return Ok(reply);
+    }
+    let job = plan_job(plan, Arc::new(rt.host.clone()), None, profile);
+    rt.executor.lane().submit(execution, job, Some(on_done));
+    Ok(reply)
 }

@@ -1,0 +1,93 @@
+//! More flows over the same sample data, used to check that a Redis Cluster answers exactly
+//! what one server does (`gears-module/tests/cluster`): `distinct`, `aggregate`, a global
+//! `sort`, and `repartition` feeding steps that write keys on the shard owning them.
+
+use gears::context;
+use gears::prelude::*;
+
+fn city(r: &KeyRecord) -> String {
+    r.field("city").unwrap_or("unknown").to_string()
+}
+
+/// The cities of `user:*` hashes, each once, sorted (`distinct`).
+#[gears::register]
+pub fn distinct_cities() -> GearsBuilder<String> {
+    GearsBuilder::new(KeysReader::new("user:*"))
+        .map(|r| city(&r))
+        .distinct()
+        .sort()
+}
+
+/// The sum of the `age` fields of `user:*` hashes (`aggregate`: local sums, then combined).
+#[gears::register]
+pub fn total_age() -> GearsBuilder<u64> {
+    GearsBuilder::new(KeysReader::new("user:*"))
+        .map(|r| {
+            r.field("age")
+                .and_then(|a| a.parse::<u64>().ok())
+                .unwrap_or(0)
+        })
+        .aggregate(0u64, |acc, age| *acc += age, |acc, part| *acc += part)
+}
+
+/// Every user's age, sorted (a global `sort`).
+#[gears::register]
+pub fn sorted_ages() -> GearsBuilder<u64> {
+    GearsBuilder::new(KeysReader::new("user:*"))
+        .map(|r| {
+            r.field("age")
+                .and_then(|a| a.parse::<u64>().ok())
+                .unwrap_or(0)
+        })
+        .sort()
+}
+
+/// Users counted per city (`count_by`), sorted.
+#[gears::register]
+pub fn count_by_city() -> GearsBuilder<(String, u64)> {
+    GearsBuilder::new(KeysReader::new("user:*"))
+        .count_by(city)
+        .sort()
+}
+
+/// Moves each user to the shard owning its city's slot (`repartition`), where a step adds
+/// the user to the set `{<city>}:members`: a write that only works on the slot's owner.
+/// Replies the users it placed, sorted.
+#[gears::register]
+pub fn place_by_city() -> GearsBuilder<String> {
+    GearsBuilder::new(KeysReader::new("user:*"))
+        .map(|r| (city(&r), r.key.clone()))
+        .repartition(|(city, _)| format!("{{{city}}}"))
+        .try_map(|(city, user)| {
+            context::call(&["SADD", &format!("{{{city}}}:members"), &user]).map(|_| user)
+        })
+        .sort()
+}
+
+/// Writes `copy:<key>` for each key matching `ARGS <pattern>`, from the shard that read the
+/// key, without a repartition: on a cluster most of these writes are refused, with an error
+/// naming the slot (the pattern to follow is `{hashtag}` keys, see docs/cluster.md).
+#[gears::register]
+pub fn copy_without_hashtag(args: &[String]) -> Result<GearsBuilder<String>, String> {
+    let [pattern] = args else {
+        return Err("usage: copy_without_hashtag <pattern>".into());
+    };
+    Ok(GearsBuilder::new(KeysOnlyReader::new(pattern.clone()))
+        .try_map(|k| context::call(&["SET", &format!("copy:{k}"), "1"]).map(|_| k))
+        .sort())
+}
+
+/// Writes `{<hashtag>}:copy:<key>` for each key matching `ARGS <pattern>`, with this shard's
+/// hashtag: always local.
+#[gears::register]
+pub fn copy_with_hashtag(args: &[String]) -> Result<GearsBuilder<String>, String> {
+    let [pattern] = args else {
+        return Err("usage: copy_with_hashtag <pattern>".into());
+    };
+    Ok(GearsBuilder::new(KeysOnlyReader::new(pattern.clone()))
+        .try_map(|k| {
+            let tag = context::hashtag()?;
+            context::call(&["SET", &format!("{{{tag}}}:copy:{k}"), "1"]).map(|_| k)
+        })
+        .sort())
+}

@@ -1,0 +1,270 @@
+//! Cluster-wide management: a request to every other master, the client blocked until all
+//! answered (or `ExecutionMaxIdleTime` passed: a silent shard is reported, never waited on
+//! forever). Used by `RG.GETEXECUTION <id> CLUSTER`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use redis_module::{
+    BlockedClient, Context, RedisError, RedisResult, RedisValue, ThreadSafeContext,
+};
+
+use gears_core::codec::{decode_value, encode_value};
+
+use super::wire::{Body, Op};
+use super::Cluster;
+use crate::runtime::runtime;
+
+/// One shard's part of an execution, as `RG.GETEXECUTION` shows it.
+#[derive(Debug, Clone, PartialEq, bincode::Encode, bincode::Decode)]
+pub(crate) struct ExecInfo {
+    pub(crate) function: String,
+    pub(crate) status: String,
+    pub(crate) finished: bool,
+    pub(crate) results: i64,
+    pub(crate) errors: Vec<String>,
+    pub(crate) total_ms: f64,
+    pub(crate) read_ms: f64,
+    /// Per step, in plan order: kind, milliseconds, records out.
+    pub(crate) steps: Vec<(String, f64, u64)>,
+}
+
+/// This shard's part of execution `id`, if listed here.
+pub(crate) fn local_info(id: &str) -> Option<ExecInfo> {
+    let rt = runtime().ok()?;
+    let executions = rt.executions();
+    let entry = executions.get(id)?;
+    let execution = &entry.execution;
+    let outcome = execution.outcome();
+    let stats = outcome
+        .as_ref()
+        .map(|o| o.steps.clone())
+        .unwrap_or_default();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    Some(ExecInfo {
+        function: entry.function.clone(),
+        status: execution.status().name().to_string(),
+        finished: execution.is_finished(),
+        results: outcome.as_ref().map_or(-1, |o| o.results.len() as i64),
+        errors: outcome
+            .as_ref()
+            .map(|o| o.errors.clone())
+            .unwrap_or_default(),
+        total_ms: ms(outcome.as_ref().map(|o| o.duration).unwrap_or_default()),
+        read_ms: ms(stats.first().map(|(_, s)| s.duration).unwrap_or_default()),
+        steps: entry
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(i, info)| {
+                let s = stats.get(i).map(|(_, s)| *s).unwrap_or_default();
+                (info.kind.to_string(), ms(s.duration), s.records_out)
+            })
+            .collect(),
+    })
+}
+
+/// `["shard_id", id, "execution_plan", [...]]`, 1.x's entry for one shard.
+pub(crate) fn render(shard: &str, info: &ExecInfo, shards: i64) -> RedisValue {
+    // Steps are listed last first, as 1.x does.
+    let steps = info
+        .steps
+        .iter()
+        .rev()
+        .map(|(kind, ms, records)| {
+            RedisValue::Array(vec![
+                "type".into(),
+                kind.as_str().into(),
+                "duration".into(),
+                RedisValue::Float(*ms),
+                "name".into(),
+                kind.as_str().into(),
+                "arg".into(),
+                info.function.as_str().into(),
+                "records".into(),
+                RedisValue::Integer(*records as i64),
+            ])
+        })
+        .collect();
+    let plan = RedisValue::Array(vec![
+        "status".into(),
+        info.status.as_str().into(),
+        "shards_received".into(),
+        RedisValue::Integer(shards),
+        "shards_completed".into(),
+        RedisValue::Integer(if info.finished { shards } else { 0 }),
+        "results".into(),
+        RedisValue::Integer(info.results),
+        "errors".into(),
+        RedisValue::Array(
+            info.errors
+                .iter()
+                .map(|e| RedisValue::BulkString(e.clone()))
+                .collect(),
+        ),
+        "total_duration".into(),
+        RedisValue::Float(info.total_ms),
+        "read_duration".into(),
+        RedisValue::Float(info.read_ms),
+        "steps".into(),
+        RedisValue::Array(steps),
+    ]);
+    RedisValue::Array(vec![
+        "shard_id".into(),
+        shard.into(),
+        "execution_plan".into(),
+        plan,
+    ])
+}
+
+struct Pending {
+    /// Answers so far, by node id (`None`: still waiting).
+    answers: BTreeMap<String, Option<Result<Vec<u8>, String>>>,
+    deadline: Instant,
+    blocked: Option<BlockedClient>,
+    local: Option<ExecInfo>,
+    my_id: String,
+}
+
+/// Requests waiting for answers.
+#[derive(Default)]
+pub(crate) struct Requests {
+    next: AtomicU64,
+    pending: Mutex<HashMap<u64, Pending>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Requests {
+    /// An answer from `sender`.
+    pub(crate) fn on_reply(&self, sender: &str, id: u64, result: Result<Vec<u8>, String>) {
+        let done = {
+            let mut pending = lock(&self.pending);
+            let Some(p) = pending.get_mut(&id) else {
+                return;
+            };
+            if let Some(slot) = p.answers.get_mut(sender) {
+                *slot = Some(result);
+            }
+            if p.answers.values().all(Option::is_some) {
+                pending.remove(&id)
+            } else {
+                None
+            }
+        };
+        if let Some(p) = done {
+            finish(p);
+        }
+    }
+
+    /// Answers requests whose shards did not all answer in time.
+    pub(crate) fn tick(&self, c: &Cluster) {
+        let now = Instant::now();
+        let expired: Vec<Pending> = {
+            let mut pending = lock(&self.pending);
+            let ids: Vec<u64> = pending
+                .iter()
+                .filter(|(_, p)| p.deadline <= now)
+                .map(|(id, _)| *id)
+                .collect();
+            ids.into_iter()
+                .filter_map(|id| pending.remove(&id))
+                .collect()
+        };
+        let _ = c;
+        for p in expired {
+            finish(p);
+        }
+    }
+}
+
+fn finish(mut p: Pending) {
+    let total = p.answers.len() as i64 + 1;
+    let mut entries = Vec::new();
+    if let Some(local) = &p.local {
+        entries.push(render(&p.my_id, local, total));
+    }
+    for (shard, answer) in &p.answers {
+        entries.push(match answer {
+            Some(Ok(bytes)) => match decode_value::<Option<ExecInfo>>(bytes) {
+                Ok(Some(info)) => render(shard, &info, total),
+                Ok(None) => shard_error(shard, "execution plan does not exist on this shard"),
+                Err(e) => shard_error(shard, &e.to_string()),
+            },
+            Some(Err(e)) => shard_error(shard, e),
+            None => shard_error(shard, "did not answer within ExecutionMaxIdleTime"),
+        });
+    }
+    if let Some(blocked) = p.blocked.take() {
+        let reply: RedisResult = if p.local.is_none() && entries.is_empty() {
+            Err(RedisError::Str("ERR execution plan does not exist"))
+        } else {
+            Ok(RedisValue::Array(entries))
+        };
+        ThreadSafeContext::with_blocked_client(blocked).reply(reply);
+    }
+}
+
+fn shard_error(shard: &str, error: &str) -> RedisValue {
+    RedisValue::Array(vec![
+        "shard_id".into(),
+        shard.into(),
+        "error".into(),
+        RedisValue::BulkString(error.to_string()),
+    ])
+}
+
+/// A request from another shard. Main thread: answers at once.
+pub(crate) fn on_request(ctx: &Context, c: &Cluster, sender: &str, id: u64, op: Op) {
+    let result = match op {
+        Op::GetExecution(execution) => {
+            encode_value(&local_info(&execution)).map_err(|e| e.to_string())
+        }
+    };
+    c.send(ctx, sender, Body::Reply { id, result });
+}
+
+/// `RG.GETEXECUTION <id> CLUSTER`: this shard's part and every other master's.
+pub(crate) fn get_execution(ctx: &Context, c: &Cluster, execution: &str) -> RedisResult {
+    let view = c.refresh(ctx);
+    let others: Vec<String> = view
+        .shards
+        .iter()
+        .map(|s| s.id.clone())
+        .filter(|id| *id != c.my_id)
+        .collect();
+    let local = local_info(execution);
+    if others.is_empty() {
+        return match local {
+            Some(info) => Ok(RedisValue::Array(vec![render(&c.my_id, &info, 1)])),
+            None => Err(RedisError::Str("ERR execution plan does not exist")),
+        };
+    }
+    let idle = runtime().map_or(5000, |rt| rt.config().execution_max_idle_time_ms);
+    let id = c.requests.next.fetch_add(1, Ordering::Relaxed) + 1;
+    lock(&c.requests.pending).insert(
+        id,
+        Pending {
+            answers: others.iter().map(|o| (o.clone(), None)).collect(),
+            deadline: Instant::now() + Duration::from_millis(idle),
+            blocked: Some(ctx.block_client()),
+            local,
+            my_id: c.my_id.clone(),
+        },
+    );
+    for dest in &others {
+        c.send(
+            ctx,
+            dest,
+            Body::Request {
+                id,
+                op: Op::GetExecution(execution.to_string()),
+            },
+        );
+    }
+    Ok(RedisValue::NoReply)
+}

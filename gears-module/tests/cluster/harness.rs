@@ -1,0 +1,264 @@
+#![allow(dead_code, unreachable_pub)]
+
+//! A real Redis Cluster on loopback for tests: N masters (and replicas), each a redis-server
+//! with a Gears module loaded, on free ports, killed by PID when dropped.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::{module_path, run};
+
+/// One cluster node.
+pub struct Node {
+    child: Option<Child>,
+    pub port: u16,
+    pub dir: PathBuf,
+}
+
+impl Node {
+    pub fn conn(&self) -> redis::Connection {
+        redis::Client::open(format!("redis://127.0.0.1:{}/", self.port))
+            .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(5)))
+            .expect("connect to a cluster node")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("redis.log")).unwrap_or_default()
+    }
+
+    /// Kills the node (SIGKILL, no goodbye to the cluster).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn alive(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    /// `CLUSTER MYID`.
+    pub fn id(&self) -> String {
+        run(&mut self.conn(), &["CLUSTER", "MYID"])
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A port whose cluster bus port (+10000) is free too.
+fn free_port_pair() -> u16 {
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        if port < 55000 && TcpListener::bind(("127.0.0.1", port + 10000)).is_ok() {
+            return port;
+        }
+    }
+}
+
+fn start_node(module: &str, module_args: &[&str], node_timeout_ms: u64) -> Node {
+    let module = module_path(module);
+    let port = free_port_pair();
+    let dir = std::env::temp_dir().join(format!("gears-cluster-{}-{port}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("node dir");
+    let child = Command::new("redis-server")
+        .arg("--port")
+        .arg(port.to_string())
+        .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .args([
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            "nodes.conf",
+        ])
+        .arg("--cluster-node-timeout")
+        .arg(node_timeout_ms.to_string())
+        .args(["--enable-debug-command", "yes"])
+        .arg("--dir")
+        .arg(&dir)
+        .arg("--logfile")
+        .arg(dir.join("redis.log"))
+        .arg("--loadmodule")
+        .arg(&module)
+        .args(module_args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server is installed");
+    let node = Node {
+        child: Some(child),
+        port,
+        dir,
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(mut c) = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+            .and_then(|c| c.get_connection())
+        {
+            if redis::cmd("PING").query::<String>(&mut c).is_ok() {
+                return node;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node did not start:\n{}",
+            node.log()
+        );
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// A cluster of `masters` masters with `replicas` replicas each.
+pub struct TestCluster {
+    pub nodes: Vec<Node>,
+}
+
+/// Polls `f` until it is true or `timeout` passes.
+pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    f()
+}
+
+impl TestCluster {
+    pub fn start(
+        module: &str,
+        module_args: &[&str],
+        masters: usize,
+        replicas: usize,
+        node_timeout_ms: u64,
+    ) -> TestCluster {
+        let total = masters * (1 + replicas);
+        let nodes: Vec<Node> = (0..total)
+            .map(|_| start_node(module, module_args, node_timeout_ms))
+            .collect();
+        let mut create = Command::new("redis-cli");
+        create.args(["--cluster", "create"]);
+        for n in &nodes {
+            create.arg(format!("127.0.0.1:{}", n.port));
+        }
+        let out = create
+            .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
+            .output()
+            .expect("redis-cli");
+        assert!(
+            out.status.success(),
+            "cluster create failed: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let cluster = TestCluster { nodes };
+        let ok = wait_until(Duration::from_secs(30), || {
+            cluster.nodes.iter().all(|n| {
+                let info = run(&mut n.conn(), &["CLUSTER", "INFO"]);
+                info.contains("cluster_state:ok")
+                    && info.contains(&format!("cluster_known_nodes:{total}"))
+            })
+        });
+        assert!(ok, "cluster did not become ok");
+        if replicas > 0 {
+            let synced = wait_until(Duration::from_secs(30), || {
+                cluster.nodes.iter().all(|n| {
+                    let info = run(&mut n.conn(), &["INFO", "replication"]);
+                    !info.contains("role:slave") || info.contains("master_link_status:up")
+                })
+            });
+            assert!(synced, "replicas did not sync");
+        }
+        cluster
+    }
+
+    /// The node serving `slot` as master: index into `nodes`.
+    pub fn master_of_slot(&self, slot: u16) -> usize {
+        let ports = self.slot_ports();
+        let port = ports
+            .iter()
+            .find(|(a, b, _)| *a <= slot && slot <= *b)
+            .map(|(_, _, p)| *p)
+            .expect("slot covered");
+        self.nodes
+            .iter()
+            .position(|n| n.port == port)
+            .expect("known port")
+    }
+
+    /// `(first slot, last slot, master port)` from `CLUSTER SLOTS` of a live node.
+    pub fn slot_ports(&self) -> Vec<(u16, u16, u16)> {
+        for n in &self.nodes {
+            let Ok(mut c) = redis::Client::open(format!("redis://127.0.0.1:{}/", n.port))
+                .and_then(|c| c.get_connection_with_timeout(Duration::from_millis(500)))
+            else {
+                continue;
+            };
+            let Ok(slots) = redis::cmd("CLUSTER")
+                .arg("SLOTS")
+                .query::<Vec<(u16, u16, (String, u16))>>(&mut c)
+                .or_else(|_| {
+                    // Entries may carry replicas and metadata: read the first three fields.
+                    redis::cmd("CLUSTER")
+                        .arg("SLOTS")
+                        .query::<Vec<redis::Value>>(&mut c)
+                        .map(|v| {
+                            v.into_iter()
+                                .filter_map(|e| match e {
+                                    redis::Value::Array(parts) => {
+                                        let int = |v: &redis::Value| match v {
+                                            redis::Value::Int(i) => Some(*i as u16),
+                                            _ => None,
+                                        };
+                                        let a = int(parts.first()?)?;
+                                        let b = int(parts.get(1)?)?;
+                                        let redis::Value::Array(m) = parts.get(2)? else {
+                                            return None;
+                                        };
+                                        let p = int(m.get(1)?)?;
+                                        Some((a, b, (String::new(), p)))
+                                    }
+                                    _ => None,
+                                })
+                                .collect()
+                        })
+                })
+            else {
+                continue;
+            };
+            return slots.into_iter().map(|(a, b, (_, p))| (a, b, p)).collect();
+        }
+        panic!("no node answered CLUSTER SLOTS");
+    }
+
+    /// The node that owns `key` (by slot).
+    pub fn owner(&self, key: &str) -> usize {
+        self.master_of_slot(gears::slot::key_slot(key.as_bytes()))
+    }
+
+    /// A connection to the owner of `key`.
+    pub fn conn_for(&self, key: &str) -> redis::Connection {
+        self.nodes[self.owner(key)].conn()
+    }
+
+    /// Indexes of the current masters.
+    pub fn masters(&self) -> Vec<usize> {
+        let ports: Vec<u16> = self.slot_ports().into_iter().map(|(_, _, p)| p).collect();
+        (0..self.nodes.len())
+            .filter(|&i| ports.contains(&self.nodes[i].port))
+            .collect()
+    }
+}

@@ -1,0 +1,333 @@
+//! Gears on a real 3-master Redis Cluster on loopback: distributed `RG.RUN` answers exactly
+//! what one standalone server holding the same data answers; repartition places records on
+//! their slot owner; the topology and ids come from the cluster; malformed cluster messages
+//! are rejected; a killed master fails a run in bounded time and a promoted replica is used
+//! without any manual command.
+
+#[path = "../common/mod.rs"]
+mod common;
+mod harness;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use common::{run, Server};
+use harness::{wait_until, TestCluster};
+
+const MODULE: &str = "gears_wordcount";
+const CITIES: [&str; 7] = ["paris", "rome", "oslo", "lima", "kyiv", "baku", "doha"];
+const WORDS: [&str; 12] = [
+    "redis", "gears", "data", "close", "compute", "the", "loop", "shard", "slot", "key", "flow",
+    "step",
+];
+
+/// The dataset: `doc:<i>` strings and `user:<i>` hashes.
+fn dataset(docs: usize, users: usize) -> Vec<Vec<String>> {
+    let mut cmds = Vec::new();
+    for i in 0..docs {
+        let text: Vec<&str> = (0..8)
+            .map(|j| WORDS[(i * 7 + j * 3) % WORDS.len()])
+            .collect();
+        cmds.push(vec!["SET".into(), format!("doc:{i}"), text.join(" ")]);
+    }
+    for i in 0..users {
+        cmds.push(vec![
+            "HSET".into(),
+            format!("user:{i}"),
+            "city".into(),
+            CITIES[(i * 5 + i / 3) % CITIES.len()].into(),
+            "age".into(),
+            (18 + (i * 37) % 60).to_string(),
+        ]);
+    }
+    cmds
+}
+
+fn load(con: &mut redis::Connection, cmds: &[&Vec<String>]) {
+    let mut pipe = redis::pipe();
+    for c in cmds {
+        let mut cmd = redis::cmd(&c[0]);
+        for a in &c[1..] {
+            cmd.arg(a);
+        }
+        pipe.add_command(cmd).ignore();
+    }
+    pipe.query::<()>(con).expect("load data");
+}
+
+fn load_cluster(cluster: &TestCluster, cmds: &[Vec<String>]) {
+    let mut by_owner: BTreeMap<usize, Vec<&Vec<String>>> = BTreeMap::new();
+    for c in cmds {
+        by_owner.entry(cluster.owner(&c[1])).or_default().push(c);
+    }
+    for (node, cmds) in by_owner {
+        load(&mut cluster.nodes[node].conn(), &cmds);
+    }
+}
+
+/// Flows whose cluster answer must equal the standalone answer.
+const FLOWS: &[&[&str]] = &[
+    &["word_count"],
+    &["users_per_city"],
+    &["average_age_per_city"],
+    &["distinct_cities"],
+    &["total_age"],
+    &["sorted_ages"],
+    &["count_by_city"],
+    &["count_keys", "ARGS", "*"],
+    &["first_keys", "ARGS", "user:*", "5"],
+];
+
+fn rg_run(con: &mut redis::Connection, flow: &[&str]) -> String {
+    let mut args = vec!["RG.RUN", flow[0]];
+    args.extend_from_slice(&flow[1..]);
+    run(con, &args)
+}
+
+fn field(reply: &[redis::Value], name: &str) -> Option<redis::Value> {
+    reply
+        .windows(2)
+        .find(|kv| common::show(&kv[0]) == name)
+        .map(|kv| kv[1].clone())
+}
+
+fn info_counter(con: &mut redis::Connection, name: &str) -> i64 {
+    let info: Vec<redis::Value> = redis::cmd("RG.INFOCLUSTER")
+        .query(con)
+        .expect("infocluster");
+    match field(&info, name) {
+        Some(redis::Value::Int(n)) => n,
+        other => panic!("{name}: {other:?}"),
+    }
+}
+
+#[test]
+fn three_masters_answer_like_one_server() {
+    let cluster = TestCluster::start(MODULE, &[], 3, 0, 5000);
+    let standalone = Server::start(MODULE, &[]);
+    let data = dataset(400, 600);
+    load(&mut standalone.conn(), &data.iter().collect::<Vec<_>>());
+    load_cluster(&cluster, &data);
+    let mut single = standalone.conn();
+
+    // Topology and ids come from the cluster.
+    let ids: Vec<String> = cluster.nodes.iter().map(|n| n.id()).collect();
+    for (i, node) in cluster.nodes.iter().enumerate() {
+        let mut con = node.conn();
+        let info: Vec<redis::Value> = redis::cmd("RG.INFOCLUSTER").query(&mut con).unwrap();
+        assert_eq!(common::show(&info[0]), "MyId");
+        assert_eq!(common::show(&info[1]), ids[i]);
+        let redis::Value::Array(shards) = &info[4] else {
+            panic!("shards: {info:?}")
+        };
+        assert_eq!(shards.len(), 3, "{}", common::show(&info[4]));
+        for id in &ids {
+            assert!(common::show(&info[4]).contains(id.as_str()));
+        }
+    }
+    assert_eq!(run(&mut single, &["RG.INFOCLUSTER"]), "no cluster mode");
+
+    // Every flow, started from every master, answers what the standalone server answers.
+    for flow in FLOWS {
+        let expected = rg_run(&mut single, flow);
+        assert!(expected.ends_with(",[]]"), "{flow:?}: {expected}");
+        for node in &cluster.nodes {
+            let got = rg_run(&mut node.conn(), flow);
+            assert_eq!(got, expected, "{flow:?} from port {}", node.port);
+        }
+    }
+
+    // Execution ids: `<40-char node id>-<n>`; standalone keeps forty 0s.
+    let mut con = cluster.nodes[1].conn();
+    let id = run(&mut con, &["RG.RUN", "word_count", "UNBLOCKING"]);
+    assert!(id.starts_with(&format!("{}-", ids[1])), "{id}");
+    assert!(id.len() > 41 && id[41..].parse::<u64>().is_ok(), "{id}");
+    let standalone_id = run(&mut single, &["RG.RUN", "word_count", "UNBLOCKING"]);
+    assert!(standalone_id.starts_with(&format!("{}-", "0".repeat(40))));
+    let results = wait_results(&mut con, &id);
+    assert_eq!(results, rg_run(&mut single, &["word_count"]));
+
+    // GETEXECUTION … CLUSTER lists the part of every master.
+    let plan = run(&mut con, &["RG.GETEXECUTION", &id, "CLUSTER"]);
+    for shard in &ids {
+        assert!(
+            plan.contains(&format!("shard_id,{shard},execution_plan,[status,done")),
+            "{plan}"
+        );
+    }
+    let local = run(&mut con, &["RG.GETEXECUTION", &id]);
+    assert!(
+        local.contains(&ids[1]) && !local.contains(&ids[0]),
+        "{local}"
+    );
+    // DROPEXECUTION forgets it everywhere.
+    assert_eq!(run(&mut con, &["RG.DROPEXECUTION", &id]), "OK");
+    assert!(wait_until(Duration::from_secs(5), || {
+        cluster
+            .nodes
+            .iter()
+            .all(|n| run(&mut n.conn(), &["RG.GETEXECUTION", &id]).contains("does not exist"))
+    }));
+
+    repartition_places_records_on_their_owner(&cluster, &data);
+    writes_to_foreign_slots_name_the_slot(&cluster);
+    malformed_messages_are_rejected(&cluster, &ids, &mut single);
+}
+
+fn wait_results(con: &mut redis::Connection, id: &str) -> String {
+    run(con, &["RG.GETRESULTSBLOCKING", id])
+}
+
+fn repartition_places_records_on_their_owner(cluster: &TestCluster, data: &[Vec<String>]) {
+    let mut expected: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for c in data.iter().filter(|c| c[0] == "HSET") {
+        expected.entry(c[3].clone()).or_default().push(c[1].clone());
+    }
+    let reply = run(&mut cluster.nodes[2].conn(), &["RG.RUN", "place_by_city"]);
+    assert!(
+        reply.ends_with(",[]]"),
+        "writes from the repartitioned step failed: {reply}"
+    );
+    let placed = reply.matches("user:").count();
+    assert_eq!(placed, 600);
+    for (city, users) in expected {
+        let key = format!("{{{city}}}:members");
+        let owner = cluster.owner(&key);
+        let mut members: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(&key)
+            .query(&mut cluster.nodes[owner].conn())
+            .expect("members on the owner");
+        members.sort();
+        let mut users = users;
+        users.sort();
+        assert_eq!(members, users, "{key} on node {owner}");
+    }
+}
+
+fn writes_to_foreign_slots_name_the_slot(cluster: &TestCluster) {
+    let reply = run(
+        &mut cluster.nodes[0].conn(),
+        &["RG.RUN", "copy_without_hashtag", "ARGS", "doc:*"],
+    );
+    let head: String = reply.chars().take(2000).collect();
+    assert!(reply.contains("hashes to slot"), "{head}");
+    assert!(reply.contains("{hashtag}"), "{head}");
+    let reply = run(
+        &mut cluster.nodes[0].conn(),
+        &["RG.RUN", "copy_with_hashtag", "ARGS", "doc:*"],
+    );
+    let head: String = reply.chars().take(2000).collect();
+    assert!(reply.ends_with(",[]]"), "{head}");
+    assert_eq!(reply.matches("doc:").count(), 400);
+}
+
+fn malformed_messages_are_rejected(
+    cluster: &TestCluster,
+    ids: &[String],
+    single: &mut redis::Connection,
+) {
+    let mut a = cluster.nodes[0].conn();
+    let mut b = cluster.nodes[1].conn();
+    let before = info_counter(&mut b, "rejectedMalformed");
+    let dup_before = info_counter(&mut b, "droppedDuplicate");
+    for payload in [
+        "00",
+        "4743",                 // magic only
+        "474301",               // header, no body
+        "474363ffff",           // a future version
+        "474301ffffffffffffff", // a hostile length
+        "4743010102ffffffffffffffffff0a",
+    ] {
+        assert_eq!(
+            run(&mut a, &["RG.INNERTESTMSG", &ids[1], "RAW", payload]),
+            "OK"
+        );
+    }
+    // A real message cut short, and one sent twice.
+    assert_eq!(
+        run(&mut a, &["RG.INNERTESTMSG", &ids[1], "TRUNCATE", "20"]),
+        "OK"
+    );
+    assert_eq!(run(&mut a, &["RG.INNERTESTMSG", &ids[1], "REPLAY"]), "OK");
+    assert!(
+        wait_until(Duration::from_secs(5), || {
+            info_counter(&mut b, "rejectedMalformed") >= before + 7
+                && info_counter(&mut b, "droppedDuplicate") > dup_before
+        }),
+        "rejections were not counted"
+    );
+    assert!(cluster.nodes[1]
+        .log()
+        .contains("rejected a malformed cluster message"));
+    // The receiver is alive and the cluster still runs flows.
+    let expected = rg_run(single, &["word_count"]);
+    assert_eq!(rg_run(&mut b, &["word_count"]), expected);
+    assert_eq!(rg_run(&mut a, &["word_count"]), expected);
+}
+
+#[test]
+fn a_killed_master_fails_the_run_and_a_promoted_replica_serves_the_next() {
+    const IDLE_MS: u64 = 3000;
+    let mut cluster = TestCluster::start(MODULE, &["ExecutionMaxIdleTime", "3000"], 3, 1, 2000);
+    let data = dataset(200, 300);
+    load_cluster(&cluster, &data);
+    // Replicas have everything before a master dies.
+    for m in cluster.masters() {
+        let _: i64 = redis::cmd("WAIT")
+            .arg(1)
+            .arg(5000)
+            .query(&mut cluster.nodes[m].conn())
+            .unwrap();
+    }
+    let masters = cluster.masters();
+    let (a, victim) = (masters[0], masters[1]);
+    let victim_id = cluster.nodes[victim].id();
+    let mut con = cluster.nodes[a].conn();
+    let expected = rg_run(&mut con, &["word_count"]);
+    assert!(expected.ends_with(",[]]"), "{expected}");
+
+    // A 2-second run on every master; its second master dies half a second in.
+    let id = run(
+        &mut con,
+        &["RG.RUN", "slow_count", "UNBLOCKING", "ARGS", "2000"],
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    cluster.nodes[victim].kill();
+    let killed = Instant::now();
+    let reply = wait_results(&mut con, &id);
+    let took = killed.elapsed();
+    assert!(
+        reply.contains(&victim_id),
+        "the error names the dead shard: {reply}"
+    );
+    assert!(
+        took < Duration::from_millis(2000 + IDLE_MS + 2000),
+        "failed after {took:?}: {reply}"
+    );
+
+    // Its replica takes over; the next run works without RG.REFRESHCLUSTER.
+    let promoted = wait_until(Duration::from_secs(30), || {
+        let m = cluster.masters();
+        m.len() == 3 && !m.contains(&victim) && {
+            let info = run(&mut cluster.nodes[a].conn(), &["CLUSTER", "INFO"]);
+            info.contains("cluster_state:ok")
+        }
+    });
+    assert!(promoted, "no replica was promoted");
+    let ok = wait_until(Duration::from_secs(20), || {
+        rg_run(&mut cluster.nodes[a].conn(), &["word_count"]) == expected
+    });
+    assert!(
+        ok,
+        "after failover: {}",
+        rg_run(&mut cluster.nodes[a].conn(), &["word_count"])
+    );
+    // Every current master answers, the promoted replica included.
+    for m in cluster.masters() {
+        assert_eq!(
+            rg_run(&mut cluster.nodes[m].conn(), &["word_count"]),
+            expected
+        );
+    }
+    assert!(!cluster.nodes[victim].alive());
+}
