@@ -13,7 +13,7 @@
 //! | `~` (or `DEL`) | key deleted | delete |
 //!
 //! ```
-//! use rgsync::change::{Change, ControlOp, Op};
+//! use recipes_rgsync::change::{Change, ControlOp, Op};
 //! assert_eq!(ControlOp::parse("=abc").unwrap(), (ControlOp::Upsert, Some("abc".to_string())));
 //! let c = Change { key: "user:1".into(), op: Op::Upsert, ack: None,
 //!                  fields: vec![("name".into(), "ann".into())] };

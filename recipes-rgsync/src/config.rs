@@ -4,7 +4,7 @@
 //! with credentials masked.
 //!
 //! ```
-//! use rgsync::config::JobConfig;
+//! use recipes_rgsync::config::JobConfig;
 //! let job = JobConfig::parse_args(&[
 //!     "users", "KEY", "user:{id:integer}", "TABLE", "users",
 //!     "COLUMNS", "name age:integer born=birth:timestamp",
@@ -306,7 +306,7 @@ fn yes(b: bool) -> String {
 /// of an ODBC connection string (`{…}`-quoted values included).
 ///
 /// ```
-/// use rgsync::config::mask_secrets;
+/// use recipes_rgsync::config::mask_secrets;
 /// assert_eq!(mask_secrets("Server=h;Uid=u;Pwd={a;b}c;Port=1"), "Server=h;Uid=u;Pwd=***;Port=1");
 /// ```
 pub fn mask_secrets(conn: &str) -> String {

@@ -7,13 +7,13 @@
 //! else is a statement failure that counts as an attempt.
 //!
 //! ```no_run
-//! use rgsync::{config::JobConfig, connector::OdbcConnector};
+//! use recipes_rgsync::{config::JobConfig, connector::OdbcConnector};
 //! let job = JobConfig::parse_args(&["j", "KEY", "u:{id}", "TABLE", "t", "COLUMNS", "name",
 //!     "CONNECTION", "Driver={SQLite3};Database=/tmp/x.db", "CREATE_TABLE", "yes"].map(String::from))?;
 //! let mut db = OdbcConnector::new(&job);
 //! db.prepare(&job)?;                            // creates `t` and the checkpoint table
 //! assert_eq!(db.read_checkpoint(&job, "{0}rgsync:j")?, None);
-//! # Ok::<(), rgsync::SyncError>(())
+//! # Ok::<(), recipes_rgsync::SyncError>(())
 //! ```
 
 use gears::host::StreamId;

@@ -141,7 +141,7 @@ impl Feed {
     }
 }
 
-fn no_wait(_: Duration) -> bool {
+fn no_wait(_: Duration, _: &str) -> bool {
     true
 }
 
@@ -384,7 +384,7 @@ fn unreachable_is_transient(conn: &str) {
     let mut f = Feed(0);
     let batch = vec![f.entry("u:a:1", Op::Upsert, None, &[])];
     let waits = std::cell::Cell::new(0);
-    let give_up_after_two = |_: Duration| {
+    let give_up_after_two = |_: Duration, _: &str| {
         waits.set(waits.get() + 1);
         waits.get() < 3
     };

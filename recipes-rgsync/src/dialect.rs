@@ -12,8 +12,8 @@
 //! | DB2 | `MERGE INTO t AS d USING (VALUES …) AS s (…) …` |
 //!
 //! ```
-//! use rgsync::dialect::Dialect;
-//! use rgsync::types::ColumnType::{Integer, Text};
+//! use recipes_rgsync::dialect::Dialect;
+//! use recipes_rgsync::types::ColumnType::{Integer, Text};
 //! let sql = Dialect::Postgres.upsert("users", &[("id", Integer)], &[("name", Text)], 2);
 //! assert_eq!(sql, r#"INSERT INTO "users" ("id","name") VALUES (?,?),(?,?) ON CONFLICT ("id") DO UPDATE SET "name"=EXCLUDED."name""#);
 //! assert_eq!(Dialect::MySql.quote("we`ird"), "`we``ird`");
@@ -86,7 +86,7 @@ impl Dialect {
     /// Guesses the dialect from the `Driver=` of an ODBC connection string.
     ///
     /// ```
-    /// use rgsync::dialect::Dialect;
+    /// use recipes_rgsync::dialect::Dialect;
     /// assert_eq!(Dialect::from_connection("Driver={MariaDB Unicode};Server=h"), Some(Dialect::MySql));
     /// assert_eq!(Dialect::from_connection("DSN=x"), None);
     /// ```

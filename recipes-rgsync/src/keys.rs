@@ -5,7 +5,7 @@
 //! `{{` and `}}` are literal braces.
 //!
 //! ```
-//! use rgsync::keys::KeyPattern;
+//! use recipes_rgsync::keys::KeyPattern;
 //! let p = KeyPattern::parse("order:{region}:{id:integer}").unwrap();
 //! assert_eq!(p.glob(), "order:*:*");
 //! assert_eq!(p.extract("order:eu:42").unwrap(), ["eu", "42"]);

@@ -18,6 +18,8 @@ pub mod plan;
 pub mod types;
 pub mod writer;
 
+pub mod module;
+
 #[cfg(test)]
 mod db_tests;
 

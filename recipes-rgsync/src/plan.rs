@@ -7,9 +7,9 @@
 //! whole batch (a delete after an upsert of the same key leaves only the delete).
 //!
 //! ```
-//! use rgsync::plan::{Row, Statement, group};
-//! use rgsync::change::Op;
-//! use rgsync::types::SqlValue::Int;
+//! use recipes_rgsync::plan::{Row, Statement, group};
+//! use recipes_rgsync::change::Op;
+//! use recipes_rgsync::types::SqlValue::Int;
 //! let rows = vec![
 //!     Row { key: "u:1".into(), op: Op::Upsert, pk: vec![Int(1)], values: vec![] },
 //!     Row { key: "u:1".into(), op: Op::Upsert, pk: vec![Int(1)], values: vec![] },

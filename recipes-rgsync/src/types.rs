@@ -3,7 +3,7 @@
 //! stream with the error), never silently written as text.
 //!
 //! ```
-//! use rgsync::types::{ColumnType, SqlValue};
+//! use recipes_rgsync::types::{ColumnType, SqlValue};
 //! assert_eq!(ColumnType::Integer.convert("age", " 42 ").unwrap(), SqlValue::Int(42));
 //! assert_eq!(ColumnType::Float.convert("t", "36.6").unwrap(), SqlValue::Float(36.6));
 //! assert!(ColumnType::Integer.convert("age", "forty").is_err());

@@ -67,8 +67,9 @@ pub struct Writer {
     checkpoint_loaded: bool,
 }
 
-/// What to do while waiting between attempts; returns `false` to give up (job removed).
-pub type Wait<'a> = &'a dyn Fn(Duration) -> bool;
+/// Waits `Duration` before retrying after the error given; returns `false` to give up (the
+/// job was removed).
+pub type Wait<'a> = &'a dyn Fn(Duration, &str) -> bool;
 
 fn backoff(job: &JobConfig, attempt: u32) -> Duration {
     let ms = job
@@ -108,10 +109,12 @@ impl Writer {
             match f(self) {
                 Err(e) if e.is_transient() => {
                     report.retries += 1;
-                    report.last_error = Some(e.to_string());
-                    if !wait(backoff(job, attempt)) {
+                    let msg = e.to_string();
+                    if !wait(backoff(job, attempt), &msg) {
+                        report.last_error = Some(msg);
                         return Err(SyncError::Stopped(job.name.clone()));
                     }
+                    report.last_error = Some(msg);
                     attempt += 1;
                     self.checkpoint_loaded = false; // re-read after reconnecting
                 }
@@ -216,11 +219,12 @@ impl Writer {
                 Err(e) => {
                     failures += 1;
                     report.retries += 1;
-                    report.last_error = Some(e.to_string());
+                    let msg = e.to_string();
+                    report.last_error = Some(msg.clone());
                     if failures >= job.max_attempts {
                         break;
                     }
-                    if !wait(backoff(job, failures - 1)) {
+                    if !wait(backoff(job, failures - 1), &msg) {
                         return Err(SyncError::Stopped(job.name.clone()));
                     }
                 }
@@ -258,7 +262,7 @@ impl Writer {
                             report.dead_lettered += 1;
                             break;
                         }
-                        if !wait(backoff(job, failures - 1)) {
+                        if !wait(backoff(job, failures - 1), &msg) {
                             return Err(SyncError::Stopped(job.name.clone()));
                         }
                     }
@@ -276,9 +280,9 @@ impl Writer {
     }
 }
 
-/// A `wait` that sleeps in slices of at most 50 ms and gives up when `stop()` turns true.
-pub fn sleeper(stop: impl Fn() -> bool) -> impl Fn(Duration) -> bool {
-    move |d| {
+/// Sleeps `d` in slices of at most 50 ms; `false` as soon as `stop()` turns true.
+pub fn sleep_unless(d: Duration, stop: impl Fn() -> bool) -> bool {
+    {
         let end = Instant::now() + d;
         loop {
             if stop() {
