@@ -7,6 +7,7 @@
 //! A batch only fails (and stays pending, retried every second by Gears) if the job was
 //! removed while it waited, or the checkpoint table cannot be read for a non-transient reason.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use gears::context;
@@ -16,6 +17,10 @@ use super::capture::{job_of, write_ack};
 use super::jobs::{self, tag_of, Job};
 use crate::error::SyncError;
 use crate::writer::{sleep_unless, Entry, Sink, Writer};
+
+/// Test hook (load option `rgsync.test_pause_after_commit_ms`): sleep this long after a
+/// batch is committed and before it is acknowledged, so a test can kill the server there.
+pub static PAUSE_AFTER_COMMIT_MS: AtomicU64 = AtomicU64::new(0);
 
 /// The writer registration of job `ARGS <job>`.
 pub fn registration(args: &[String]) -> Result<Registration, GearsError> {
@@ -113,6 +118,11 @@ fn write(job: &Job, batch: Vec<StreamRecord>) -> Result<u64, SyncError> {
             }
             s.last_applied = newest;
             s.last_lag_ms = newest.map_or(0, |id| now_ms().saturating_sub(id.ms));
+            drop(s);
+            let pause = PAUSE_AFTER_COMMIT_MS.load(Ordering::Relaxed);
+            if pause > 0 {
+                std::thread::sleep(Duration::from_millis(pause));
+            }
             Ok(report.rows as u64)
         }
         Err(e) => {

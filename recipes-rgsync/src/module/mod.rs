@@ -21,6 +21,14 @@ use redis_module::{Context, RedisString, Status};
 /// Module initialisation (after Gears'): loads the jobs of `rgsync.config <file>`, if given.
 pub fn init(ctx: &Context, args: &[RedisString]) -> Status {
     let args: Vec<String> = args.iter().map(|a| a.to_string_lossy()).collect();
+    let option = |name: &str| {
+        args.chunks(2)
+            .find(|p| p.len() == 2 && p[0].eq_ignore_ascii_case(name))
+            .map(|p| p[1].clone())
+    };
+    if let Some(ms) = option("rgsync.test_pause_after_commit_ms").and_then(|v| v.parse().ok()) {
+        drain::PAUSE_AFTER_COMMIT_MS.store(ms, std::sync::atomic::Ordering::Relaxed);
+    }
     let file = args
         .chunks(2)
         .find(|p| p.len() == 2 && p[0].eq_ignore_ascii_case("rgsync.config"))
