@@ -26,6 +26,7 @@
 
 extern crate self as gears;
 
+pub mod api;
 mod cluster;
 mod commands;
 mod config;
@@ -57,19 +58,40 @@ pub mod __private {
 /// ```ignore
 /// gears::export! { name: "wordcount" }
 /// ```
+///
+/// A module with its own commands, RDB aux types and initialisation (run after Gears'):
+///
+/// ```ignore
+/// gears::export! {
+///     name: "rgsync",
+///     data_types: [RGSYNC_AUX],          // module types in scope at the crate root
+///     commands: [["RGSYNC.LIST", my_list, "readonly", 0, 0, 0, ""]],
+///     init: my_init,                     // fn(&Context, &[RedisString]) -> Status
+/// }
+/// ```
 #[macro_export]
 macro_rules! export {
-    (name: $name:expr $(, version: $version:expr)? $(,)?) => {
+    (name: $name:expr $(, version: $version:expr)?
+     $(, data_types: [$($data_type:ident),* $(,)?])?
+     $(, commands: [$([$($command:tt)*]),* $(,)?])?
+     $(, init: $init:path)? $(,)?) => {
         #[doc(hidden)]
-        #[allow(missing_docs)]
+        #[allow(missing_docs, unused_imports)]
         pub mod __gears_module {
+            use super::*;
             use $crate::__private::GEARS_AUX;
 
             fn __gears_module_init(
                 ctx: &$crate::__private::redis_module::Context,
                 args: &[$crate::__private::redis_module::RedisString],
             ) -> $crate::__private::redis_module::Status {
-                $crate::__private::init(ctx, args)
+                let status = $crate::__private::init(ctx, args);
+                $(
+                    if status == $crate::__private::redis_module::Status::Ok {
+                        return $init(ctx, args);
+                    }
+                )?
+                status
             }
 
             // Inside redis-server memory comes from Redis's allocator; the crate's own unit
@@ -77,20 +99,23 @@ macro_rules! export {
             #[cfg(not(test))]
             $crate::export!(@module $name, $crate::export!(@version $($version)?),
                 $crate::__private::redis_module::alloc::RedisAlloc,
-                $crate::__private::redis_module::alloc::RedisAlloc);
+                $crate::__private::redis_module::alloc::RedisAlloc,
+                [$($($data_type),*)?], [$($([$($command)*]),*)?]);
             #[cfg(test)]
             $crate::export!(@module $name, $crate::export!(@version $($version)?),
-                ::std::alloc::System, ::std::alloc::System);
+                ::std::alloc::System, ::std::alloc::System,
+                [$($($data_type),*)?], [$($([$($command)*]),*)?]);
         }
     };
     (@version) => { 1 };
     (@version $version:expr) => { $version };
-    (@module $name:expr, $version:expr, $alloc_type:ty, $alloc:expr) => {
+    (@module $name:expr, $version:expr, $alloc_type:ty, $alloc:expr,
+     [$($data_type:ident),*], [$([$($command:tt)*]),*]) => {
         $crate::__private::redis_module::redis_module! {
             name: $name,
             version: $version,
             allocator: ($alloc_type, $alloc),
-            data_types: [GEARS_AUX],
+            data_types: [$($data_type,)* GEARS_AUX],
             init: __gears_module_init,
             commands: [
                 ["RG.RUN", $crate::__private::entry::rg_run, "readonly", 0, 0, 0, ""],
@@ -114,6 +139,7 @@ macro_rules! export {
                 ["RG.CLEARREGISTRATIONSSTATS", $crate::__private::entry::rg_clearregistrationsstats, "readonly", 0, 0, 0, ""],
                 ["RG.REGISTER", $crate::__private::entry::rg_register, "write", 0, 0, 0, ""],
                 ["RG.INNERTESTMSG", $crate::__private::entry::rg_innertestmsg, "readonly", 0, 0, 0, ""],
+                $([$($command)*],)*
             ],
             event_handlers: [
                 [@ALL: $crate::__private::on_keyspace_event],

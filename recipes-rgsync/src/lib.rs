@@ -1,6 +1,26 @@
-//! # recipes-rgsync
+//! # rgsync
 //!
-//! The rgsync write-behind / write-through recipe (Redis → SQL over ODBC) will live here; it is
-//! the subject of its own issue and has **no code yet**. The crate exists so the workspace has
-//! its final shape. What it will build on is in place: `StreamReader` registrations with their
-//! own consumer group, batches, failure policies and pending-entry recovery (`gears-module`).
+//! Write-behind from Redis hashes to SQL databases over ODBC: RedisGears 1.x's rgsync recipe,
+//! rebuilt on Gears with its known faults fixed (see `docs/rgsync.md`).
+//!
+//! - Redis-free core: [`config`] (a job), [`keys`] (key → primary key), [`types`] (typed
+//!   columns), [`dialect`] (SQL per database), [`change`] (stream entries, `#` ops),
+//!   [`plan`] (coalescing, multi-row statements), [`connector`] (ODBC, one transaction per
+//!   batch with the checkpoint), [`writer`] (exactly-once, retries, dead letters).
+
+pub mod change;
+pub mod config;
+pub mod connector;
+pub mod dialect;
+pub mod error;
+pub mod keys;
+pub mod plan;
+pub mod types;
+pub mod writer;
+
+pub mod module;
+
+#[cfg(test)]
+mod db_tests;
+
+pub use error::SyncError;

@@ -1,0 +1,103 @@
+//! Registrations managed by a module's own commands (for example a recipe's `XYZ.ADD`):
+//! instantiate a `#[gears::register]` function with ARGS, drop a registration, read its
+//! statistics. Same effect as `RG.REGISTER` / `RG.UNREGISTER`, without replicating anything:
+//! the calling command replicates itself. Registrations made this way are saved with the RDB
+//! like any other (function + ARGS).
+//!
+//! Call these from the Redis main thread (a command handler, a server event).
+
+use std::sync::atomic::Ordering;
+
+use gears_core::error::GearsError;
+use gears_core::registration::TriggerSpec;
+use gears_core::registry::{self, Registered as Built};
+
+use crate::runtime::runtime;
+
+/// Statistics of one registration (as `RG.DUMPREGISTRATIONS` shows them).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RegistrationStats {
+    /// Executions fired.
+    pub triggered: u64,
+    /// Executions without errors.
+    pub success: u64,
+    /// Executions with errors.
+    pub failures: u64,
+    /// The first error of the last failed execution (cleared by a success).
+    pub last_error: Option<String>,
+    /// `OK`, `PAUSED`, `WAITING_FOR_RETRY_ON_FAILURE` or `ABORTED`.
+    pub status: String,
+}
+
+fn not_initialised() -> GearsError {
+    GearsError::Invalid("Gears is not initialised".into())
+}
+
+/// Instantiates registration function `function` with `args`; returns the registration id.
+pub fn register(function: &str, args: &[String]) -> Result<String, GearsError> {
+    let entry = registry::find(function)
+        .ok_or_else(|| GearsError::Invalid(format!("unknown function '{function}'")))?;
+    let Built::Registration(registration) = registry::build(function, args)? else {
+        return Err(GearsError::Invalid(format!(
+            "'{function}' is a flow, not a registration"
+        )));
+    };
+    let rt = runtime().map_err(|_| not_initialised())?;
+    if matches!(registration.trigger, TriggerSpec::Stream { .. }) {
+        if let Some(existing) = rt.group_in_use(entry.name, args) {
+            return Err(GearsError::Invalid(format!(
+                "registration {existing} already reads these streams with the same function and ARGS"
+            )));
+        }
+    }
+    Ok(rt.add_registration(entry.name, entry.doc, registration, args.to_vec()))
+}
+
+/// The ids of the live registrations of `function` with exactly these `args`.
+pub fn find(function: &str, args: &[String]) -> Vec<String> {
+    runtime()
+        .map(|rt| {
+            rt.registrations()
+                .iter()
+                .filter(|r| r.function == function && r.args == args)
+                .map(|r| r.id.clone())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Removes a registration; `false` if there is none with this id.
+pub fn unregister(id: &str) -> bool {
+    let Ok(rt) = runtime() else { return false };
+    rt.with_registrations_mut(|regs| {
+        let before = regs.len();
+        regs.retain(|r| {
+            let keep = r.id != id;
+            if !keep {
+                r.retired.store(true, Ordering::Release);
+            }
+            keep
+        });
+        regs.len() != before
+    })
+}
+
+/// The statistics of registration `id`.
+pub fn stats(id: &str) -> Option<RegistrationStats> {
+    let rt = runtime().ok()?;
+    let regs = rt.registrations();
+    let reg = regs.iter().find(|r| r.id == id)?;
+    let s = reg.stats().clone();
+    let status = if reg.paused.load(Ordering::Acquire) {
+        "PAUSED"
+    } else {
+        reg.stream.as_ref().map_or("OK", |c| c.status_name())
+    };
+    Some(RegistrationStats {
+        triggered: s.triggered,
+        success: s.success,
+        failures: s.failures,
+        last_error: s.last_error,
+        status: status.to_string(),
+    })
+}

@@ -1,0 +1,31 @@
+//! The `rgsync` module: `redis-server --loadmodule librgsync.so [rgsync.config <file>]`.
+//! Everything lives in `recipes-rgsync`; this crate only declares the module.
+
+use recipes_rgsync::module::RGSYNC_AUX;
+
+gears::export! {
+    name: "rgsync",
+    data_types: [RGSYNC_AUX],
+    commands: [
+        ["RGSYNC.ADD", recipes_rgsync::module::commands::rgsync_add, "write deny-oom", 0, 0, 0, ""],
+        ["RGSYNC.REMOVE", recipes_rgsync::module::commands::rgsync_remove, "write", 0, 0, 0, ""],
+        ["RGSYNC.LIST", recipes_rgsync::module::commands::rgsync_list, "readonly", 0, 0, 0, ""],
+        ["RGSYNC.STATUS", recipes_rgsync::module::commands::rgsync_status, "readonly", 0, 0, 0, ""],
+    ],
+    init: recipes_rgsync::module::init,
+}
+
+use gears::prelude::*;
+
+/// The capture of a write-behind job (`sync`): `ARGS <job>`. Registered by `RGSYNC.ADD`.
+#[gears::register]
+pub fn rgsync_capture(args: &[String]) -> Result<Registration, GearsError> {
+    recipes_rgsync::module::capture::registration(args)
+}
+
+/// The writer of a write-behind job (`async_local` stream consumer): `ARGS <job>`.
+/// Registered by `RGSYNC.ADD`.
+#[gears::register]
+pub fn rgsync_writer(args: &[String]) -> Result<Registration, GearsError> {
+    recipes_rgsync::module::drain::registration(args)
+}

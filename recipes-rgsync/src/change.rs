@@ -1,0 +1,174 @@
+//! A captured change as it sits in the job's stream, and the `#` control field of rgsync.
+//!
+//! Entry layout (field order): `k` the Redis key, `o` the operation (`=` upsert, `~` delete),
+//! optionally `a` the ack id, then one `=<field>` per mapped hash field present in the hash.
+//!
+//! `#` values written by clients with `HSET key … # <op>[<ack id>]`:
+//!
+//! | `#` | Redis | database |
+//! |---|---|---|
+//! | `=` (or no `#`) | hash kept, `#` removed | upsert |
+//! | `+` | hash kept, `#` removed | nothing |
+//! | `-` | key deleted | nothing |
+//! | `~` (or `DEL`) | key deleted | delete |
+//!
+//! ```
+//! use recipes_rgsync::change::{Change, ControlOp, Op};
+//! assert_eq!(ControlOp::parse("=abc").unwrap(), (ControlOp::Upsert, Some("abc".to_string())));
+//! let c = Change { key: "user:1".into(), op: Op::Upsert, ack: None,
+//!                  fields: vec![("name".into(), "ann".into())] };
+//! let entry = c.to_fields();
+//! assert_eq!(Change::from_fields(&entry).unwrap(), c);
+//! ```
+
+use crate::error::SyncError;
+
+/// What the writer does with a change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// Insert or update the row.
+    Upsert,
+    /// Delete the row.
+    Delete,
+}
+
+/// The operation requested by a `#` control field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ControlOp {
+    /// `=`: keep the hash, upsert the row.
+    Upsert,
+    /// `+`: keep the hash, do not replicate.
+    UpdateOnly,
+    /// `-`: delete the key, do not replicate.
+    DeleteOnly,
+    /// `~`: delete the key and the row.
+    Delete,
+}
+
+impl ControlOp {
+    /// Parses a `#` value: an op character and an optional ack id.
+    pub fn parse(value: &str) -> Result<(ControlOp, Option<String>), SyncError> {
+        let mut chars = value.chars();
+        let op = match chars.next() {
+            Some('=') => ControlOp::Upsert,
+            Some('+') => ControlOp::UpdateOnly,
+            Some('-') => ControlOp::DeleteOnly,
+            Some('~') => ControlOp::Delete,
+            _ => {
+                return Err(SyncError::Entry(format!(
+                    "'#' must start with one of = + - ~, got '{}'",
+                    value.chars().take(20).collect::<String>()
+                )))
+            }
+        };
+        let id = chars.as_str();
+        Ok((op, (!id.is_empty()).then(|| id.to_string())))
+    }
+}
+
+/// One change of one key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// The Redis key.
+    pub key: String,
+    /// Upsert or delete.
+    pub op: Op,
+    /// Ack id: the writer appends `status done|failed` to the stream `{key}<id>`.
+    pub ack: Option<String>,
+    /// Mapped hash fields present at capture time (upserts only).
+    pub fields: Vec<(String, String)>,
+}
+
+impl Change {
+    /// The stream entry's field/value pairs.
+    pub fn to_fields(&self) -> Vec<(String, String)> {
+        let mut out = Vec::with_capacity(self.fields.len() + 3);
+        out.push(("k".to_string(), self.key.clone()));
+        out.push((
+            "o".to_string(),
+            match self.op {
+                Op::Upsert => "=",
+                Op::Delete => "~",
+            }
+            .to_string(),
+        ));
+        if let Some(a) = &self.ack {
+            out.push(("a".to_string(), a.clone()));
+        }
+        out.extend(
+            self.fields
+                .iter()
+                .map(|(f, v)| (format!("={f}"), v.clone())),
+        );
+        out
+    }
+
+    /// Reads a stream entry written by [`to_fields`](Self::to_fields).
+    pub fn from_fields(fields: &[(String, String)]) -> Result<Change, SyncError> {
+        let mut key = None;
+        let mut op = None;
+        let mut ack = None;
+        let mut data = Vec::new();
+        for (f, v) in fields {
+            match f.as_str() {
+                "k" => key = Some(v.clone()),
+                "o" => {
+                    op = Some(match v.as_str() {
+                        "=" => Op::Upsert,
+                        "~" => Op::Delete,
+                        other => return Err(SyncError::Entry(format!("unknown op '{other}'"))),
+                    })
+                }
+                "a" => ack = Some(v.clone()),
+                _ => match f.strip_prefix('=') {
+                    Some(name) => data.push((name.to_string(), v.clone())),
+                    None => return Err(SyncError::Entry(format!("unknown field '{f}'"))),
+                },
+            }
+        }
+        Ok(Change {
+            key: key.ok_or_else(|| SyncError::Entry("no key".into()))?,
+            op: op.ok_or_else(|| SyncError::Entry("no op".into()))?,
+            ack,
+            fields: data,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_ops() {
+        assert_eq!(ControlOp::parse("~").unwrap(), (ControlOp::Delete, None));
+        assert_eq!(ControlOp::parse("+x1").unwrap().0, ControlOp::UpdateOnly);
+        assert_eq!(ControlOp::parse("-").unwrap().0, ControlOp::DeleteOnly);
+        assert!(ControlOp::parse("").is_err());
+        assert!(ControlOp::parse("*").is_err());
+    }
+
+    #[test]
+    fn entries_round_trip_and_reject_garbage() {
+        let c = Change {
+            key: "k:1".into(),
+            op: Op::Delete,
+            ack: Some("u1".into()),
+            fields: vec![],
+        };
+        assert_eq!(Change::from_fields(&c.to_fields()).unwrap(), c);
+        // a hash field literally named "k" or "o" cannot collide: data fields are prefixed
+        let d = Change {
+            key: "k:2".into(),
+            op: Op::Upsert,
+            ack: None,
+            fields: vec![("k".into(), "v".into()), ("o".into(), "~".into())],
+        };
+        assert_eq!(Change::from_fields(&d.to_fields()).unwrap(), d);
+        assert!(Change::from_fields(&[("x".into(), "1".into())]).is_err());
+        assert!(Change::from_fields(&[("k".into(), "1".into())]).is_err());
+        assert!(
+            Change::from_fields(&[("k".into(), "1".into()), ("o".into(), "?".into())]).is_err()
+        );
+    }
+}

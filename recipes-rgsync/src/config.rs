@@ -1,0 +1,452 @@
+//! A job's configuration: which keys, which table and columns, where, and how (batching,
+//! exactly-once, retries, dead letters, backlog limit). Parsed from `RGSYNC.ADD` arguments or a
+//! config-file line (the same words), encoded for persistence, and described for `RGSYNC.LIST`
+//! with credentials masked.
+//!
+//! ```
+//! use recipes_rgsync::config::JobConfig;
+//! let job = JobConfig::parse_args(&[
+//!     "users", "KEY", "user:{id:integer}", "TABLE", "users",
+//!     "COLUMNS", "name age:integer born=birth:timestamp",
+//!     "CONNECTION", "Driver={PostgreSQL Unicode};Server=127.0.0.1;Uid=test;Pwd=secret;",
+//!     "BATCH", "500",
+//! ].map(String::from)).unwrap();
+//! assert_eq!(job.dialect.name(), "postgres");
+//! assert_eq!(job.columns[2].column, "birth");
+//! assert_eq!(job.batch, 500);
+//! assert!(!format!("{:?}", job.describe()).contains("secret"));
+//! ```
+
+use crate::dialect::Dialect;
+use crate::error::SyncError;
+use crate::keys::KeyPattern;
+use crate::types::ColumnType;
+
+/// One mapped hash field.
+#[derive(Debug, Clone, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub struct Column {
+    /// The hash field.
+    pub field: String,
+    /// The table column.
+    pub column: String,
+    /// Its type.
+    pub ty: ColumnType,
+}
+
+/// A write-behind job.
+#[derive(Debug, Clone, PartialEq, bincode::Encode, bincode::Decode)]
+pub struct JobConfig {
+    /// Job name (letters, digits, `_`, `-`, `.`): names its stream, consumer group, checkpoint.
+    pub name: String,
+    /// Which keys, and how their primary key is extracted.
+    pub key: KeyPattern,
+    /// Target table (`schema.table` allowed).
+    pub table: String,
+    /// Mapped fields (not the primary key, which comes from the key).
+    pub columns: Vec<Column>,
+    /// ODBC connection string (secret: never logged or listed).
+    pub connection: String,
+    /// SQL dialect (from the driver name unless given).
+    pub dialect: Dialect,
+    /// Changes per database transaction.
+    pub batch: usize,
+    /// Flush a smaller batch after this many milliseconds.
+    pub duration_ms: u64,
+    /// Keep only the last change per primary key within a batch.
+    pub coalesce: bool,
+    /// Write the per-shard checkpoint in each transaction and skip what it covers.
+    pub exactly_once: bool,
+    /// Checkpoint table name.
+    pub checkpoint_table: String,
+    /// Attempts of a failing record before it goes to the dead-letter stream.
+    pub max_attempts: u32,
+    /// First retry delay (ms); doubles per attempt.
+    pub backoff_ms: u64,
+    /// Retry delay cap (ms).
+    pub max_backoff_ms: u64,
+    /// Extra keyspace events captured besides `hset` and `del`: `hdel`, `expired`.
+    pub events: Vec<String>,
+    /// Create the target table (and checkpoint table) if missing.
+    pub create_table: bool,
+    /// Refuse new writes on this job's keys while the backlog is at least this long (0: no limit).
+    pub max_backlog: u64,
+}
+
+/// Checks a job, table or column name: no quotes, brackets, backslashes or control
+/// characters, 1..=128 characters.
+pub fn check_identifier(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.chars().count() > 128 {
+        return Err(format!("identifier '{name}' must have 1 to 128 characters"));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| c.is_control() || matches!(c, '"' | '`' | '[' | ']' | '\\' | '\'' | ';'))
+    {
+        return Err(format!(
+            "identifier '{name}' contains a forbidden character {c:?}"
+        ));
+    }
+    Ok(())
+}
+
+fn check_job_name(name: &str) -> Result<(), SyncError> {
+    if name.is_empty()
+        || name.len() > 64
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+    {
+        return Err(SyncError::Config(format!(
+            "job name '{name}': use 1 to 64 letters, digits, '_', '-', '.'"
+        )));
+    }
+    Ok(())
+}
+
+/// Parses `field[=column][:type]` words separated by spaces or commas.
+pub fn parse_columns(spec: &str) -> Result<Vec<Column>, SyncError> {
+    let mut out: Vec<Column> = Vec::new();
+    for word in spec.split([' ', ',']).filter(|w| !w.is_empty()) {
+        let (name, ty) = match word.rsplit_once(':') {
+            Some((n, t)) => (
+                n,
+                ColumnType::parse(t).ok_or_else(|| {
+                    SyncError::Config(format!("column '{word}': unknown type '{t}'"))
+                })?,
+            ),
+            None => (word, ColumnType::Text),
+        };
+        let (field, column) = name.split_once('=').unwrap_or((name, name));
+        check_identifier(field).map_err(SyncError::Config)?;
+        check_identifier(column).map_err(SyncError::Config)?;
+        if field.starts_with('#') {
+            return Err(SyncError::Config(format!(
+                "field '{field}': fields starting with '#' are control fields"
+            )));
+        }
+        if out.iter().any(|c| c.column == column || c.field == field) {
+            return Err(SyncError::Config(format!("column '{column}' mapped twice")));
+        }
+        out.push(Column {
+            field: field.to_string(),
+            column: column.to_string(),
+            ty,
+        });
+    }
+    Ok(out)
+}
+
+fn parse_num<T: std::str::FromStr>(key: &str, v: &str) -> Result<T, SyncError> {
+    v.parse()
+        .map_err(|_| SyncError::Config(format!("{key} must be a non-negative integer, got '{v}'")))
+}
+
+fn parse_bool(key: &str, v: &str) -> Result<bool, SyncError> {
+    match v.to_ascii_lowercase().as_str() {
+        "1" | "yes" | "true" | "on" => Ok(true),
+        "0" | "no" | "false" | "off" => Ok(false),
+        _ => Err(SyncError::Config(format!(
+            "{key} must be yes or no, got '{v}'"
+        ))),
+    }
+}
+
+impl JobConfig {
+    /// A job with defaults: batch 100, duration 100 ms, exactly-once on, 5 attempts, backoff
+    /// 100 ms doubling up to 30 s, no coalescing, no backlog limit.
+    pub fn new(
+        name: &str,
+        key: KeyPattern,
+        table: &str,
+        columns: Vec<Column>,
+        connection: &str,
+    ) -> Result<Self, SyncError> {
+        check_job_name(name)?;
+        for part in table.split('.') {
+            check_identifier(part).map_err(SyncError::Config)?;
+        }
+        for (pk, _) in key.columns() {
+            if columns.iter().any(|c| &c.column == pk) {
+                return Err(SyncError::Config(format!(
+                    "column '{pk}' is the primary key (from the key pattern) and cannot be mapped"
+                )));
+            }
+        }
+        Ok(Self {
+            name: name.to_string(),
+            key,
+            table: table.to_string(),
+            columns,
+            connection: connection.to_string(),
+            dialect: Dialect::from_connection(connection).unwrap_or(Dialect::Sqlite),
+            batch: 100,
+            duration_ms: 100,
+            coalesce: false,
+            exactly_once: true,
+            checkpoint_table: "rgsync_checkpoint".into(),
+            max_attempts: 5,
+            backoff_ms: 100,
+            max_backoff_ms: 30_000,
+            events: Vec::new(),
+            create_table: false,
+            max_backlog: 0,
+        })
+    }
+
+    /// Parses `<name> KEY <pattern> TABLE <table> COLUMNS "<f[=col][:type]> ..."
+    /// CONNECTION <odbc> [DIALECT d] [BATCH n] [DURATION ms] [COALESCE yes|no]
+    /// [EXACTLY_ONCE yes|no] [CHECKPOINT_TABLE t] [MAX_ATTEMPTS n] [BACKOFF ms]
+    /// [MAX_BACKOFF ms] [EVENTS hdel,expired] [CREATE_TABLE yes|no] [MAX_BACKLOG n]`.
+    pub fn parse_args(args: &[String]) -> Result<Self, SyncError> {
+        let (name, rest) = args
+            .split_first()
+            .ok_or_else(|| SyncError::Config("missing job name".into()))?;
+        if rest.len() % 2 != 0 {
+            return Err(SyncError::Config(format!(
+                "options come in 'NAME value' pairs; '{}' has no value",
+                rest[rest.len() - 1]
+            )));
+        }
+        let mut opts: Vec<(String, &str)> = Vec::new();
+        for pair in rest.chunks(2) {
+            let k = pair[0].to_ascii_uppercase();
+            if opts.iter().any(|(o, _)| *o == k) {
+                return Err(SyncError::Config(format!("option {k} given twice")));
+            }
+            opts.push((k, pair[1].as_str()));
+        }
+        let take = |k: &str| opts.iter().find(|(o, _)| o == k).map(|(_, v)| *v);
+        let need = |k: &str| take(k).ok_or_else(|| SyncError::Config(format!("missing {k}")));
+        let key = KeyPattern::parse(need("KEY")?)?;
+        let columns = parse_columns(take("COLUMNS").unwrap_or(""))?;
+        let mut job = JobConfig::new(name, key, need("TABLE")?, columns, need("CONNECTION")?)?;
+        for (k, v) in &opts {
+            match k.as_str() {
+                "KEY" | "TABLE" | "COLUMNS" | "CONNECTION" => {}
+                "DIALECT" => {
+                    job.dialect = Dialect::parse(v)
+                        .ok_or_else(|| SyncError::Config(format!("unknown dialect '{v}'")))?
+                }
+                "BATCH" => job.batch = parse_num::<usize>(k, v)?.clamp(1, 100_000),
+                "DURATION" => job.duration_ms = parse_num(k, v)?,
+                "COALESCE" => job.coalesce = parse_bool(k, v)?,
+                "EXACTLY_ONCE" => job.exactly_once = parse_bool(k, v)?,
+                "CHECKPOINT_TABLE" => {
+                    check_identifier(v).map_err(SyncError::Config)?;
+                    job.checkpoint_table = v.to_string();
+                }
+                "MAX_ATTEMPTS" => job.max_attempts = parse_num::<u32>(k, v)?.max(1),
+                "BACKOFF" => job.backoff_ms = parse_num::<u64>(k, v)?.max(1),
+                "MAX_BACKOFF" => job.max_backoff_ms = parse_num::<u64>(k, v)?.max(1),
+                "EVENTS" => {
+                    job.events = Vec::new();
+                    for e in v.split([',', ' ']).filter(|e| !e.is_empty()) {
+                        let e = e.to_ascii_lowercase();
+                        if !matches!(e.as_str(), "hdel" | "expired") {
+                            return Err(SyncError::Config(format!(
+                                "EVENTS: '{e}' is not one of hdel, expired (hset and del are always captured)"
+                            )));
+                        }
+                        job.events.push(e);
+                    }
+                }
+                "CREATE_TABLE" => job.create_table = parse_bool(k, v)?,
+                "MAX_BACKLOG" => job.max_backlog = parse_num(k, v)?,
+                other => return Err(SyncError::Config(format!("unknown option {other}"))),
+            }
+        }
+        Ok(job)
+    }
+
+    /// The keyspace events captured.
+    pub fn event_types(&self) -> Vec<String> {
+        let mut e = vec!["hset".to_string(), "del".to_string()];
+        e.extend(self.events.iter().cloned());
+        e
+    }
+
+    /// `field=column:type` words, as `COLUMNS` takes them.
+    pub fn columns_spec(&self) -> String {
+        self.columns
+            .iter()
+            .map(|c| format!("{}={}:{}", c.field, c.column, c.ty.name()))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// Name/value pairs for `RGSYNC.LIST`, the connection string with secrets masked.
+    pub fn describe(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("name", self.name.clone()),
+            ("key", self.key.as_str().to_string()),
+            ("table", self.table.clone()),
+            ("columns", self.columns_spec()),
+            ("connection", mask_secrets(&self.connection)),
+            ("dialect", self.dialect.name().to_string()),
+            ("batch", self.batch.to_string()),
+            ("duration", self.duration_ms.to_string()),
+            ("coalesce", yes(self.coalesce)),
+            ("exactly_once", yes(self.exactly_once)),
+            ("checkpoint_table", self.checkpoint_table.clone()),
+            ("max_attempts", self.max_attempts.to_string()),
+            ("backoff", self.backoff_ms.to_string()),
+            ("max_backoff", self.max_backoff_ms.to_string()),
+            ("events", self.event_types().join(",")),
+            ("create_table", yes(self.create_table)),
+            ("max_backlog", self.max_backlog.to_string()),
+        ]
+    }
+}
+
+fn yes(b: bool) -> String {
+    if b { "yes" } else { "no" }.into()
+}
+
+/// Masks the values of `PWD`, `PASSWORD`, `PASSWD`, `SECRET`, `TOKEN`, `KEY`-like attributes
+/// of an ODBC connection string (`{…}`-quoted values included).
+///
+/// ```
+/// use recipes_rgsync::config::mask_secrets;
+/// assert_eq!(mask_secrets("Server=h;Uid=u;Pwd={a;b}c;Port=1"), "Server=h;Uid=u;Pwd=***;Port=1");
+/// ```
+pub fn mask_secrets(conn: &str) -> String {
+    let mut out = String::new();
+    let mut rest = conn;
+    while !rest.is_empty() {
+        let (attr, after) = match rest.find('=') {
+            Some(i) => (&rest[..i], &rest[i + 1..]),
+            None => {
+                out.push_str(rest);
+                break;
+            }
+        };
+        // The value: `{...}` (with `}}` escapes) or up to the next `;`.
+        let end = if after.starts_with('{') {
+            let b = after.as_bytes();
+            let mut i = 1;
+            while i < b.len() {
+                if b[i] == b'}' {
+                    if b.get(i + 1) == Some(&b'}') {
+                        i += 2;
+                        continue;
+                    }
+                    break;
+                }
+                i += 1;
+            }
+            after[i.min(after.len())..]
+                .find(';')
+                .map_or(after.len(), |j| i + j)
+        } else {
+            after.find(';').unwrap_or(after.len())
+        };
+        let value = &after[..end];
+        let name = attr.trim().to_ascii_lowercase();
+        out.push_str(attr);
+        out.push('=');
+        if [
+            "pwd",
+            "password",
+            "passwd",
+            "secret",
+            "token",
+            "authtoken",
+            "privatekey",
+        ]
+        .contains(&name.as_str())
+        {
+            out.push_str("***");
+        } else {
+            out.push_str(value);
+        }
+        rest = &after[end..];
+        if let Some(r) = rest.strip_prefix(';') {
+            out.push(';');
+            rest = r;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &[&str]) -> Vec<String> {
+        s.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn defaults_and_options() {
+        let j = JobConfig::parse_args(&args(&[
+            "j1",
+            "KEY",
+            "u:{id}",
+            "TABLE",
+            "s.users",
+            "CONNECTION",
+            "Driver={MariaDB Unicode};Pwd=x",
+            "columns",
+            "a,b:float",
+            "COALESCE",
+            "yes",
+            "EVENTS",
+            "hdel,expired",
+            "MAX_BACKLOG",
+            "1000",
+        ]))
+        .unwrap();
+        assert_eq!(j.dialect, Dialect::MySql);
+        assert!(j.coalesce && j.exactly_once);
+        assert_eq!(j.event_types(), ["hset", "del", "hdel", "expired"]);
+        assert_eq!(j.columns[1].ty, ColumnType::Float);
+        assert_eq!(j.max_backlog, 1000);
+        assert_eq!(j.columns_spec(), "a=a:text b=b:float");
+        // round trip through the columns spec
+        assert_eq!(parse_columns(&j.columns_spec()).unwrap(), j.columns);
+    }
+
+    #[test]
+    fn errors() {
+        let base = [
+            "j",
+            "KEY",
+            "u:{id}",
+            "TABLE",
+            "t",
+            "CONNECTION",
+            "Driver={SQLite3}",
+        ];
+        let with = |extra: &[&str]| {
+            let mut a = args(&base);
+            a.extend(args(extra));
+            JobConfig::parse_args(&a)
+        };
+        assert!(with(&[]).is_ok());
+        assert!(with(&["BATCH"]).is_err());
+        assert!(with(&["BATCH", "x"]).is_err());
+        assert!(with(&["NOPE", "1"]).is_err());
+        assert!(with(&["COLUMNS", "id"]).is_err()); // the pk comes from the key
+        assert!(with(&["COLUMNS", "a\"b"]).is_err());
+        assert!(with(&["COLUMNS", "a a"]).is_err());
+        assert!(with(&["COLUMNS", "#"]).is_err());
+        assert!(with(&["EVENTS", "rename"]).is_err());
+        assert!(with(&["DIALECT", "access"]).is_err());
+        assert!(with(&["TABLE", "again"]).is_err());
+        let mut bad_table = args(&base);
+        bad_table[4] = "t; DROP TABLE x".into();
+        assert!(JobConfig::parse_args(&bad_table).is_err());
+        let mut bad_name = args(&base);
+        bad_name[0] = "a b".into();
+        assert!(JobConfig::parse_args(&bad_name).is_err());
+    }
+
+    #[test]
+    fn masks_every_secret_form() {
+        assert_eq!(
+            mask_secrets("Driver={PostgreSQL Unicode};PWD=p1;password={x}};y};Uid=u"),
+            "Driver={PostgreSQL Unicode};PWD=***;password=***;Uid=u"
+        );
+        assert_eq!(mask_secrets("Database=./x.db"), "Database=./x.db");
+    }
+}

@@ -1,0 +1,126 @@
+//! Capture: a `sync` registration on the job's keys (`hset`, `del`, plus `hdel`, `expired`
+//! if configured). It runs inside the client's command, so the change is in the job's stream
+//! (and replicated with the command) before the client gets its reply.
+//!
+//! The `#` control field is removed from the hash and acted on: `=` upsert (default), `+`
+//! keep without syncing, `-` delete the key without syncing, `~` delete key and row; an id
+//! after the op (`# =abc`) asks for an ack in the stream `{<key>}abc` (`status done`, written
+//! by the writer after the commit; at once for `+` and `-`).
+
+use std::sync::Arc;
+
+use gears::context;
+use gears::prelude::*;
+
+use super::jobs::{self, Job};
+use crate::change::{Change, ControlOp, Op};
+use crate::error::SyncError;
+
+/// How long ack streams live (seconds).
+pub const ACK_TTL_SECONDS: &str = "3600";
+
+pub(crate) fn job_of(args: &[String], function: &str) -> Result<Arc<Job>, GearsError> {
+    match args {
+        [name] => jobs::get(name).ok_or_else(|| {
+            GearsError::Invalid(format!(
+                "{function}: no rgsync job '{name}' (RGSYNC.ADD it)"
+            ))
+        }),
+        _ => Err(GearsError::Invalid(format!(
+            "usage: RG.REGISTER {function} ARGS <job> (RGSYNC.ADD does it)"
+        ))),
+    }
+}
+
+/// The capture registration of job `ARGS <job>`.
+pub fn registration(args: &[String]) -> Result<Registration, GearsError> {
+    let job = job_of(args, jobs::CAPTURE)?;
+    GearsBuilder::new(KeysReader::new(job.config.key.glob()).event_types(job.config.event_types()))
+        .try_for_each(move |r: &KeyRecord| capture(&job, r))
+        .register(ExecutionMode::Sync)
+}
+
+/// Appends `status done` (or `status failed error <msg>`) to the ack stream of `key`.
+pub(crate) fn write_ack(key: &str, ack: &str, result: Result<(), &str>) -> Result<(), SyncError> {
+    let stream = format!("{{{key}}}{ack}");
+    match result {
+        Ok(()) => context::call(&["XADD", &stream, "*", "status", "done"])?,
+        Err(e) => context::call(&["XADD", &stream, "*", "status", "failed", "error", e])?,
+    };
+    context::call(&["EXPIRE", &stream, ACK_TTL_SECONDS])?;
+    Ok(())
+}
+
+fn local_tag(job: &Job) -> Result<String, SyncError> {
+    Ok(match job.tag() {
+        Some(t) => t.to_string(),
+        None => job.set_tag(&context::hashtag()?).to_string(),
+    })
+}
+
+fn capture(job: &Job, r: &KeyRecord) -> Result<(), SyncError> {
+    let key = r.key.as_str();
+    let change = match r.event.as_deref().unwrap_or("") {
+        "del" | "expired" => Change {
+            key: key.to_string(),
+            op: Op::Delete,
+            ack: None,
+            fields: Vec::new(),
+        },
+        _ => {
+            // Gone (an HDEL of the last field: its `del` event follows) or not a hash.
+            let Some(hash) = r.hash() else {
+                return Ok(());
+            };
+            let (op, ack) = match hash.get("#") {
+                Some(control) => {
+                    context::call(&["HDEL", key, "#"])?;
+                    ControlOp::parse(control)?
+                }
+                None => (ControlOp::Upsert, None),
+            };
+            match op {
+                ControlOp::UpdateOnly | ControlOp::DeleteOnly => {
+                    if op == ControlOp::DeleteOnly {
+                        context::call(&["DEL", key])?;
+                    }
+                    if let Some(a) = &ack {
+                        write_ack(key, a, Ok(()))?;
+                    }
+                    return Ok(());
+                }
+                ControlOp::Delete => {
+                    context::call(&["DEL", key])?;
+                    Change {
+                        key: key.to_string(),
+                        op: Op::Delete,
+                        ack,
+                        fields: Vec::new(),
+                    }
+                }
+                ControlOp::Upsert => Change {
+                    key: key.to_string(),
+                    op: Op::Upsert,
+                    ack,
+                    fields: job
+                        .config
+                        .columns
+                        .iter()
+                        .filter_map(|c| hash.get(&c.field).map(|v| (c.field.clone(), v.clone())))
+                        .collect(),
+                },
+            }
+        }
+    };
+    let stream = job.stream(&local_tag(job)?);
+    let fields = change.to_fields();
+    let mut args: Vec<&str> = Vec::with_capacity(3 + fields.len() * 2);
+    args.extend(["XADD", stream.as_str(), "*"]);
+    for (f, v) in &fields {
+        args.push(f);
+        args.push(v);
+    }
+    context::call(&args)?;
+    job.stats().captured += 1;
+    Ok(())
+}

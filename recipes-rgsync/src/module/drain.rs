@@ -1,0 +1,133 @@
+//! The writer: an `async_local` `StreamReader` registration on the job's stream (its own
+//! consumer group `gears:rgsync_writer:<job>`, trimmed as it is applied). Each batch
+//! (`BATCH` entries or what waited `DURATION` ms) is handed to [`Writer::write_batch`]: one
+//! database transaction with the checkpoint, retries, dead letters. Dead letters go to
+//! `{<tag>}rgsync:<job>:dlq` with the entry's id and error; acks to `{<key>}<id>`.
+//!
+//! A batch only fails (and stays pending, retried every second by Gears) if the job was
+//! removed while it waited, or the checkpoint table cannot be read for a non-transient reason.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use gears::context;
+use gears::prelude::*;
+
+use super::capture::{job_of, write_ack};
+use super::jobs::{self, tag_of, Job};
+use crate::error::SyncError;
+use crate::writer::{sleep_unless, Entry, Sink, Writer};
+
+/// Test hook (load option `rgsync.test_pause_after_commit_ms`): sleep this long after a
+/// batch is committed and before it is acknowledged, so a test can kill the server there.
+pub static PAUSE_AFTER_COMMIT_MS: AtomicU64 = AtomicU64::new(0);
+
+/// The writer registration of job `ARGS <job>`.
+pub fn registration(args: &[String]) -> Result<Registration, GearsError> {
+    let job = job_of(args, jobs::WRITER)?;
+    let c = &job.config;
+    let reader = StreamReader::new(job.stream_glob())
+        .batch(c.batch)
+        .duration(Duration::from_millis(c.duration_ms.max(1)))
+        .on_failure(FailurePolicy::Retry(Duration::from_secs(1)))
+        .trim(true);
+    GearsBuilder::new(reader)
+        .accumulate(Vec::<StreamRecord>::new(), |batch, r| batch.push(r))
+        .try_map(move |batch| write(&job, batch))
+        .register(ExecutionMode::AsyncLocal)
+}
+
+struct RedisSink<'a> {
+    job: &'a Job,
+    dead_letters: String,
+}
+
+impl Sink for RedisSink<'_> {
+    fn dead_letter(&mut self, entry: &Entry, error: &str) {
+        let id = entry.id.to_string();
+        let mut args: Vec<&str> = vec!["XADD", &self.dead_letters, "*", "id", &id, "error", error];
+        for (f, v) in &entry.fields {
+            args.push(f);
+            args.push(v);
+        }
+        if let Err(e) = context::call(&args) {
+            context::log(&format!(
+                "rgsync: job '{}': cannot write a dead letter: {e}",
+                self.job.config.name
+            ));
+        }
+    }
+
+    fn ack(&mut self, key: &str, ack: &str, result: Result<(), &str>) {
+        if let Err(e) = write_ack(key, ack, result) {
+            context::log(&format!(
+                "rgsync: job '{}': cannot write an ack: {e}",
+                self.job.config.name
+            ));
+        }
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn write(job: &Job, batch: Vec<StreamRecord>) -> Result<u64, SyncError> {
+    let Some(first) = batch.first() else {
+        return Ok(0);
+    };
+    let stream = first.key.clone();
+    let tag = tag_of(&stream).unwrap_or("0").to_string();
+    job.set_tag(&tag);
+    let entries: Vec<Entry> = batch
+        .into_iter()
+        .map(|r| Entry {
+            id: r.id,
+            fields: r.fields,
+        })
+        .collect();
+    let newest = entries.iter().map(|e| e.id).max();
+    let mut guard = job.writer.lock().unwrap_or_else(|p| p.into_inner());
+    let writer = guard.get_or_insert_with(|| Writer::new(&job.config, &stream));
+    let mut sink = RedisSink {
+        job,
+        dead_letters: job.dead_letters(&tag),
+    };
+    let wait = |d: Duration, error: &str| {
+        {
+            let mut s = job.stats();
+            s.retrying = true;
+            s.retries += 1;
+            s.last_error = Some(error.to_string());
+        }
+        sleep_unless(d, || job.stopped())
+    };
+    let result = writer.write_batch(&job.config, &entries, &mut sink, &wait);
+    let mut s = job.stats();
+    s.retrying = false;
+    match result {
+        Ok(report) => {
+            s.batches += 1;
+            s.rows += report.rows as u64;
+            s.skipped += report.skipped as u64;
+            s.dead_lettered += report.dead_lettered as u64;
+            if report.last_error.is_some() {
+                s.last_error = report.last_error;
+            }
+            s.last_applied = newest;
+            s.last_lag_ms = newest.map_or(0, |id| now_ms().saturating_sub(id.ms));
+            drop(s);
+            let pause = PAUSE_AFTER_COMMIT_MS.load(Ordering::Relaxed);
+            if pause > 0 {
+                std::thread::sleep(Duration::from_millis(pause));
+            }
+            Ok(report.rows as u64)
+        }
+        Err(e) => {
+            s.last_error = Some(e.to_string());
+            Err(e)
+        }
+    }
+}

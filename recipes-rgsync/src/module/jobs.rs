@@ -1,0 +1,204 @@
+//! The write-behind jobs of this server. A job is its configuration plus two Gears
+//! registrations made with `ARGS <job>`: `rgsync_capture` (sync) and `rgsync_writer`
+//! (async_local). Its stream is `{<tag>}rgsync:<job>` where `<tag>` is a hashtag of a slot this
+//! shard owns: the same name across restarts, upgrades and re-registration, so pending entries
+//! are never orphaned; its dead letters go to `{<tag>}rgsync:<job>:dlq`.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
+
+use gears::host::StreamId;
+
+use crate::config::JobConfig;
+use crate::error::SyncError;
+use crate::writer::Writer;
+
+/// Function names of the two registrations of a job.
+pub const CAPTURE: &str = "rgsync_capture";
+/// See [`CAPTURE`].
+pub const WRITER: &str = "rgsync_writer";
+
+/// What the writer did so far (for `RGSYNC.STATUS`).
+#[derive(Debug, Default, Clone)]
+pub struct JobStats {
+    /// Batches committed.
+    pub batches: u64,
+    /// Rows written.
+    pub rows: u64,
+    /// Records sent to the dead-letter stream.
+    pub dead_lettered: u64,
+    /// Entries skipped because the checkpoint covered them (replays).
+    pub skipped: u64,
+    /// Failed attempts.
+    pub retries: u64,
+    /// The last error (kept after recovery, with `retrying` false).
+    pub last_error: Option<String>,
+    /// Whether the writer is waiting to retry now.
+    pub retrying: bool,
+    /// The last stream id applied.
+    pub last_applied: Option<StreamId>,
+    /// Milliseconds between the last batch's newest change and its commit.
+    pub last_lag_ms: u64,
+    /// Changes captured.
+    pub captured: u64,
+}
+
+/// One job on this server.
+pub struct Job {
+    /// Its configuration.
+    pub config: JobConfig,
+    /// Loaded from the config file (not from a command).
+    pub from_file: bool,
+    stopped: AtomicBool,
+    pub(crate) writer: Mutex<Option<Writer>>,
+    stats: Mutex<JobStats>,
+    tag: OnceLock<String>,
+}
+
+impl Job {
+    fn new(config: JobConfig, from_file: bool) -> Self {
+        Self {
+            config,
+            from_file,
+            stopped: AtomicBool::new(false),
+            writer: Mutex::new(None),
+            stats: Mutex::new(JobStats::default()),
+            tag: OnceLock::new(),
+        }
+    }
+
+    /// Whether the job was removed (its writer gives up waiting).
+    pub fn stopped(&self) -> bool {
+        self.stopped.load(Ordering::Acquire)
+    }
+
+    /// Its statistics.
+    pub fn stats(&self) -> MutexGuard<'_, JobStats> {
+        self.stats.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The local hashtag (set by the first capture or drain on this shard).
+    pub fn tag(&self) -> Option<&str> {
+        self.tag.get().map(String::as_str)
+    }
+
+    pub(crate) fn set_tag(&self, tag: &str) -> &str {
+        self.tag.get_or_init(|| tag.to_string())
+    }
+
+    /// The job's stream on the shard of `tag`.
+    pub fn stream(&self, tag: &str) -> String {
+        format!("{{{tag}}}rgsync:{}", self.config.name)
+    }
+
+    /// The job's dead-letter stream on the shard of `tag`.
+    pub fn dead_letters(&self, tag: &str) -> String {
+        format!("{{{tag}}}rgsync:{}:dlq", self.config.name)
+    }
+
+    /// The glob of the job's streams (one per shard).
+    pub fn stream_glob(&self) -> String {
+        format!("{{*}}rgsync:{}", self.config.name)
+    }
+}
+
+/// The hashtag of a stream key `{tag}…`.
+pub fn tag_of(stream: &str) -> Option<&str> {
+    stream.strip_prefix('{')?.split_once('}').map(|(t, _)| t)
+}
+
+static JOBS: RwLock<BTreeMap<String, Arc<Job>>> = RwLock::new(BTreeMap::new());
+
+/// The job named `name`.
+pub fn get(name: &str) -> Option<Arc<Job>> {
+    JOBS.read()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(name)
+        .cloned()
+}
+
+/// Every job, by name.
+pub fn all() -> Vec<Arc<Job>> {
+    JOBS.read()
+        .unwrap_or_else(|p| p.into_inner())
+        .values()
+        .cloned()
+        .collect()
+}
+
+fn registrations_of(name: &str) -> Vec<String> {
+    let args = [name.to_string()];
+    let mut ids = gears::api::find(CAPTURE, &args);
+    ids.extend(gears::api::find(WRITER, &args));
+    ids
+}
+
+fn register(name: &str) -> Result<(), SyncError> {
+    let args = [name.to_string()];
+    for f in [CAPTURE, WRITER] {
+        if gears::api::find(f, &args).is_empty() {
+            gears::api::register(f, &args)?;
+        }
+    }
+    Ok(())
+}
+
+/// Adds a job and its registrations (main thread). Refused if the name is taken.
+pub fn add(config: JobConfig, from_file: bool) -> Result<Arc<Job>, SyncError> {
+    let name = config.name.clone();
+    let job = Arc::new(Job::new(config, from_file));
+    {
+        let mut jobs = JOBS.write().unwrap_or_else(|p| p.into_inner());
+        if jobs.contains_key(&name) {
+            return Err(SyncError::Config(format!(
+                "job '{name}' exists; RGSYNC.REMOVE it first"
+            )));
+        }
+        jobs.insert(name.clone(), job.clone());
+    }
+    if let Err(e) = register(&name) {
+        remove(&name);
+        return Err(e);
+    }
+    Ok(job)
+}
+
+/// Removes a job and its registrations (main thread); its stream and dead letters stay, so
+/// adding it again resumes where it stopped. `false` if there was no such job.
+pub fn remove(name: &str) -> bool {
+    let job = JOBS.write().unwrap_or_else(|p| p.into_inner()).remove(name);
+    for id in registrations_of(name) {
+        gears::api::unregister(&id);
+    }
+    match job {
+        Some(job) => {
+            job.stopped.store(true, Ordering::Release);
+            true
+        }
+        None => false,
+    }
+}
+
+/// Replaces every job (loading a saved state): jobs from the config file are kept unless
+/// the saved state has a job of the same name.
+pub fn replace_all(saved: Vec<JobConfig>) {
+    let mut jobs = JOBS.write().unwrap_or_else(|p| p.into_inner());
+    let old = std::mem::take(&mut *jobs);
+    for config in saved {
+        jobs.insert(config.name.clone(), Arc::new(Job::new(config, false)));
+    }
+    for (name, job) in old {
+        if job.from_file && !jobs.contains_key(&name) {
+            jobs.insert(name, Arc::new(Job::new(job.config.clone(), true)));
+        }
+        job.stopped.store(true, Ordering::Release);
+    }
+}
+
+/// Makes sure every job has its two registrations (after loading a saved state).
+pub fn reconcile() {
+    for job in all() {
+        let _ = register(&job.config.name);
+    }
+}

@@ -1,0 +1,62 @@
+//! The loadable `rgsync` module's parts (declared by the `rgsync-module` crate):
+//!
+//! - [`jobs`]: the jobs of this server, each with its two registrations;
+//! - [`capture`]: the `sync` registration appending each change to the job's stream;
+//! - [`drain`]: the `async_local` stream consumer writing batches to the database;
+//! - [`commands`]: `RGSYNC.ADD`, `RGSYNC.REMOVE`, `RGSYNC.LIST`, `RGSYNC.STATUS`;
+//! - [`persist`]: jobs saved in the RDB (an aux field, before Gears' registrations);
+//! - [`config_file`]: jobs from `rgsync.config <file>` at load.
+
+pub mod capture;
+pub mod commands;
+pub mod config_file;
+pub mod drain;
+pub mod jobs;
+pub mod persist;
+
+pub use persist::RGSYNC_AUX;
+
+use redis_module::{Context, RedisString, Status};
+
+/// Module initialisation (after Gears'): loads the jobs of `rgsync.config <file>`, if given.
+pub fn init(ctx: &Context, args: &[RedisString]) -> Status {
+    let args: Vec<String> = args.iter().map(|a| a.to_string_lossy()).collect();
+    let option = |name: &str| {
+        args.chunks(2)
+            .find(|p| p.len() == 2 && p[0].eq_ignore_ascii_case(name))
+            .map(|p| p[1].clone())
+    };
+    if let Some(ms) = option("rgsync.test_pause_after_commit_ms").and_then(|v| v.parse().ok()) {
+        drain::PAUSE_AFTER_COMMIT_MS.store(ms, std::sync::atomic::Ordering::Relaxed);
+    }
+    let file = args
+        .chunks(2)
+        .find(|p| p.len() == 2 && p[0].eq_ignore_ascii_case("rgsync.config"))
+        .map(|p| p[1].clone());
+    if let Some(path) = file {
+        match config_file::load(&path) {
+            Ok(configs) => {
+                for config in configs {
+                    let name = config.name.clone();
+                    if let Err(e) = jobs::add(config, true) {
+                        ctx.log_warning(&format!("rgsync: job '{name}' from {path}: {e}"));
+                        return Status::Err;
+                    }
+                    ctx.log_notice(&format!("rgsync: job '{name}' loaded from {path}"));
+                }
+            }
+            Err(e) => {
+                ctx.log_warning(&format!("rgsync: {path}: {e}"));
+                return Status::Err;
+            }
+        }
+    }
+    Status::Ok
+}
+
+#[redis_module_macros::loading_event_handler]
+fn on_loading(_ctx: &Context, subevent: redis_module::server_events::LoadingSubevent) {
+    if subevent == redis_module::server_events::LoadingSubevent::Ended {
+        let _ = std::panic::catch_unwind(jobs::reconcile);
+    }
+}

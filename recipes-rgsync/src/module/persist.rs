@@ -1,0 +1,113 @@
+//! Jobs saved with the RDB: an aux field of the module type `rgsyncaux`, written before
+//! Gears' own (which holds the jobs' registrations, rebuilt from the jobs loaded here).
+//! Between saves, `RGSYNC.ADD` / `RGSYNC.REMOVE` are replicated verbatim (AOF, replicas).
+//! The saved jobs include their connection strings: the RDB is as secret as the data.
+
+use std::os::raw::c_int;
+
+use redis_module::native_types::RedisType;
+use redis_module::raw;
+
+use super::jobs;
+use crate::config::JobConfig;
+
+/// The module type carrying the aux field (holds no keys).
+pub static RGSYNC_AUX: RedisType = RedisType::new(
+    "rgsyncaux",
+    1,
+    raw::RedisModuleTypeMethods {
+        version: raw::REDISMODULE_TYPE_METHOD_VERSION as u64,
+        rdb_load: None,
+        rdb_save: None,
+        aof_rewrite: None,
+        mem_usage: None,
+        digest: None,
+        free: None,
+        aux_load: Some(aux_load),
+        aux_save: Some(aux_save),
+        aux_save_triggers: raw::REDISMODULE_AUX_BEFORE_RDB as c_int,
+        free_effort: None,
+        unlink: None,
+        copy: None,
+        defrag: None,
+        mem_usage2: None,
+        free_effort2: None,
+        unlink2: None,
+        copy2: None,
+        aux_save2: None,
+    },
+);
+
+/// Encodes job configurations (format version 1).
+pub fn encode(configs: &[JobConfig]) -> Vec<u8> {
+    bincode::encode_to_vec(configs, bincode::config::standard()).unwrap_or_default()
+}
+
+/// Decodes what [`encode`] wrote.
+pub fn decode(bytes: &[u8]) -> Result<Vec<JobConfig>, String> {
+    if bytes.is_empty() {
+        return Ok(Vec::new());
+    }
+    bincode::decode_from_slice(bytes, bincode::config::standard())
+        .map(|(v, _)| v)
+        .map_err(|e| e.to_string())
+}
+
+extern "C" fn aux_save(rdb: *mut raw::RedisModuleIO, when: c_int) {
+    if when != raw::REDISMODULE_AUX_BEFORE_RDB as c_int {
+        return;
+    }
+    let bytes = std::panic::catch_unwind(|| {
+        let configs: Vec<JobConfig> = jobs::all().iter().map(|j| j.config.clone()).collect();
+        encode(&configs)
+    })
+    .unwrap_or_default();
+    raw::save_slice(rdb, &bytes);
+}
+
+extern "C" fn aux_load(rdb: *mut raw::RedisModuleIO, _encver: c_int, when: c_int) -> c_int {
+    if when != raw::REDISMODULE_AUX_BEFORE_RDB as c_int {
+        return raw::REDISMODULE_OK as c_int;
+    }
+    let Ok(buffer) = raw::load_string_buffer(rdb) else {
+        return raw::REDISMODULE_ERR as c_int;
+    };
+    let bytes = buffer.as_ref().to_vec();
+    match std::panic::catch_unwind(move || decode(&bytes).map(jobs::replace_all)) {
+        Ok(Ok(())) => raw::REDISMODULE_OK as c_int,
+        Ok(Err(e)) => {
+            redis_module::MODULE_CONTEXT.log_warning(&format!("rgsync: cannot load jobs: {e}"));
+            raw::REDISMODULE_ERR as c_int
+        }
+        Err(_) => raw::REDISMODULE_ERR as c_int,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jobs_round_trip() {
+        let job = JobConfig::parse_args(
+            &[
+                "j",
+                "KEY",
+                "u:{a}:{b:integer}",
+                "TABLE",
+                "t",
+                "COLUMNS",
+                "x:float",
+                "CONNECTION",
+                "Driver={SQLite3}",
+                "COALESCE",
+                "yes",
+            ]
+            .map(String::from),
+        )
+        .unwrap();
+        assert_eq!(decode(&encode(std::slice::from_ref(&job))).unwrap(), [job]);
+        assert!(decode(b"garbage").is_err());
+        assert!(decode(b"").unwrap().is_empty());
+    }
+}

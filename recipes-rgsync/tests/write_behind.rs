@@ -1,0 +1,458 @@
+//! The rgsync module in a real redis-server writing to real databases: an SQLite file,
+//! MariaDB and PostgreSQL (started by scripts/db.sh; a server that does not answer fails the
+//! test with a message). Every test compares the full contents of the target table.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use common::*;
+use redis::Connection;
+
+fn q(con: &mut Connection, args: &[&str]) -> redis::RedisResult<redis::Value> {
+    let mut c = redis::cmd(args[0]);
+    for a in &args[1..] {
+        c.arg(*a);
+    }
+    c.query(con)
+}
+
+fn ok(con: &mut Connection, args: &[&str]) {
+    q(con, args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+}
+
+fn add_people(con: &mut Connection, conn: &str, table: &str, extra: &[&str]) {
+    let mut args = vec![
+        "RGSYNC.ADD",
+        "people",
+        "KEY",
+        "person:{region}:{id:integer}",
+        "TABLE",
+        table,
+        "COLUMNS",
+        "name age:integer score:float born=born_at:timestamp",
+        "CONNECTION",
+        conn,
+        "CREATE_TABLE",
+        "yes",
+        "DURATION",
+        "20",
+        "EVENTS",
+        "hdel",
+        "BACKOFF",
+        "10",
+        "MAX_ATTEMPTS",
+        "2",
+    ];
+    args.extend_from_slice(extra);
+    ok(con, &args);
+}
+
+fn xrange(con: &mut Connection, stream: &str) -> Vec<Vec<String>> {
+    let v: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+        .arg(stream)
+        .arg("-")
+        .arg("+")
+        .query(con)
+        .unwrap();
+    v.into_iter()
+        .map(|(_, f)| f.into_iter().flat_map(|(a, b)| [a, b]).collect())
+        .collect()
+}
+
+const EVIL: &str = "x'); DROP TABLE people;--";
+
+/// Upserts, partial updates, `HDEL`, `DEL`, every `#` op with and without acks, composite
+/// keys, typed columns, a conversion failure, injection attempts in keys and values.
+fn ops_end_to_end(conn: &str, table: &str) {
+    let server = Server::start(&format!("ops-{table}"), &[], &[]);
+    let mut con = server.conn();
+    let db_table = table;
+    let qt = |s: &str| {
+        if conn.contains("MariaDB") {
+            format!("`{s}`")
+        } else {
+            format!("\"{s}\"")
+        }
+    };
+    exec_drop(conn, &qt(db_table));
+    add_people(&mut con, conn, table, &[]);
+    let evil_key = format!("person:{EVIL}:8");
+    let script: Vec<Vec<&str>> = vec![
+        vec![
+            "HSET",
+            "person:eu:1",
+            "name",
+            "ann",
+            "age",
+            "31",
+            "score",
+            "1.5",
+            "born",
+            "2000-01-02",
+        ],
+        vec![
+            "HSET",
+            "person:eu:2",
+            "name",
+            "bob",
+            "age",
+            "40",
+            "#",
+            "=a1",
+        ],
+        vec!["HSET", "person:eu:1", "age", "32"],
+        vec!["HSET", "person:us:3", "name", "cat", "age", "20"],
+        vec!["HSET", "person:us:3", "#", "~"],
+        vec!["HSET", "person:eu:4", "name", "dan", "#", "+a4"],
+        vec!["HSET", "person:eu:5", "name", "eve"],
+        vec!["HSET", "person:eu:5", "#", "-a5"],
+        vec!["DEL", "person:eu:2"],
+        vec!["HDEL", "person:eu:1", "score"],
+        vec!["HSET", "person:eu:6", "name", EVIL, "age", "1"],
+        vec!["HSET", &evil_key, "name", "y"],
+        vec!["HSET", "person:eu:9", "age", "notanumber", "#", "=a9"],
+        vec!["HSET", "person:eu:10", "name", "zed", "born", "1700000000"],
+    ];
+    for cmd in &script {
+        ok(&mut con, cmd);
+    }
+    drained(&mut con, "people", Duration::from_secs(20));
+    // Redis side: `#` never stays, `~` and `-` deleted the keys, `+` kept it.
+    let h: BTreeMap<String, String> = redis::cmd("HGETALL")
+        .arg("person:eu:4")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(h.len(), 1, "{h:?}");
+    let exists: (i64, i64, i64) = redis::pipe()
+        .cmd("EXISTS")
+        .arg("person:us:3")
+        .cmd("EXISTS")
+        .arg("person:eu:5")
+        .cmd("HEXISTS")
+        .arg("person:eu:2")
+        .arg("#")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(exists, (0, 0, 0));
+    // Acks.
+    for (stream, status) in [
+        ("{person:eu:2}a1", "done"),
+        ("{person:eu:4}a4", "done"),
+        ("{person:eu:5}a5", "done"),
+        ("{person:eu:9}a9", "failed"),
+    ] {
+        let entries = xrange(&mut con, stream);
+        assert_eq!(entries.len(), 1, "{stream}");
+        assert_eq!(
+            entries[0][..2],
+            ["status".to_string(), status.to_string()],
+            "{stream}"
+        );
+    }
+    let ttl: i64 = redis::cmd("TTL")
+        .arg("{person:eu:2}a1")
+        .query(&mut con)
+        .unwrap();
+    assert!(ttl > 3000, "ack streams expire after an hour");
+    // The dead letter keeps its error and the original change.
+    let dlq = xrange(&mut con, "{0}rgsync:people:dlq");
+    assert_eq!(dlq.len(), 1);
+    let joined = dlq[0].join(" ");
+    assert!(
+        joined.contains("cannot convert 'notanumber' to integer"),
+        "{joined}"
+    );
+    assert!(joined.contains("person:eu:9"), "{joined}");
+    // The whole table.
+    let got = rows(
+        conn,
+        &format!(
+            "SELECT {}, {}, {}, {}, {}, {} FROM {}",
+            qt("region"),
+            qt("id"),
+            qt("name"),
+            qt("age"),
+            qt("score"),
+            qt("born_at"),
+            qt(db_table)
+        ),
+    );
+    let null = "NULL".to_string();
+    let s = |x: &str| x.to_string();
+    assert_eq!(got.len(), 5, "{got:?}");
+    assert_eq!(
+        got[0][..5],
+        [s("eu"), s("1"), s("ann"), s("32"), null.clone()]
+    );
+    assert!(got[0][5].starts_with("2000-01-02 00:00:00"), "{:?}", got[0]);
+    assert_eq!(got[1][..4], [s("eu"), s("10"), s("zed"), null.clone()]);
+    assert!(got[1][5].starts_with("2023-11-14 22:13:20"), "{:?}", got[1]);
+    assert_eq!(got[2][..4], [s("eu"), s("5"), s("eve"), null.clone()]);
+    assert_eq!(got[3][..4], [s("eu"), s("6"), s(EVIL), s("1")]);
+    assert_eq!(got[4][..3], [s(EVIL), s("8"), s("y")]);
+    let st = status(&mut con, "people");
+    assert_eq!(st["dead_letters"], "1");
+    assert_eq!(st["capture_failures"], "0");
+}
+
+fn exec_drop(conn: &str, quoted: &str) {
+    let _ = std::panic::catch_unwind(|| exec(conn, &format!("DROP TABLE {quoted}")));
+}
+
+#[test]
+fn sqlite_ops_acks_composite_typed_injection() {
+    let dir = scratch("sqlite-ops-db");
+    ops_end_to_end(&sqlite(&dir), "people");
+}
+
+#[test]
+fn mariadb_ops_acks_composite_typed_injection() {
+    ops_end_to_end(MARIADB, &unique("people_ops"));
+}
+
+#[test]
+fn postgres_ops_acks_composite_typed_injection() {
+    ops_end_to_end(POSTGRES, &unique("people_ops"));
+}
+
+/// A tiny deterministic generator (xorshift).
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+/// 10k writes (upserts, partial updates, deletes) over 500 keys; the table ends exactly as
+/// the final Redis state.
+fn ten_thousand(conn: &str, table: &str, coalesce: &str) {
+    let server = Server::start(&format!("10k-{table}"), &[], &[]);
+    let mut con = server.conn();
+    let quote = |s: &str| {
+        if conn.contains("MariaDB") {
+            format!("`{s}`")
+        } else {
+            format!("\"{s}\"")
+        }
+    };
+    exec_drop(conn, &quote(table));
+    ok(
+        &mut con,
+        &[
+            "RGSYNC.ADD",
+            "users",
+            "KEY",
+            "user:{id:integer}",
+            "TABLE",
+            table,
+            "COLUMNS",
+            "name age:integer",
+            "CONNECTION",
+            conn,
+            "CREATE_TABLE",
+            "yes",
+            "BATCH",
+            "500",
+            "DURATION",
+            "20",
+            "COALESCE",
+            coalesce,
+        ],
+    );
+    let mut model: BTreeMap<u64, BTreeMap<&str, String>> = BTreeMap::new();
+    let mut rng = Rng(0x9e3779b97f4a7c15);
+    let mut pipe = redis::pipe();
+    for i in 0..10_000u64 {
+        let id = rng.next() % 500;
+        let key = format!("user:{id}");
+        match rng.next() % 20 {
+            0 | 1 => {
+                pipe.cmd("DEL").arg(&key).ignore();
+                model.remove(&id);
+            }
+            2 => {
+                pipe.cmd("HSET").arg(&key).arg("age").arg(i).ignore();
+                model.entry(id).or_default().insert("age", i.to_string());
+            }
+            _ => {
+                let name = format!("n{i}");
+                pipe.cmd("HSET")
+                    .arg(&key)
+                    .arg("name")
+                    .arg(&name)
+                    .arg("age")
+                    .arg(i)
+                    .ignore();
+                let e = model.entry(id).or_default();
+                e.insert("name", name);
+                e.insert("age", i.to_string());
+            }
+        }
+        if i % 1000 == 999 {
+            pipe.query::<()>(&mut con).unwrap();
+            pipe = redis::pipe();
+        }
+    }
+    drained(&mut con, "users", Duration::from_secs(60));
+    let expected: Vec<Vec<String>> = {
+        let mut v: Vec<Vec<String>> = model
+            .iter()
+            .map(|(id, f)| {
+                vec![
+                    id.to_string(),
+                    f.get("name").cloned().unwrap_or_else(|| "NULL".into()),
+                    f.get("age").cloned().unwrap_or_else(|| "NULL".into()),
+                ]
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let got = rows(
+        conn,
+        &format!(
+            "SELECT {}, {}, {} FROM {}",
+            quote("id"),
+            quote("name"),
+            quote("age"),
+            quote(table)
+        ),
+    );
+    assert_eq!(got.len(), expected.len());
+    assert_eq!(got, expected);
+    let st = status(&mut con, "users");
+    assert_eq!(st["dead_letters"], "0", "{st:?}");
+}
+
+#[test]
+fn sqlite_10k_writes_end_exact() {
+    let dir = scratch("sqlite-10k-db");
+    ten_thousand(&sqlite(&dir), "users", "no");
+}
+
+#[test]
+fn mariadb_10k_writes_end_exact_coalesced() {
+    ten_thousand(MARIADB, &unique("users_10k"), "yes");
+}
+
+#[test]
+fn postgres_10k_writes_end_exact() {
+    ten_thousand(POSTGRES, &unique("users_10k"), "no");
+}
+
+/// Jobs survive a SIGKILL (AOF replay of RGSYNC.ADD, then an RDB preamble after a rewrite);
+/// the connection password appears neither in RGSYNC.LIST nor in the log.
+#[test]
+fn jobs_persist_and_hide_credentials() {
+    let mut server = Server::start(
+        "persist",
+        &["--appendonly", "yes", "--appendfsync", "always"],
+        &[],
+    );
+    let db = server.dir.join("app.db");
+    let conn = format!("Driver={{SQLite3}};Database={};Pwd=s3cr3t-pw", db.display());
+    let mut con = server.conn();
+    ok(
+        &mut con,
+        &[
+            "RGSYNC.ADD",
+            "users",
+            "KEY",
+            "user:{id}",
+            "TABLE",
+            "users",
+            "COLUMNS",
+            "name",
+            "CONNECTION",
+            &conn,
+            "CREATE_TABLE",
+            "yes",
+            "DURATION",
+            "10",
+        ],
+    );
+    let list = format!("{:?}", q(&mut con, &["RGSYNC.LIST"]).unwrap());
+    assert!(
+        list.contains("Pwd=***") && !list.contains("s3cr3t"),
+        "{list}"
+    );
+    assert!(q(
+        &mut con,
+        &[
+            "RGSYNC.ADD",
+            "users",
+            "KEY",
+            "user:{id}",
+            "TABLE",
+            "t",
+            "CONNECTION",
+            "x"
+        ]
+    )
+    .is_err());
+    ok(&mut con, &["HSET", "user:1", "name", "a"]);
+    drained(&mut con, "users", Duration::from_secs(10));
+    for round in 0..2 {
+        if round == 1 {
+            ok(&mut con, &["BGREWRITEAOF"]);
+            std::thread::sleep(Duration::from_millis(1500));
+        }
+        server.kill_and_restart();
+        con = server.conn();
+        let list = format!("{:?}", q(&mut con, &["RGSYNC.LIST"]).unwrap());
+        assert!(list.contains("user:{id}"), "round {round}: {list}");
+        let key = format!("user:{}", round + 2);
+        ok(&mut con, &["HSET", &key, "name", "b"]);
+        drained(&mut con, "users", Duration::from_secs(10));
+    }
+    let got = rows(
+        &format!("Driver={{SQLite3}};Database={}", db.display()),
+        "SELECT id, name FROM users",
+    );
+    assert_eq!(got, [["1", "a"], ["2", "b"], ["3", "b"]]);
+    assert!(
+        !server.log().contains("s3cr3t"),
+        "the password is in the log"
+    );
+    // Removing keeps the stream: adding the job again resumes.
+    ok(&mut con, &["RGSYNC.REMOVE", "users"]);
+    assert!(q(&mut con, &["RGSYNC.STATUS", "users"]).is_err());
+}
+
+/// Bad definitions are refused with a reason; nothing is registered.
+#[test]
+fn bad_jobs_are_refused() {
+    let server = Server::start("refused", &[], &[]);
+    let mut con = server.conn();
+    let base = [
+        "RGSYNC.ADD",
+        "j",
+        "KEY",
+        "u:{id}",
+        "TABLE",
+        "t",
+        "CONNECTION",
+        "Driver={SQLite3};Database=/tmp/x.db",
+    ];
+    for extra in [
+        vec!["COLUMNS", "a\"b"],
+        vec!["COLUMNS", "a;DROP TABLE t"],
+        vec!["BATCH", "many"],
+        vec!["NOPE", "1"],
+    ] {
+        let mut args = base.to_vec();
+        args.extend(extra.iter());
+        let e = q(&mut con, &args).unwrap_err().to_string();
+        assert!(e.contains("invalid job"), "{e}");
+    }
+    let mut bad_table = base.to_vec();
+    bad_table[5] = "t; DROP TABLE x";
+    assert!(q(&mut con, &bad_table).is_err());
+    let list: Vec<redis::Value> = redis::cmd("RGSYNC.LIST").query(&mut con).unwrap();
+    assert!(list.is_empty());
+}
