@@ -207,7 +207,12 @@ where
         let shards = route.topology.len();
         let me = route.topology.me();
         let mut local: Vec<C::Out> = Vec::new();
-        let mut encoders: Vec<Option<BatchEncoder>> = (0..shards).map(|_| None).collect();
+        // One encoder slot per peer; none at all on a single shard (the per-event hot path).
+        let mut encoders: Vec<Option<BatchEncoder>> = if shards > 1 {
+            (0..shards).map(|_| None).collect()
+        } else {
+            Vec::new()
+        };
         let mut remote = Vec::new();
         let mut key = Vec::new();
         let mut routed = 0usize;
