@@ -56,6 +56,11 @@ impl RedisHost {
         }
     }
 
+    /// Whether this host runs a `sync` execution on the main thread.
+    pub(crate) fn is_inline(&self) -> bool {
+        self.inline.is_some()
+    }
+
     /// Runs `f` with a context: the inline one, or the module context under the Redis lock.
     pub(crate) fn with_ctx<R>(&self, f: impl FnOnce(&Context) -> R) -> R {
         match self.inline {
@@ -213,8 +218,9 @@ impl Host for RedisHost {
     }
 
     fn key_scan(&self, pattern: &str, read_value: bool) -> Option<Box<dyn KeyScan>> {
-        crate::native_scan::NativeScan::new(self.clone(), pattern, read_value)
-            .map(|scan| Box::new(scan) as Box<dyn KeyScan>)
+        crate::native_scan::NativeScan::new(self.clone(), pattern, read_value).map(|scan| {
+            Box::new(crate::native_scan::PrefetchingScan::new(scan)) as Box<dyn KeyScan>
+        })
     }
 
     fn scan(&self, pattern: &str, cursor: u64, count: usize) -> Result<ScanPage, HostError> {

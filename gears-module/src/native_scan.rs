@@ -12,6 +12,7 @@
 use std::collections::BTreeMap;
 use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::mpsc::{sync_channel, Receiver};
 
 use redis_module::raw;
 use redis_module::Context;
@@ -67,6 +68,9 @@ impl Drop for Cursor {
 /// A scan of the local keyspace through `RedisModule_Scan`.
 pub(crate) struct NativeScan {
     host: RedisHost,
+    /// Whether pages may be read ahead on a thread of their own (not for `sync` executions,
+    /// which run on the main thread inside a command).
+    background: bool,
     keys: Cursor,
     fields: Cursor,
     pattern: String,
@@ -94,6 +98,7 @@ impl NativeScan {
             return None;
         }
         Some(Self {
+            background: !host.is_inline(),
             host,
             keys: Cursor::new().ok()?,
             fields: Cursor::new().ok()?,
@@ -229,8 +234,9 @@ unsafe extern "C" fn on_key(
     }
 }
 
-impl KeyScan for NativeScan {
-    fn next_page(&mut self, count: usize, out: &mut Vec<ScannedKey>) -> Result<bool, HostError> {
+impl NativeScan {
+    /// Scans about `count` keys into `out` under one lock; `Ok(false)` once complete.
+    fn scan_page(&mut self, count: usize, out: &mut Vec<ScannedKey>) -> Result<bool, HostError> {
         let start = out.len();
         let mut page = Page {
             pattern: &self.pattern,
@@ -263,5 +269,77 @@ impl KeyScan for NativeScan {
             }
             Ok(more)
         })
+    }
+}
+
+/// A [`NativeScan`] that, once the first page shows there is more, reads the next pages on a
+/// thread of its own while the execution processes the current one: reading under the Redis
+/// lock and running the flow overlap. Dropping it stops the reader at its next page.
+pub(crate) struct PrefetchingScan {
+    state: Prefetch,
+}
+
+enum Prefetch {
+    Direct(Option<NativeScan>),
+    Ahead(Receiver<Result<(Vec<ScannedKey>, bool), HostError>>),
+}
+
+/// Pages read ahead of the execution.
+const PAGES_AHEAD: usize = 2;
+
+impl PrefetchingScan {
+    pub(crate) fn new(scan: NativeScan) -> Self {
+        Self {
+            state: Prefetch::Direct(Some(scan)),
+        }
+    }
+}
+
+fn read_ahead(
+    mut scan: NativeScan,
+    count: usize,
+) -> std::io::Result<Receiver<Result<(Vec<ScannedKey>, bool), HostError>>> {
+    let (pages, receiver) = sync_channel(PAGES_AHEAD);
+    std::thread::Builder::new()
+        .name("gears-scan".into())
+        .spawn(move || loop {
+            let mut page = Vec::with_capacity(count);
+            let read = catch_unwind(AssertUnwindSafe(|| scan.scan_page(count, &mut page)))
+                .unwrap_or_else(|_| Err(HostError::new("ERR internal error while scanning keys")));
+            let last = !matches!(read, Ok(true));
+            if pages.send(read.map(|more| (page, more))).is_err() || last {
+                return;
+            }
+        })?;
+    Ok(receiver)
+}
+
+impl KeyScan for PrefetchingScan {
+    fn next_page(&mut self, count: usize, out: &mut Vec<ScannedKey>) -> Result<bool, HostError> {
+        match &mut self.state {
+            Prefetch::Direct(slot) => {
+                let Some(scan) = slot.as_mut() else {
+                    return Ok(false);
+                };
+                let more = scan.scan_page(count, out)?;
+                if more && scan.background {
+                    if let Some(scan) = slot.take() {
+                        let ahead = read_ahead(scan, count).map_err(|e| {
+                            HostError::new(format!("ERR cannot start a scan thread: {e}"))
+                        })?;
+                        self.state = Prefetch::Ahead(ahead);
+                    }
+                }
+                Ok(more)
+            }
+            Prefetch::Ahead(pages) => match pages.recv() {
+                Ok(Ok((page, more))) => {
+                    out.extend(page);
+                    Ok(more)
+                }
+                Ok(Err(e)) => Err(e),
+                Err(_) => Ok(false),
+            },
+        }
     }
 }
