@@ -281,8 +281,11 @@ pub(crate) struct PrefetchingScan {
 
 enum Prefetch {
     Direct(Option<NativeScan>),
-    Ahead(Receiver<Result<(Vec<ScannedKey>, bool), HostError>>),
+    Ahead(Receiver<PageRead>),
 }
+
+/// A page read ahead, and whether more follow.
+type PageRead = Result<(Vec<ScannedKey>, bool), HostError>;
 
 /// Pages read ahead of the execution.
 const PAGES_AHEAD: usize = 2;
@@ -298,7 +301,7 @@ impl PrefetchingScan {
 fn read_ahead(
     mut scan: NativeScan,
     count: usize,
-) -> std::io::Result<Receiver<Result<(Vec<ScannedKey>, bool), HostError>>> {
+) -> std::io::Result<Receiver<PageRead>> {
     let (pages, receiver) = sync_channel(PAGES_AHEAD);
     std::thread::Builder::new()
         .name("gears-scan".into())
