@@ -49,6 +49,14 @@ pub trait ErasedPlan: Send + Sync {
         event: Option<Event>,
         options: &RunOptions,
     ) -> Result<RunResult<Value>, GearsError>;
+    /// Like [`run_with`](ErasedPlan::run_with) for the run's effects only: the results are
+    /// dropped, never converted (executions fired by keyspace events, read by nobody).
+    fn run_for_effects(
+        &self,
+        host: Arc<dyn Host>,
+        event: Option<Event>,
+        options: &RunOptions,
+    ) -> Result<RunResult<Value>, GearsError>;
     /// Fresh per-shard bookkeeping.
     fn new_shard_state(&self) -> ShardRunState;
     /// Runs one stage on one shard (see [`Plan::run_stage`]).
@@ -95,6 +103,18 @@ impl<T: Record + IntoValue> ErasedPlan for Plan<T> {
         options: &RunOptions,
     ) -> Result<RunResult<Value>, GearsError> {
         Plan::run_with(self, host, event, options).map(into_values)
+    }
+    fn run_for_effects(
+        &self,
+        host: Arc<dyn Host>,
+        event: Option<Event>,
+        options: &RunOptions,
+    ) -> Result<RunResult<Value>, GearsError> {
+        Plan::run_with(self, host, event, options).map(|r| RunResult {
+            results: Vec::new(),
+            errors: r.errors,
+            stats: r.stats,
+        })
     }
     fn new_shard_state(&self) -> ShardRunState {
         Plan::new_shard_state(self)

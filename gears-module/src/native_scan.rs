@@ -298,10 +298,7 @@ impl PrefetchingScan {
     }
 }
 
-fn read_ahead(
-    mut scan: NativeScan,
-    count: usize,
-) -> std::io::Result<Receiver<PageRead>> {
+fn read_ahead(mut scan: NativeScan, count: usize) -> std::io::Result<Receiver<PageRead>> {
     let (pages, receiver) = sync_channel(PAGES_AHEAD);
     std::thread::Builder::new()
         .name("gears-scan".into())

@@ -130,13 +130,19 @@ impl Registered {
         event: Event,
         abort: Arc<AtomicBool>,
         profile: bool,
+        keep_results: bool,
     ) -> Outcome {
         let host = Arc::new(rt.host.inline(ctx));
         let started = Instant::now();
         let options = RunOptions::for_execution(abort, profile);
         let result = {
             let _guard = SyncGuard::enter();
-            self.registration.plan.run_with(host, Some(event), &options)
+            let plan = &self.registration.plan;
+            if keep_results {
+                plan.run_with(host, Some(event), &options)
+            } else {
+                plan.run_for_effects(host, Some(event), &options)
+            }
         };
         let outcome = match result {
             Ok(run) => Outcome {
@@ -161,7 +167,7 @@ impl Registered {
         if self.registration.mode == ExecutionMode::Sync {
             self.stats().triggered += 1;
             let profile = rt.config().profile_executions;
-            self.run_sync(rt, ctx, event, never_aborted(), profile);
+            self.run_sync(rt, ctx, event, never_aborted(), profile, false);
         } else {
             self.fire(rt, ctx, event, None);
         }
@@ -181,7 +187,7 @@ impl Registered {
         let profile = rt.config().profile_executions;
         match self.registration.mode {
             ExecutionMode::Sync => {
-                let outcome = self.run_sync(rt, ctx, event, execution.abort_flag(), profile);
+                let outcome = self.run_sync(rt, ctx, event, execution.abort_flag(), profile, true);
                 execution.finish_inline(outcome);
                 if let Some(on_done) = on_done {
                     on_done(&execution);
