@@ -91,3 +91,32 @@ pub fn copy_with_hashtag(args: &[String]) -> Result<GearsBuilder<String>, String
         })
         .sort())
 }
+
+/// Every write to a key matching `ARGS <pattern>` sets `{<key>}:seen_by` to the id of the
+/// shard that ran the execution (the key's owner: registrations fire where the key lives).
+/// Instantiate with `RG.REGISTER mark_owner ARGS <pattern>`.
+#[gears::register]
+pub fn mark_owner(args: &[String]) -> Result<Registration, GearsError> {
+    let [pattern] = args else {
+        return Err(GearsError::Invalid(
+            "usage: RG.REGISTER mark_owner ARGS <pattern>".into(),
+        ));
+    };
+    GearsBuilder::new(KeysReader::new(pattern.clone()).read_value(false))
+        .try_for_each(|r| {
+            let shard = context::shard_id()?;
+            context::call(&["SET", &format!("{{{}}}:seen_by", r.key), &shard.0]).map(|_| ())
+        })
+        .register(ExecutionMode::AsyncLocal)
+}
+
+/// `async` (cluster-wide per event): each write to `tally:*` is moved to the shard owning
+/// `{tally}` and appended to the list `{tally}:keys` there.
+#[gears::register]
+pub fn tally_async() -> Result<Registration, GearsError> {
+    GearsBuilder::new(KeysReader::new("tally:*").read_value(false))
+        .map(|r| r.key.clone())
+        .repartition(|_| "{tally}".to_string())
+        .try_for_each(|key| context::call(&["RPUSH", "{tally}:keys", key]).map(|_| ()))
+        .register(ExecutionMode::Async)
+}

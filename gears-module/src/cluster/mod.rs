@@ -269,6 +269,48 @@ impl Cluster {
     }
 }
 
+/// The cluster's topology seen from this node, when it is a shard (for local executions).
+pub(crate) fn local_topology() -> Option<gears_core::host::Topology> {
+    let view = cluster()?.cached_view()?;
+    view.me.map(|_| view.topology.clone())
+}
+
+/// Whether this node is a shard of a cluster (a master owning slots).
+pub(crate) fn is_shard(ctx: &Context) -> bool {
+    cluster().is_some_and(|c| c.view(ctx).me.is_some())
+}
+
+/// Starts an `async` registration's execution for one event on every master (the caller
+/// checked [`is_shard`]).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn launch_event(
+    ctx: &Context,
+    function: &str,
+    args: &[String],
+    plan: Arc<dyn gears_core::registry::ErasedPlan>,
+    event: gears_core::readers::Event,
+    execution: Arc<gears_core::execution::Execution>,
+    profile: bool,
+    on_done: gears_core::executor::OnDone,
+) {
+    let Some(c) = cluster() else { return };
+    let view = c.view(ctx);
+    let launch = coordinator::Launch {
+        function: function.to_string(),
+        args: args.to_vec(),
+        registration: true,
+        plan,
+        event: Some(event),
+        execution,
+        on_done: Some(on_done),
+        profile,
+        keep: false,
+    };
+    if let Err(e) = c.runs.launch(ctx, c, &view, launch) {
+        ctx.log_warning(&format!("gears: cannot start an async execution: {e}"));
+    }
+}
+
 /// Makes Redis's "non local key" refusal say which key, which slot and which shard, and
 /// what to do instead.
 pub(crate) fn explain_foreign_key(

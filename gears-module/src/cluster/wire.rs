@@ -77,6 +77,16 @@ pub(crate) struct Report {
 pub(crate) enum Op {
     /// This shard's part of an execution, for `RG.GETEXECUTION <id> CLUSTER`.
     GetExecution(String),
+    /// Apply a registration command (`RG.REGISTER`, `RG.UNREGISTER`, ...) on this shard.
+    Registration {
+        /// The command as the client sent it.
+        command: Vec<String>,
+        /// `RG.REGISTER`: the id the origin gave the registration (the same on every shard).
+        id: Option<String>,
+        /// Registrations the command names: `(id, function, args)`, so a shard where the
+        /// same registration has another id (loaded at module load) finds its own.
+        named: Vec<(String, String, Vec<String>)>,
+    },
 }
 
 /// The body of a message.

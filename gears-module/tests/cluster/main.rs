@@ -172,6 +172,104 @@ fn three_masters_answer_like_one_server() {
     repartition_places_records_on_their_owner(&cluster, &data);
     writes_to_foreign_slots_name_the_slot(&cluster);
     malformed_messages_are_rejected(&cluster, &ids, &mut single);
+    registrations_are_cluster_wide(&cluster, &ids);
+}
+
+/// `[[shard, reply], ...]` of a registration command: one entry per master.
+fn per_shard(reply: &str, ids: &[String], expect: &str) {
+    for id in ids {
+        assert!(reply.contains(&format!("[{id},{expect}]")), "{id}: {reply}");
+    }
+}
+
+fn registrations_are_cluster_wide(cluster: &TestCluster, ids: &[String]) {
+    // RG.REGISTER on one master registers on all, under one id.
+    let reply = run(
+        &mut cluster.nodes[0].conn(),
+        &["RG.REGISTER", "mark_owner", "ARGS", "mark:*"],
+    );
+    let reg = reply
+        .trim_start_matches('[')
+        .split(',')
+        .nth(1)
+        .unwrap_or_default()
+        .trim_end_matches(']')
+        .to_string();
+    assert!(reg.starts_with(&ids[0]), "{reply}");
+    per_shard(&reply, ids, &reg);
+    for node in &cluster.nodes {
+        assert!(run(&mut node.conn(), &["RG.DUMPREGISTRATIONS"]).contains(&reg));
+    }
+    // It fires on the shard that owns the key.
+    let keys: Vec<String> = (0..30).map(|i| format!("mark:{i}")).collect();
+    for k in &keys {
+        run(&mut cluster.conn_for(k), &["SET", k, "x"]);
+    }
+    let owner_of = |k: &str| ids[cluster.owner(k)].clone();
+    let all_marked = wait_until(Duration::from_secs(10), || {
+        keys.iter().all(|k| {
+            let seen = format!("{{{k}}}:seen_by");
+            run(&mut cluster.conn_for(&seen), &["GET", &seen]) == owner_of(k)
+        })
+    });
+    assert!(all_marked, "registrations did not fire on the owners");
+    // Pause and unpause on every master.
+    let reply = run(
+        &mut cluster.nodes[1].conn(),
+        &["RG.PAUSEREGISTRATIONS", &reg],
+    );
+    per_shard(&reply, ids, "OK");
+    for node in &cluster.nodes {
+        let dump = run(&mut node.conn(), &["RG.DUMPREGISTRATIONS"]);
+        assert!(dump.contains("PAUSED"), "{dump}");
+    }
+    run(
+        &mut cluster.conn_for("mark:paused"),
+        &["SET", "mark:paused", "x"],
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let seen = "{mark:paused}:seen_by";
+    assert_eq!(run(&mut cluster.conn_for(seen), &["GET", seen]), "nil");
+    let reply = run(
+        &mut cluster.nodes[2].conn(),
+        &["RG.UNPAUSEREGISTRATIONS", &reg],
+    );
+    per_shard(&reply, ids, "OK");
+    let reply = run(
+        &mut cluster.nodes[2].conn(),
+        &["RG.CLEARREGISTRATIONSSTATS"],
+    );
+    per_shard(&reply, ids, "OK");
+    // Unregister everywhere.
+    let reply = run(&mut cluster.nodes[2].conn(), &["RG.UNREGISTER", &reg]);
+    per_shard(&reply, ids, "OK");
+    for node in &cluster.nodes {
+        assert!(!run(&mut node.conn(), &["RG.DUMPREGISTRATIONS"]).contains(&reg));
+    }
+    // An `async` registration runs cluster-wide per event: every write, on any shard, ends
+    // up in one list on the shard owning `{tally}` (a repartition inside the execution).
+    let tallies: Vec<String> = (0..20).map(|i| format!("tally:{i}")).collect();
+    let shards_written: std::collections::BTreeSet<usize> =
+        tallies.iter().map(|k| cluster.owner(k)).collect();
+    assert_eq!(shards_written.len(), 3, "writes on every master");
+    for k in &tallies {
+        run(&mut cluster.conn_for(k), &["SET", k, "1"]);
+    }
+    let mut list = Vec::new();
+    let tallied = wait_until(Duration::from_secs(10), || {
+        list = redis::cmd("LRANGE")
+            .arg("{tally}:keys")
+            .arg(0)
+            .arg(-1)
+            .query::<Vec<String>>(&mut cluster.conn_for("{tally}"))
+            .unwrap_or_default();
+        list.len() >= tallies.len()
+    });
+    list.sort();
+    let mut want = tallies.clone();
+    want.sort();
+    assert!(tallied, "async executions tallied {list:?}");
+    assert_eq!(list, want);
 }
 
 fn wait_results(con: &mut redis::Connection, id: &str) -> String {
@@ -294,7 +392,12 @@ fn a_killed_master_fails_the_run_and_a_promoted_replica_serves_the_next() {
     std::thread::sleep(Duration::from_millis(500));
     cluster.nodes[victim].kill();
     let killed = Instant::now();
-    let reply = wait_results(&mut con, &id);
+    // Poll (a blocked client would get Redis's own CLUSTERDOWN once the node is marked failed).
+    let mut reply = String::new();
+    wait_until(Duration::from_secs(30), || {
+        reply = run(&mut con, &["RG.GETRESULTS", &id]);
+        !reply.contains("still running")
+    });
     let took = killed.elapsed();
     assert!(
         reply.contains(&victim_id),
