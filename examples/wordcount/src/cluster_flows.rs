@@ -120,3 +120,15 @@ pub fn tally_async() -> Result<Registration, GearsError> {
         .try_for_each(|key| context::call(&["RPUSH", "{tally}:keys", key]).map(|_| ()))
         .register(ExecutionMode::Async)
 }
+
+/// Moves every key name matching `ARGS <pattern>` to the shard owning `<key>#` and counts
+/// them there: a pure shuffle (the cluster benchmark's `repartition` throughput).
+#[gears::register]
+pub fn shuffle(args: &[String]) -> Result<GearsBuilder<u64>, String> {
+    let [pattern] = args else {
+        return Err("usage: shuffle <pattern>".into());
+    };
+    Ok(GearsBuilder::new(KeysOnlyReader::new(pattern.clone()))
+        .repartition(|k| format!("{k}#"))
+        .count())
+}

@@ -128,7 +128,17 @@ fn tick(ctx: &Context, n: u32) {
     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         if let Some(c) = cluster() {
             if n % REFRESH_EVERY == 0 {
-                c.refresh(ctx);
+                let view = c.refresh(ctx);
+                let peers: Vec<std::net::SocketAddr> = view
+                    .nodes
+                    .iter()
+                    .filter(|node| node.id != c.my_id)
+                    .filter_map(|node| {
+                        let cport = u16::try_from(node.port + 10000).ok()?;
+                        format!("{}:{cport}", node.ip).parse().ok()
+                    })
+                    .collect();
+                bus::disable_nagle(&peers);
             }
             c.flush(ctx);
             c.runs.tick(ctx, c);

@@ -4,6 +4,7 @@
 //! are rejected; a killed master fails a run in bounded time and a promoted replica is used
 //! without any manual command.
 
+mod bench;
 #[path = "../common/mod.rs"]
 mod common;
 mod harness;
@@ -57,8 +58,13 @@ fn load(con: &mut redis::Connection, cmds: &[&Vec<String>]) {
 
 fn load_cluster(cluster: &TestCluster, cmds: &[Vec<String>]) {
     let mut by_owner: BTreeMap<usize, Vec<&Vec<String>>> = BTreeMap::new();
+    let table = cluster.slot_ports();
     for c in cmds {
-        by_owner.entry(cluster.owner(&c[1])).or_default().push(c);
+        let slot = gears::slot::key_slot(c[1].as_bytes());
+        by_owner
+            .entry(cluster.master_in(&table, slot))
+            .or_default()
+            .push(c);
     }
     for (node, cmds) in by_owner {
         load(&mut cluster.nodes[node].conn(), &cmds);
