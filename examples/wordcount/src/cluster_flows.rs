@@ -132,3 +132,23 @@ pub fn shuffle(args: &[String]) -> Result<GearsBuilder<u64>, String> {
         .repartition(|k| format!("{k}#"))
         .count())
 }
+
+/// `ARGS <n> <bytes>`: each shard makes `n` records of about `bytes` bytes (no keyspace read),
+/// moves each to the owner of its key's slot and counts them there: the shuffle alone.
+#[gears::register]
+pub fn shuffle_generated(args: &[String]) -> Result<GearsBuilder<u64>, String> {
+    let [n, bytes] = args else {
+        return Err("usage: shuffle_generated <n> <bytes>".into());
+    };
+    let n: u64 = n.parse().map_err(|_| format!("bad n '{n}'"))?;
+    let bytes: usize = bytes.parse().map_err(|_| format!("bad size '{bytes}'"))?;
+    Ok(GearsBuilder::new(IterReader::new(move |_| 0..n))
+        .map(move |i| {
+            let shard = context::shard_id().map(|s| s.0).unwrap_or_default();
+            let key = format!("{shard}:{i}");
+            let pad = "x".repeat(bytes.saturating_sub(key.len()));
+            (key, pad)
+        })
+        .repartition(|(key, _)| key.clone())
+        .count())
+}

@@ -88,7 +88,6 @@ fn ms(d: Duration) -> f64 {
 #[ignore = "benchmark: scripts/bench-cluster.sh"]
 fn bench_cluster() {
     let keys = env("KEYS", 1_000_000);
-    let shuffle_keys = env("SHUFFLE_KEYS", 200_000);
     let empty_runs = env("EMPTY_RUNS", 2000);
     let cluster = TestCluster::start(crate::MODULE, &[], 3, 0, 5000);
     let single = start_standalone(crate::MODULE, &[]);
@@ -122,39 +121,31 @@ fn bench_cluster() {
     }
     let empty_single = t.elapsed() / empty_runs as u32;
 
-    // Shuffle: every key name moves to the owner of `<key>#`.
-    let shuffled: Vec<String> = (0..shuffle_keys).map(|i| format!("s:{i}")).collect();
-    load_cluster(&cluster, &shuffled);
-    let table = cluster.slot_ports();
-    let owner = |k: &str| cluster.master_in(&table, gears::slot::key_slot(k.as_bytes()));
-    let crossing = shuffled
-        .iter()
-        .filter(|k| owner(k) != owner(&format!("{k}#")))
-        .count();
-    let expect = format!("[[{shuffle_keys}],[]]");
-    let args = ["RG.RUN", "shuffle", "ARGS", "s:*"];
-    best(&mut cc, &args, 1, &expect);
-    let (m0, b0) = counters(&cluster);
-    let batched = best(&mut cc, &args, 3, &expect);
-    let (m1, b1) = counters(&cluster);
-    let (batched_msgs, batched_bytes) = ((m1 - m0) / 3, (b1 - b0) / 3);
-    // Bare scan of the same keys, to see what the shuffle itself costs.
-    let scan_only = best(
-        &mut cc,
-        &["RG.RUN", "count_keys", "ARGS", "s:*"],
-        3,
-        &expect,
-    );
-
-    // One message per record, as 1.x sends them.
+    // Shuffle alone: records made in memory on every shard (no keyspace read), each moved
+    // to the owner of its key's slot; then the same with one message per record (1.x).
+    let per_shard = env("SHUFFLE_RECORDS", 300_000);
+    let size = env("RECORD_BYTES", 100);
+    let per_record_n = env("PER_RECORD_RECORDS", 30_000);
+    let shuffle = |con: &mut redis::Connection, n: usize| {
+        let (n_s, size_s) = (n.to_string(), size.to_string());
+        let args = ["RG.RUN", "shuffle_generated", "ARGS", &n_s, &size_s];
+        let expect = format!("[[{}],[]]", 3 * n);
+        best(con, &args, 1, &expect);
+        let (m0, b0) = counters(&cluster);
+        let took = best(con, &args, 3, &expect);
+        let (m1, b1) = counters(&cluster);
+        (took, (m1 - m0) / 3, (b1 - b0) / 3)
+    };
+    let (batched, batched_msgs, batched_bytes) = shuffle(&mut cc, per_shard);
+    let (small, small_msgs, small_bytes) = shuffle(&mut cc, per_record_n);
     assert_eq!(
         run(&mut cc, &["RG.CONFIGSET", "ShuffleBatchBytes", "1"]),
         "[OK]"
     );
-    let (m2, b2) = counters(&cluster);
-    let per_record = best(&mut cc, &args, 1, &expect);
-    let (m3, b3) = counters(&cluster);
+    let (per_record, pr_msgs, pr_bytes) = shuffle(&mut cc, per_record_n);
     run(&mut cc, &["RG.CONFIGSET", "ShuffleBatchBytes", "32768"]);
+    // About 2/3 of the records cross shards (3 equal masters).
+    let crossing = |n: usize| 2.0 * n as f64;
 
     println!("== cluster benchmark (3 masters on loopback, one run)");
     println!(
@@ -170,19 +161,21 @@ fn bench_cluster() {
     );
     let secs = batched.as_secs_f64();
     println!(
-        "repartition shuffle: {shuffle_keys} records ({crossing} cross shards) in {:.1} ms \
-         (scan+count alone {:.1} ms): {:.1} MB/s, {:.0} records/s crossing; {batched_msgs} messages, {batched_bytes} bytes",
+        "repartition shuffle: {} records of {size} bytes, ~{:.0} crossing shards, in {:.1} ms: \
+         {:.1} MB/s and {:.0} records/s crossing ({batched_msgs} messages, {batched_bytes} bytes)",
+        3 * per_shard,
+        crossing(per_shard),
         ms(batched),
-        ms(scan_only),
         batched_bytes as f64 / 1e6 / secs,
-        crossing as f64 / secs,
+        crossing(per_shard) / secs,
     );
     println!(
-        "one message per record (1.x style): {:.1} ms, {} messages, {} bytes; per-record / batched = {:.1}x time, {:.1}x bytes",
+        "one message per record (1.x style), {} records: {:.1} ms, {pr_msgs} messages, {pr_bytes} bytes; \
+         batched: {:.1} ms, {small_msgs} messages, {small_bytes} bytes; per-record / batched = {:.1}x time, {:.1}x bytes",
+        3 * per_record_n,
         ms(per_record),
-        m3 - m2,
-        b3 - b2,
-        per_record.as_secs_f64() / secs,
-        (b3 - b2) as f64 / batched_bytes.max(1) as f64
+        ms(small),
+        per_record.as_secs_f64() / small.as_secs_f64(),
+        pr_bytes as f64 / small_bytes.max(1) as f64
     );
 }
