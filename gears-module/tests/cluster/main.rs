@@ -179,6 +179,73 @@ fn three_masters_answer_like_one_server() {
     writes_to_foreign_slots_name_the_slot(&cluster);
     malformed_messages_are_rejected(&cluster, &ids, &mut single);
     registrations_are_cluster_wide(&cluster, &ids);
+    abort_is_cluster_wide(&cluster);
+    a_silent_shard_fails_the_run_after_the_idle_time(&cluster, &ids, &mut single);
+}
+
+fn a_silent_shard_fails_the_run_after_the_idle_time(
+    cluster: &TestCluster,
+    ids: &[String],
+    single: &mut redis::Connection,
+) {
+    let mut con = cluster.nodes[0].conn();
+    assert_eq!(
+        run(&mut con, &["RG.CONFIGSET", "ExecutionMaxIdleTime", "1000"]),
+        "[OK]"
+    );
+    // Node 1 stops answering for 3 s (its main thread sleeps; node timeout is 5 s, so the
+    // cluster does not flag it): only the idle time can end the run.
+    let sleeper = {
+        let mut c = cluster.nodes[1].conn();
+        std::thread::spawn(move || run(&mut c, &["DEBUG", "SLEEP", "3"]))
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    let reply = rg_run(&mut con, &["word_count"]);
+    let took = started.elapsed();
+    eprintln!("silent shard: the run failed after {took:?}: {reply}");
+    assert!(
+        reply.contains(&format!("shard {}", ids[1]))
+            && reply.contains("did not answer within ExecutionMaxIdleTime (1000 ms)"),
+        "{reply}"
+    );
+    assert!(took < Duration::from_millis(2500), "{took:?}");
+    assert_eq!(sleeper.join().unwrap(), "OK");
+    run(&mut con, &["RG.CONFIGSET", "ExecutionMaxIdleTime", "5000"]);
+    // Once awake, the cluster runs flows again (late messages of the failed run are ignored).
+    assert_eq!(
+        rg_run(&mut con, &["word_count"]),
+        rg_run(single, &["word_count"])
+    );
+}
+
+fn abort_is_cluster_wide(cluster: &TestCluster) {
+    let mut con = cluster.nodes[0].conn();
+    // About 4 s of work on every master (1 ms per record, abort checked per 1024 records).
+    let id = run(
+        &mut con,
+        &["RG.RUN", "slow_count", "UNBLOCKING", "ARGS", "4000"],
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let asked = Instant::now();
+    assert_eq!(run(&mut con, &["RG.ABORTEXECUTION", &id]), "OK");
+    let mut reply = String::new();
+    wait_until(Duration::from_secs(10), || {
+        reply = run(&mut con, &["RG.GETRESULTS", &id]);
+        !reply.contains("still running")
+    });
+    assert_eq!(reply, "ERR(execution was aborted)");
+    assert!(
+        asked.elapsed() < Duration::from_millis(2500),
+        "{:?}",
+        asked.elapsed()
+    );
+    let mut plan = String::new();
+    let all = wait_until(Duration::from_secs(5), || {
+        plan = run(&mut con, &["RG.GETEXECUTION", &id, "CLUSTER"]);
+        plan.matches("status,aborted").count() == 3
+    });
+    assert!(all, "every master's part is aborted: {plan}");
 }
 
 /// `[[shard, reply], ...]` of a registration command: one entry per master.
@@ -405,6 +472,7 @@ fn a_killed_master_fails_the_run_and_a_promoted_replica_serves_the_next() {
         !reply.contains("still running")
     });
     let took = killed.elapsed();
+    eprintln!("killed master: the run failed {took:?} after the kill: {reply}");
     assert!(
         reply.contains(&victim_id),
         "the error names the dead shard: {reply}"
