@@ -400,7 +400,7 @@ impl Runs {
                     }
                 }
             }
-            Body::Request { .. } | Body::Reply { .. } => {}
+            Body::Request { .. } | Body::Reply { .. } | Body::Ack { .. } => {}
         }
     }
 
