@@ -24,6 +24,7 @@ pub struct Node {
     child: Option<Child>,
     pub port: u16,
     pub dir: PathBuf,
+    args: Vec<std::ffi::OsString>,
 }
 
 impl Node {
@@ -43,6 +44,27 @@ impl Node {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// Starts the killed node again: same port, directory and `nodes.conf` (it rejoins the
+    /// cluster with its id), a new process (a new Gears run id).
+    pub fn restart(&mut self) {
+        self.kill();
+        let child = Command::new("redis-server")
+            .args(&self.args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("restart redis-server");
+        self.child = Some(child);
+        let port = self.port;
+        let up = wait_until(Duration::from_secs(10), || {
+            redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+                .and_then(|c| c.get_connection())
+                .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
+                .is_ok()
+        });
+        assert!(up, "restarted node did not answer:\n{}", self.log());
     }
 
     pub fn alive(&mut self) -> bool {
@@ -103,7 +125,7 @@ fn start_node(module: &str, module_args: &[&str], node_timeout_ms: Option<u64>) 
             .arg("--cluster-node-timeout")
             .arg(timeout.to_string());
     }
-    let child = cmd
+    let args: Vec<std::ffi::OsString> = cmd
         .args(["--enable-debug-command", "yes"])
         .arg("--dir")
         .arg(&dir)
@@ -112,6 +134,11 @@ fn start_node(module: &str, module_args: &[&str], node_timeout_ms: Option<u64>) 
         .arg("--loadmodule")
         .arg(&module)
         .args(module_args)
+        .get_args()
+        .map(|a| a.to_owned())
+        .collect();
+    let child = Command::new("redis-server")
+        .args(&args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -120,6 +147,7 @@ fn start_node(module: &str, module_args: &[&str], node_timeout_ms: Option<u64>) 
         child: Some(child),
         port,
         dir,
+        args,
     };
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {

@@ -109,7 +109,7 @@ fn info_counter(con: &mut redis::Connection, name: &str) -> i64 {
 
 #[test]
 fn three_masters_answer_like_one_server() {
-    let cluster = TestCluster::start(MODULE, &[], 3, 0, 5000);
+    let mut cluster = TestCluster::start(MODULE, &[], 3, 0, 5000);
     let standalone = Server::start(MODULE, &[]);
     let data = dataset(400, 600);
     load(&mut standalone.conn(), &data.iter().collect::<Vec<_>>());
@@ -181,6 +181,36 @@ fn three_masters_answer_like_one_server() {
     registrations_are_cluster_wide(&cluster, &ids);
     abort_is_cluster_wide(&cluster);
     a_silent_shard_fails_the_run_after_the_idle_time(&cluster, &ids, &mut single);
+    messages_are_retransmitted_across_a_restart(&mut cluster, &ids);
+}
+
+fn messages_are_retransmitted_across_a_restart(cluster: &mut TestCluster, ids: &[String]) {
+    let mut con = cluster.nodes[0].conn();
+    run(&mut con, &["RG.CONFIGSET", "SendMsgRetries", "10"]);
+    let retries_before = info_counter(&mut con, "retries");
+    // Node 2 goes down; a registration made meanwhile reaches it once it is back.
+    cluster.nodes[2].kill();
+    let register = std::thread::spawn(move || {
+        run(&mut con, &["RG.REGISTER", "mark_owner", "ARGS", "retry:*"])
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    cluster.nodes[2].restart();
+    let reply = register.join().unwrap();
+    eprintln!("registered across a restart: {reply}");
+    let reg = reply
+        .trim_start_matches('[')
+        .split(',')
+        .nth(1)
+        .unwrap_or_default()
+        .trim_end_matches(']')
+        .to_string();
+    assert!(reg.starts_with(&ids[0]), "{reply}");
+    per_shard(&reply, ids, &reg);
+    let dump = run(&mut cluster.nodes[2].conn(), &["RG.DUMPREGISTRATIONS"]);
+    assert!(dump.contains(&reg), "{dump}");
+    let mut con = cluster.nodes[0].conn();
+    assert!(info_counter(&mut con, "retries") > retries_before);
+    run(&mut con, &["RG.CONFIGSET", "SendMsgRetries", "3"]);
 }
 
 fn a_silent_shard_fails_the_run_after_the_idle_time(
