@@ -214,6 +214,14 @@ fn scan_page(
 
 impl Host for RedisHost {
     fn topology(&self) -> Topology {
+        // The module's own host (local executions) follows the cluster's current topology,
+        // so shard ids and hashtags are right on a cluster; a distributed run's host keeps the
+        // topology its execution started with.
+        if self.topology.len() == 1 {
+            if let Some(current) = crate::cluster::local_topology() {
+                return current;
+            }
+        }
         self.topology.clone()
     }
 
@@ -273,7 +281,7 @@ impl Host for RedisHost {
     fn call(&self, args: &[&str]) -> Result<Value, HostError> {
         let result = self
             .with_ctx(|ctx| call(ctx, args, true))
-            .map_err(|e| crate::cluster::explain_foreign_key(&self.topology, args, e))?;
+            .map_err(|e| crate::cluster::explain_foreign_key(&self.topology(), args, e))?;
         if let (Some(InlineContext(ptr)), [cmd, key, ..]) = (self.inline, args) {
             // Redis does not deliver keyspace notifications raised inside a notification
             // callback: a `sync` execution's XADD must reach stream registrations here.

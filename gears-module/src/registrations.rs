@@ -193,6 +193,29 @@ impl Registered {
                     on_done(&execution);
                 }
             }
+            ExecutionMode::Async if crate::cluster::is_shard(ctx) => {
+                // Cluster-wide per event (1.x `async`): this shard reads the event, every
+                // master runs the stages after it.
+                let this = self.clone();
+                let on_done: OnDone = Box::new(move |execution: &Arc<Execution>| {
+                    if let Some(outcome) = execution.outcome() {
+                        this.stats().record(execution.status(), &outcome);
+                    }
+                    if let Some(on_done) = on_done {
+                        on_done(execution);
+                    }
+                });
+                crate::cluster::launch_event(
+                    ctx,
+                    self.function,
+                    &self.args,
+                    self.registration.plan.clone(),
+                    event,
+                    execution.clone(),
+                    profile,
+                    on_done,
+                );
+            }
             ExecutionMode::AsyncLocal | ExecutionMode::Async => {
                 let job = plan_job(
                     self.registration.plan.clone(),

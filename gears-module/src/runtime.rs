@@ -173,6 +173,21 @@ impl Runtime {
         paused: bool,
     ) -> String {
         let id = format!("{}-{n}", self.shard);
+        self.registration_counter.fetch_max(n, Ordering::Relaxed);
+        self.insert_registration(id, function, doc, registration, args, paused)
+    }
+
+    /// Adds a registration under a given id (a cluster registration made on another shard
+    /// keeps the id its origin gave it).
+    pub(crate) fn insert_registration(
+        &self,
+        id: String,
+        function: &'static str,
+        doc: &'static str,
+        registration: Registration,
+        args: Vec<String>,
+        paused: bool,
+    ) -> String {
         let group = group_name(function, &args);
         let reg = Registered::new(
             id.clone(),
@@ -185,7 +200,6 @@ impl Runtime {
         );
         reg.paused.store(paused, Ordering::Release);
         self.with_registrations_mut(|regs| regs.push(Arc::new(reg)));
-        self.registration_counter.fetch_max(n, Ordering::Relaxed);
         id
     }
 

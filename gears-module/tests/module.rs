@@ -327,7 +327,7 @@ fn functions_cluster_stubs_and_info() {
         functions.contains("[name,word_count,kind,flow,doc,Word count: string keys `doc:*`"),
         "{functions}"
     );
-    assert_eq!(functions.matches("[name,").count(), 17, "{functions}");
+    assert_eq!(functions.matches("[name,").count(), 21, "{functions}");
     assert_eq!(
         run(
             &mut con,
@@ -341,7 +341,7 @@ fn functions_cluster_stubs_and_info() {
     run(&mut con, &["RG.RUN", "word_count"]);
     let info = run(&mut con, &["INFO", "wordcount"]);
     assert!(info.contains("wordcount_executions_total:1"), "{info}");
-    assert!(info.contains("wordcount_functions:17"), "{info}");
+    assert!(info.contains("wordcount_functions:21"), "{info}");
 }
 
 #[test]

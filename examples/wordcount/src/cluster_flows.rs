@@ -91,3 +91,64 @@ pub fn copy_with_hashtag(args: &[String]) -> Result<GearsBuilder<String>, String
         })
         .sort())
 }
+
+/// Every write to a key matching `ARGS <pattern>` sets `{<key>}:seen_by` to the id of the
+/// shard that ran the execution (the key's owner: registrations fire where the key lives).
+/// Instantiate with `RG.REGISTER mark_owner ARGS <pattern>`.
+#[gears::register]
+pub fn mark_owner(args: &[String]) -> Result<Registration, GearsError> {
+    let [pattern] = args else {
+        return Err(GearsError::Invalid(
+            "usage: RG.REGISTER mark_owner ARGS <pattern>".into(),
+        ));
+    };
+    GearsBuilder::new(KeysReader::new(pattern.clone()).read_value(false))
+        .try_for_each(|r| {
+            let shard = context::shard_id()?;
+            context::call(&["SET", &format!("{{{}}}:seen_by", r.key), &shard.0]).map(|_| ())
+        })
+        .register(ExecutionMode::AsyncLocal)
+}
+
+/// `async` (cluster-wide per event): each write to `tally:*` is moved to the shard owning
+/// `{tally}` and appended to the list `{tally}:keys` there.
+#[gears::register]
+pub fn tally_async() -> Result<Registration, GearsError> {
+    GearsBuilder::new(KeysReader::new("tally:*").read_value(false))
+        .map(|r| r.key.clone())
+        .repartition(|_| "{tally}".to_string())
+        .try_for_each(|key| context::call(&["RPUSH", "{tally}:keys", key]).map(|_| ()))
+        .register(ExecutionMode::Async)
+}
+
+/// Moves every key name matching `ARGS <pattern>` to the shard owning `<key>#` and counts
+/// them there: a pure shuffle (the cluster benchmark's `repartition` throughput).
+#[gears::register]
+pub fn shuffle(args: &[String]) -> Result<GearsBuilder<u64>, String> {
+    let [pattern] = args else {
+        return Err("usage: shuffle <pattern>".into());
+    };
+    Ok(GearsBuilder::new(KeysOnlyReader::new(pattern.clone()))
+        .repartition(|k| format!("{k}#"))
+        .count())
+}
+
+/// `ARGS <n> <bytes>`: each shard makes `n` records of about `bytes` bytes (no keyspace read),
+/// moves each to the owner of its key's slot and counts them there: the shuffle alone.
+#[gears::register]
+pub fn shuffle_generated(args: &[String]) -> Result<GearsBuilder<u64>, String> {
+    let [n, bytes] = args else {
+        return Err("usage: shuffle_generated <n> <bytes>".into());
+    };
+    let n: u64 = n.parse().map_err(|_| format!("bad n '{n}'"))?;
+    let bytes: usize = bytes.parse().map_err(|_| format!("bad size '{bytes}'"))?;
+    Ok(GearsBuilder::new(IterReader::new(move |_| 0..n))
+        .map(move |i| {
+            let shard = context::shard_id().map(|s| s.0).unwrap_or_default();
+            let key = format!("{shard}:{i}");
+            let pad = "x".repeat(bytes.saturating_sub(key.len()));
+            (key, pad)
+        })
+        .repartition(|(key, _)| key.clone())
+        .count())
+}

@@ -400,7 +400,7 @@ impl Runs {
                     }
                 }
             }
-            Body::Request { .. } | Body::Reply { .. } => {}
+            Body::Request { .. } | Body::Reply { .. } | Body::Ack { .. } => {}
         }
     }
 
@@ -439,7 +439,11 @@ impl Runs {
             self.forget(&run.id);
             return;
         }
-        let view = c.view(ctx);
+        let mut view = c.view(ctx);
+        if !view.same_shards(&start.shards) {
+            // The initiator read the topology just now; catch up before comparing.
+            view = c.refresh(ctx);
+        }
         let topology = if view.same_shards(&start.shards) {
             view.topology.as_seen_by(me)
         } else {
@@ -667,9 +671,12 @@ impl Runs {
                         }
                     }
                     Some(part) => {
+                        // Flagged PFAIL/FAIL by the cluster: it will not answer. (A peer
+                        // missing from this node's view is not enough: the initiator may
+                        // know a newer topology; the idle time covers it.)
                         let failing: Vec<String> = part
                             .others()
-                            .filter(|id| view.shards.iter().any(|s| &s.id == *id && s.failing))
+                            .filter(|id| view.nodes.iter().any(|n| &n.id == *id && n.is_failing()))
                             .map(|id| view.describe(id))
                             .collect();
                         if !failing.is_empty() {

@@ -1,6 +1,7 @@
 //! Cluster-wide management: a request to every other master, the client blocked until all
 //! answered (or `ExecutionMaxIdleTime` passed: a silent shard is reported, never waited on
-//! forever). Used by `RG.GETEXECUTION <id> CLUSTER`.
+//! forever). Used by `RG.GETEXECUTION <id> CLUSTER` and by the registration commands, which
+//! are applied on every master and reported per shard.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -119,12 +120,20 @@ pub(crate) fn render(shard: &str, info: &ExecInfo, shards: i64) -> RedisValue {
     ])
 }
 
+/// What a pending request answers once complete.
+enum Kind {
+    /// `RG.GETEXECUTION … CLUSTER`: this shard's part.
+    Execution(Option<ExecInfo>),
+    /// A registration command: this shard's reply.
+    Registration(String),
+}
+
 struct Pending {
     /// Answers so far, by node id (`None`: still waiting).
     answers: BTreeMap<String, Option<Result<Vec<u8>, String>>>,
     deadline: Instant,
     blocked: Option<BlockedClient>,
-    local: Option<ExecInfo>,
+    kind: Kind,
     my_id: String,
 }
 
@@ -183,9 +192,13 @@ impl Requests {
 }
 
 fn finish(mut p: Pending) {
+    let local = match std::mem::replace(&mut p.kind, Kind::Execution(None)) {
+        Kind::Execution(local) => local,
+        Kind::Registration(mine) => return finish_registration(p, mine),
+    };
     let total = p.answers.len() as i64 + 1;
     let mut entries = Vec::new();
-    if let Some(local) = &p.local {
+    if let Some(local) = &local {
         entries.push(render(&p.my_id, local, total));
     }
     for (shard, answer) in &p.answers {
@@ -200,7 +213,7 @@ fn finish(mut p: Pending) {
         });
     }
     if let Some(blocked) = p.blocked.take() {
-        let reply: RedisResult = if p.local.is_none() && entries.is_empty() {
+        let reply: RedisResult = if local.is_none() && entries.is_empty() {
             Err(RedisError::Str("ERR execution plan does not exist"))
         } else {
             Ok(RedisValue::Array(entries))
@@ -224,8 +237,183 @@ pub(crate) fn on_request(ctx: &Context, c: &Cluster, sender: &str, id: u64, op: 
         Op::GetExecution(execution) => {
             encode_value(&local_info(&execution)).map_err(|e| e.to_string())
         }
+        Op::Registration { command, id, named } => apply_registration(ctx, command, id, &named)
+            .and_then(|reply| encode_value(&reply).map_err(|e| e.to_string())),
     };
     c.send(ctx, sender, Body::Reply { id, result });
+}
+
+thread_local! {
+    /// Set while a registration command from another shard is applied here: the command
+    /// does not fan out again, and `RG.REGISTER` takes the origin's id.
+    static REMOTE: std::cell::RefCell<Option<Option<String>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The origin's id for the registration being created, when applying another shard's
+/// `RG.REGISTER`.
+pub(crate) fn forced_registration_id() -> Option<String> {
+    REMOTE.with(|r| r.borrow().clone().flatten())
+}
+
+fn applying_remote() -> bool {
+    REMOTE.with(|r| r.borrow().is_some())
+}
+
+/// Runs another shard's registration command here, through the command itself (same checks,
+/// same replication to this shard's replicas). Ids it names are translated to this shard's.
+fn apply_registration(
+    ctx: &Context,
+    mut command: Vec<String>,
+    id: Option<String>,
+    named: &[(String, String, Vec<String>)],
+) -> Result<String, String> {
+    let rt = runtime().map_err(|e| e.to_string())?;
+    let regs = rt.registrations();
+    for arg in command.iter_mut().skip(1) {
+        if regs.iter().any(|r| r.id == *arg) {
+            continue;
+        }
+        if let Some((_, function, args)) = named.iter().find(|(i, ..)| i == arg) {
+            if let Some(local) = regs
+                .iter()
+                .find(|r| r.function == function && r.args == *args)
+            {
+                *arg = local.id.clone();
+            }
+        }
+    }
+    let (cmd, rest) = command.split_first().ok_or("empty command")?;
+    if !cmd.to_ascii_uppercase().starts_with("RG.") || !is_registration_command(cmd) {
+        return Err(format!("'{cmd}' is not a registration command"));
+    }
+    let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
+    let options = redis_module::CallOptionsBuilder::new()
+        .errors_as_replies()
+        .build();
+    REMOTE.with(|r| *r.borrow_mut() = Some(id));
+    let result: redis_module::CallResult = ctx.call_ext(cmd.as_str(), &options, rest.as_slice());
+    REMOTE.with(|r| *r.borrow_mut() = None);
+    match crate::reply::from_call(&result) {
+        Ok(v) => Ok(v
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("{v:?}"))),
+        Err(e) => Err(e),
+    }
+}
+
+fn is_registration_command(cmd: &str) -> bool {
+    matches!(
+        cmd.to_ascii_uppercase().as_str(),
+        "RG.REGISTER"
+            | "RG.UNREGISTER"
+            | "RG.PAUSEREGISTRATIONS"
+            | "RG.UNPAUSEREGISTRATIONS"
+            | "RG.CLEARREGISTRATIONSSTATS"
+    )
+}
+
+/// After a registration command succeeded here: on a cluster, applies it on every other
+/// master and replies `[[shard, reply], ...]` (this shard first) once all answered. `id` is
+/// the id `RG.REGISTER` gave the new registration.
+pub(crate) fn after_registration_change(
+    ctx: &Context,
+    command: &[String],
+    local: RedisValue,
+    id: Option<String>,
+) -> RedisResult {
+    let Some(c) = super::cluster() else {
+        return Ok(local);
+    };
+    if applying_remote() {
+        return Ok(local);
+    }
+    let view = c.refresh(ctx);
+    let others: Vec<String> = view
+        .shards
+        .iter()
+        .map(|s| s.id.clone())
+        .filter(|i| *i != c.my_id)
+        .collect();
+    if others.is_empty() {
+        return Ok(local);
+    }
+    let named = runtime()
+        .map(|rt| {
+            rt.registrations()
+                .iter()
+                .filter(|r| command.iter().skip(1).any(|a| *a == r.id))
+                .map(|r| (r.id.clone(), r.function.to_string(), r.args.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let op = Op::Registration {
+        command: command.to_vec(),
+        id,
+        named,
+    };
+    let can_block = !ctx.get_flags().intersects(
+        redis_module::ContextFlags::MULTI
+            | redis_module::ContextFlags::LUA
+            | redis_module::ContextFlags::DENY_BLOCKING,
+    );
+    let request = c.requests.next.fetch_add(1, Ordering::Relaxed) + 1;
+    if can_block {
+        let idle = runtime().map_or(5000, |rt| rt.config().execution_max_idle_time_ms);
+        lock(&c.requests.pending).insert(
+            request,
+            Pending {
+                answers: others.iter().map(|o| (o.clone(), None)).collect(),
+                deadline: Instant::now() + Duration::from_millis(idle),
+                blocked: Some(ctx.block_client()),
+                kind: Kind::Registration(match &local {
+                    RedisValue::SimpleStringStatic(s) => s.to_string(),
+                    RedisValue::SimpleString(s) | RedisValue::BulkString(s) => s.clone(),
+                    other => format!("{other:?}"),
+                }),
+                my_id: c.my_id.clone(),
+            },
+        );
+    }
+    for dest in &others {
+        c.send(
+            ctx,
+            dest,
+            Body::Request {
+                id: request,
+                op: op.clone(),
+            },
+        );
+    }
+    if can_block {
+        Ok(RedisValue::NoReply)
+    } else {
+        // Inside MULTI/Lua: applied everywhere, reported here only.
+        Ok(local)
+    }
+}
+
+fn finish_registration(mut p: Pending, mine: String) {
+    let mut entries = vec![RedisValue::Array(vec![
+        p.my_id.as_str().into(),
+        RedisValue::BulkString(mine),
+    ])];
+    for (shard, answer) in &p.answers {
+        let reply = match answer {
+            Some(Ok(bytes)) => match decode_value::<String>(bytes) {
+                Ok(s) => RedisValue::BulkString(s),
+                Err(e) => RedisValue::BulkString(format!("ERR {e}")),
+            },
+            Some(Err(e)) => RedisValue::BulkString(format!("ERR {e}")),
+            None => {
+                RedisValue::BulkString("ERR did not answer within ExecutionMaxIdleTime".to_string())
+            }
+        };
+        entries.push(RedisValue::Array(vec![shard.as_str().into(), reply]));
+    }
+    if let Some(blocked) = p.blocked.take() {
+        ThreadSafeContext::with_blocked_client(blocked).reply(Ok(RedisValue::Array(entries)));
+    }
 }
 
 /// `RG.GETEXECUTION <id> CLUSTER`: this shard's part and every other master's.
@@ -252,7 +440,7 @@ pub(crate) fn get_execution(ctx: &Context, c: &Cluster, execution: &str) -> Redi
             answers: others.iter().map(|o| (o.clone(), None)).collect(),
             deadline: Instant::now() + Duration::from_millis(idle),
             blocked: Some(ctx.block_client()),
-            local,
+            kind: Kind::Execution(local),
             my_id: c.my_id.clone(),
         },
     );

@@ -6,9 +6,11 @@
 //! - [`coordinator`]: distributed executions (stages on every master, record exchanges).
 //! - [`mgmt`]: cluster-wide management (`RG.GETEXECUTION … CLUSTER`, registration changes).
 //!
-//! The transport here keeps, per destination, a sequence number and an ordered queue of
-//! messages the bus refused (node not connected): a timer retries them once a second, up to
-//! `SendMsgRetries`, then gives up and fails the executions that needed them.
+//! The transport here keeps, per destination, a sequence number and every message not yet
+//! acknowledged. The bus may refuse a message (node not connected) or accept it into a link
+//! that dies: either way the timer retransmits the unacknowledged messages in order once a
+//! second, across reconnects, up to `SendMsgRetries` times; then it gives up, fails the
+//! executions that needed them and starts a new stream to that node.
 
 pub(crate) mod bus;
 pub(crate) mod coordinator;
@@ -42,20 +44,29 @@ pub(crate) struct Counters {
     pub(crate) undelivered: AtomicU64,
 }
 
-struct Queued {
+/// A message sent and not yet acknowledged.
+struct Unacked {
+    seq: u64,
     bytes: Vec<u8>,
-    attempts: u64,
-    next_try: Instant,
+    /// The bus took it (else it waits for the next retransmission, in order).
+    handed: bool,
+    sent_at: Instant,
     execution: Option<String>,
 }
 
 #[derive(Default)]
 struct PeerOut {
+    stream: u32,
     seq: u64,
-    queue: VecDeque<Queued>,
+    unacked: VecDeque<Unacked>,
+    /// Retransmissions of the oldest unacknowledged message.
+    attempts: u64,
     /// The last message sent (the test hook replays it to check duplicate detection).
     last: Option<Vec<u8>>,
 }
+
+/// Retransmission timeout.
+const RTO: Duration = Duration::from_secs(1);
 
 /// The local node in the cluster.
 pub(crate) struct Cluster {
@@ -128,8 +139,19 @@ fn tick(ctx: &Context, n: u32) {
     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         if let Some(c) = cluster() {
             if n % REFRESH_EVERY == 0 {
-                c.refresh(ctx);
+                let view = c.refresh(ctx);
+                let peers: Vec<std::net::SocketAddr> = view
+                    .nodes
+                    .iter()
+                    .filter(|node| node.id != c.my_id)
+                    .filter_map(|node| {
+                        let cport = u16::try_from(node.port + 10000).ok()?;
+                        format!("{}:{cport}", node.ip).parse().ok()
+                    })
+                    .collect();
+                bus::disable_nagle(&peers);
             }
+            c.send_acks(ctx);
             c.flush(ctx);
             c.runs.tick(ctx, c);
             c.requests.tick(c);
@@ -160,8 +182,8 @@ impl Cluster {
         lock(&self.view).clone()
     }
 
-    /// Sends `body` to node `dest`: at once if the bus takes it and nothing waits before it,
-    /// else queued for retries. `ctx` must hold the Redis lock.
+    /// Sends `body` to node `dest`, reliably: kept until acknowledged, retransmitted in
+    /// order. `ctx` must hold the Redis lock.
     pub(crate) fn send(&self, ctx: &Context, dest: &str, body: Body) {
         let execution = body.execution().map(str::to_string);
         let mut out = lock(&self.out);
@@ -169,6 +191,7 @@ impl Cluster {
         peer.seq += 1;
         let envelope = Envelope {
             run_id: self.run_id,
+            stream: peer.stream,
             seq: peer.seq,
             body,
         };
@@ -183,16 +206,57 @@ impl Cluster {
         self.counters
             .sent_bytes
             .fetch_add(bytes.len() as u64, Ordering::Relaxed);
-        if peer.queue.is_empty() && bus::send(ctx, dest, &bytes) {
-            peer.last = Some(bytes);
-            return;
+        // In order: only hand it to the bus if everything before it was.
+        let handed = peer.unacked.iter().all(|u| u.handed) && bus::send(ctx, dest, &bytes);
+        if handed {
+            peer.last = Some(bytes.clone());
         }
-        peer.queue.push_back(Queued {
+        peer.unacked.push_back(Unacked {
+            seq: peer.seq,
             bytes,
-            attempts: 1,
-            next_try: Instant::now() + Duration::from_secs(1),
+            handed,
+            sent_at: Instant::now(),
             execution,
         });
+    }
+
+    /// Sends an unsequenced message (an `Ack`): lost if the bus loses it.
+    fn send_unsequenced(&self, ctx: &Context, dest: &str, body: Body) {
+        let envelope = Envelope {
+            run_id: self.run_id,
+            stream: 0,
+            seq: 0,
+            body,
+        };
+        if let Ok(bytes) = wire::encode(&envelope) {
+            bus::send(ctx, dest, &bytes);
+        }
+    }
+
+    /// `dest` delivered its stream `stream` up to `upto`.
+    fn on_ack(&self, dest: &str, stream: u32, upto: u64) {
+        let mut out = lock(&self.out);
+        let Some(peer) = out.get_mut(dest) else {
+            return;
+        };
+        if stream != peer.stream {
+            return;
+        }
+        let before = peer.unacked.len();
+        while peer.unacked.front().is_some_and(|u| u.seq <= upto) {
+            peer.unacked.pop_front();
+        }
+        if peer.unacked.len() != before {
+            peer.attempts = 0;
+        }
+    }
+
+    /// Acknowledges what this node delivered since the last tick.
+    fn send_acks(&self, ctx: &Context) {
+        let due = lock(&self.filter).acks_due();
+        for (peer, stream, upto) in due {
+            self.send_unsequenced(ctx, &peer, Body::Ack { stream, upto });
+        }
     }
 
     /// Sends `make(id)` to every other master.
@@ -218,54 +282,108 @@ impl Cluster {
         lock(&self.out).get(dest).and_then(|p| p.last.clone())
     }
 
-    /// Messages waiting for a retry, per destination.
+    /// Messages not yet acknowledged by `dest`.
     pub(crate) fn pending(&self, dest: &str) -> usize {
-        lock(&self.out).get(dest).map_or(0, |p| p.queue.len())
+        lock(&self.out).get(dest).map_or(0, |p| p.unacked.len())
     }
 
-    /// Retries queued messages (in order, per destination); gives up after `SendMsgRetries`.
+    /// Retransmits, in order, what a node did not acknowledge within [`RTO`] (or what the bus
+    /// refused); gives up after `SendMsgRetries` retransmissions of the oldest message.
     fn flush(&self, ctx: &Context) {
         let retries = runtime().map_or(3, |rt| rt.config().send_msg_retries);
         let now = Instant::now();
-        let mut given_up: Vec<(String, Option<String>)> = Vec::new();
+        let mut given_up: Vec<(String, Vec<String>)> = Vec::new();
         {
             let mut out = lock(&self.out);
             for (dest, peer) in out.iter_mut() {
-                while let Some(head) = peer.queue.front_mut() {
-                    if head.next_try > now {
+                let Some(head) = peer.unacked.front() else {
+                    continue;
+                };
+                if head.handed && now.duration_since(head.sent_at) < RTO {
+                    continue;
+                }
+                if !head.handed && now.duration_since(head.sent_at) < RTO && peer.attempts > 0 {
+                    continue;
+                }
+                peer.attempts += 1;
+                if peer.attempts > retries {
+                    self.counters
+                        .undelivered
+                        .fetch_add(peer.unacked.len() as u64, Ordering::Relaxed);
+                    let executions = peer.unacked.drain(..).filter_map(|u| u.execution).collect();
+                    given_up.push((dest.clone(), executions));
+                    // A new stream: the receiver stops waiting for what was given up.
+                    peer.stream += 1;
+                    peer.seq = 0;
+                    peer.attempts = 0;
+                    continue;
+                }
+                for u in peer.unacked.iter_mut() {
+                    self.counters.retried.fetch_add(1, Ordering::Relaxed);
+                    u.handed = bus::send(ctx, dest, &u.bytes);
+                    u.sent_at = now;
+                    if !u.handed {
                         break;
                     }
-                    self.counters.retried.fetch_add(1, Ordering::Relaxed);
-                    if bus::send(ctx, dest, &head.bytes) {
-                        if let Some(sent) = peer.queue.pop_front() {
-                            peer.last = Some(sent.bytes);
-                        }
-                        continue;
-                    }
-                    head.attempts += 1;
-                    if head.attempts > retries {
-                        self.counters.undelivered.fetch_add(1, Ordering::Relaxed);
-                        if let Some(dropped) = peer.queue.pop_front() {
-                            given_up.push((dest.clone(), dropped.execution));
-                        }
-                        continue;
-                    }
-                    head.next_try = now + Duration::from_secs(1);
-                    break;
                 }
             }
         }
-        for (dest, execution) in given_up {
+        for (dest, executions) in given_up {
             let view = self.view(ctx);
             let error = format!(
                 "could not deliver a message to shard {} after {retries} retries (SendMsgRetries)",
                 view.describe(&dest)
             );
             ctx.log_warning(&format!("gears: {error}"));
-            if let Some(execution) = execution {
-                self.runs.fail_by_id(ctx, self, &execution, &error);
+            let mut seen = std::collections::HashSet::new();
+            for execution in executions {
+                if seen.insert(execution.clone()) {
+                    self.runs.fail_by_id(ctx, self, &execution, &error);
+                }
             }
         }
+    }
+}
+
+/// The cluster's topology seen from this node, when it is a shard (for local executions).
+pub(crate) fn local_topology() -> Option<gears_core::host::Topology> {
+    let view = cluster()?.cached_view()?;
+    view.me.map(|_| view.topology.clone())
+}
+
+/// Whether this node is a shard of a cluster (a master owning slots).
+pub(crate) fn is_shard(ctx: &Context) -> bool {
+    cluster().is_some_and(|c| c.view(ctx).me.is_some())
+}
+
+/// Starts an `async` registration's execution for one event on every master (the caller
+/// checked [`is_shard`]).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn launch_event(
+    ctx: &Context,
+    function: &str,
+    args: &[String],
+    plan: Arc<dyn gears_core::registry::ErasedPlan>,
+    event: gears_core::readers::Event,
+    execution: Arc<gears_core::execution::Execution>,
+    profile: bool,
+    on_done: gears_core::executor::OnDone,
+) {
+    let Some(c) = cluster() else { return };
+    let view = c.view(ctx);
+    let launch = coordinator::Launch {
+        function: function.to_string(),
+        args: args.to_vec(),
+        registration: true,
+        plan,
+        event: Some(event),
+        execution,
+        on_done: Some(on_done),
+        profile,
+        keep: false,
+    };
+    if let Err(e) = c.runs.launch(ctx, c, &view, launch) {
+        ctx.log_warning(&format!("gears: cannot start an async execution: {e}"));
     }
 }
 
@@ -312,7 +430,14 @@ fn on_message(ctx: &Context, sender: &str, payload: &[u8]) {
             return;
         }
     };
-    let verdict = lock(&c.filter).check(sender, envelope.run_id, envelope.seq);
+    if envelope.seq == 0 {
+        // Unsequenced: acknowledgements.
+        if let Body::Ack { stream, upto } = envelope.body {
+            c.on_ack(sender, stream, upto);
+        }
+        return;
+    }
+    let verdict = lock(&c.filter).check(sender, envelope.run_id, envelope.stream, envelope.seq);
     match verdict {
         Verdict::Duplicate => {
             c.counters.duplicates.fetch_add(1, Ordering::Relaxed);
@@ -322,10 +447,14 @@ fn on_message(ctx: &Context, sender: &str, payload: &[u8]) {
             ));
             return;
         }
+        Verdict::Gap => {
+            // An earlier message was lost: the sender retransmits from it, in order.
+            return;
+        }
         Verdict::Stale => {
             c.counters.stale.fetch_add(1, Ordering::Relaxed);
             ctx.log_verbose(&format!(
-                "gears: dropped a stale cluster message from {sender} (old run id)"
+                "gears: dropped a stale cluster message from {sender} (old run id or stream)"
             ));
             return;
         }

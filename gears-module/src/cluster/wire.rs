@@ -4,9 +4,12 @@
 //! codec configuration, so hostile length prefixes are bounded). Record batches inside
 //! `Records` are [`gears_core::codec`] batches: records never travel one per message.
 //!
-//! Every envelope carries the sender's *run id* (random per process start) and a sequence
-//! number per (sender, receiver) pair. [`PeerFilter`] drops duplicates (a sequence number
-//! already seen) and stale messages (a run id the peer had before it restarted).
+//! Every envelope carries the sender's *run id* (random per process start), a *stream* number
+//! and a sequence number per (sender, receiver) pair. [`PeerFilter`] delivers each stream in
+//! order, once: a sequence number already delivered is a duplicate, one past a gap waits for
+//! the sender's retransmission, and messages from a run id the peer had before it restarted
+//! (or from a stream the sender gave up) are stale. Receivers acknowledge what they delivered
+//! (`Ack`, unsequenced); senders retransmit what is not acknowledged.
 
 use std::collections::HashMap;
 
@@ -24,7 +27,9 @@ pub(crate) const MESSAGE_TYPE: u8 = 0x47;
 pub(crate) struct Envelope {
     /// The sender's run id (new at every process start).
     pub(crate) run_id: u64,
-    /// Per (sender, receiver) sequence number, from 1.
+    /// The sender's stream to this receiver (a new one after the sender gave up on messages).
+    pub(crate) stream: u32,
+    /// Sequence number in the stream, from 1; `0` for unsequenced messages (`Ack`).
     pub(crate) seq: u64,
     /// What the message says.
     pub(crate) body: Body,
@@ -77,6 +82,16 @@ pub(crate) struct Report {
 pub(crate) enum Op {
     /// This shard's part of an execution, for `RG.GETEXECUTION <id> CLUSTER`.
     GetExecution(String),
+    /// Apply a registration command (`RG.REGISTER`, `RG.UNREGISTER`, ...) on this shard.
+    Registration {
+        /// The command as the client sent it.
+        command: Vec<String>,
+        /// `RG.REGISTER`: the id the origin gave the registration (the same on every shard).
+        id: Option<String>,
+        /// Registrations the command names: `(id, function, args)`, so a shard where the
+        /// same registration has another id (loaded at module load) finds its own.
+        named: Vec<(String, String, Vec<String>)>,
+    },
 }
 
 /// The body of a message.
@@ -132,6 +147,13 @@ pub(crate) enum Body {
         /// What to do.
         op: Op,
     },
+    /// Everything of stream `stream` up to `upto` was delivered (unsequenced).
+    Ack {
+        /// The acknowledged stream.
+        stream: u32,
+        /// The last sequence number delivered.
+        upto: u64,
+    },
     /// The answer to a request: an encoded value, or an error message.
     Reply {
         /// The request id.
@@ -152,7 +174,7 @@ impl Body {
             | Body::Fail { execution, .. }
             | Body::Abort { execution }
             | Body::Drop { execution } => Some(execution),
-            Body::Request { .. } | Body::Reply { .. } => None,
+            Body::Request { .. } | Body::Reply { .. } | Body::Ack { .. } => None,
         }
     }
 }
@@ -182,69 +204,105 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Envelope, GearsError> {
     decode_value(&bytes[3..])
 }
 
-/// Why an incoming envelope was not accepted.
+/// What to do with an incoming envelope.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Verdict {
-    /// New: handle it.
+    /// Next in its stream: handle it.
     Accept,
     /// The first message of a new run id of a known peer: the peer restarted. Handle it, and
     /// forget what was in flight with the old incarnation.
     AcceptRestarted,
-    /// A sequence number already seen from this run id.
+    /// Already delivered (a retransmission): drop it, acknowledge again.
     Duplicate,
-    /// From a run id the peer no longer has.
+    /// Past a gap (an earlier message was lost): drop it, the sender retransmits in order.
+    Gap,
+    /// From a run id the peer no longer has, or a stream its sender gave up.
     Stale,
 }
 
 #[derive(Debug, Default)]
 struct PeerSeen {
     run_id: u64,
-    last_seq: u64,
+    stream: u32,
+    /// Next sequence number to deliver.
+    expected: u64,
+    /// Last sequence number acknowledged to the sender.
+    acked: u64,
+    /// A duplicate arrived: the sender missed an `Ack`.
+    reack: bool,
     retired: Vec<u64>,
 }
 
-/// Duplicate and staleness detection, per sender.
+/// In-order, once-only delivery per sender.
 #[derive(Debug, Default)]
 pub(crate) struct PeerFilter {
     peers: HashMap<String, PeerSeen>,
 }
 
 impl PeerFilter {
-    /// Checks (and records) an envelope from `sender`.
-    pub(crate) fn check(&mut self, sender: &str, run_id: u64, seq: u64) -> Verdict {
+    /// Checks (and records) a sequenced envelope from `sender`.
+    pub(crate) fn check(&mut self, sender: &str, run_id: u64, stream: u32, seq: u64) -> Verdict {
+        let fresh = |retired| PeerSeen {
+            run_id,
+            stream,
+            expected: seq + 1,
+            acked: 0,
+            reack: false,
+            retired,
+        };
         let Some(peer) = self.peers.get_mut(sender) else {
-            self.peers.insert(
-                sender.to_string(),
-                PeerSeen {
-                    run_id,
-                    last_seq: seq,
-                    retired: Vec::new(),
-                },
-            );
+            self.peers.insert(sender.to_string(), fresh(Vec::new()));
             return Verdict::Accept;
         };
-        if peer.run_id == run_id {
-            if seq <= peer.last_seq {
-                return Verdict::Duplicate;
+        if peer.run_id != run_id {
+            if peer.retired.contains(&run_id) {
+                return Verdict::Stale;
             }
-            peer.last_seq = seq;
-            return Verdict::Accept;
+            let mut retired = std::mem::take(&mut peer.retired);
+            retired.push(peer.run_id);
+            if retired.len() > 16 {
+                retired.remove(0);
+            }
+            *peer = fresh(retired);
+            return Verdict::AcceptRestarted;
         }
-        if peer.retired.contains(&run_id) {
+        if stream < peer.stream {
             return Verdict::Stale;
         }
-        peer.retired.push(peer.run_id);
-        if peer.retired.len() > 16 {
-            peer.retired.remove(0);
+        if stream > peer.stream {
+            // The sender gave up on the rest of the old stream: start over with this one.
+            peer.stream = stream;
+            peer.expected = seq + 1;
+            peer.acked = 0;
+            return Verdict::Accept;
         }
-        peer.run_id = run_id;
-        peer.last_seq = seq;
-        Verdict::AcceptRestarted
+        if seq < peer.expected {
+            peer.reack = true;
+            return Verdict::Duplicate;
+        }
+        if seq > peer.expected {
+            return Verdict::Gap;
+        }
+        peer.expected += 1;
+        Verdict::Accept
     }
 
     /// The run id last seen from `sender`.
     pub(crate) fn run_id_of(&self, sender: &str) -> Option<u64> {
         self.peers.get(sender).map(|p| p.run_id)
+    }
+
+    /// `(peer, stream, upto)` for every peer owed an acknowledgement; marks them acknowledged.
+    pub(crate) fn acks_due(&mut self) -> Vec<(String, u32, u64)> {
+        self.peers
+            .iter_mut()
+            .filter(|(_, p)| p.expected > 0 && (p.expected - 1 > p.acked || p.reack))
+            .map(|(id, p)| {
+                p.acked = p.expected - 1;
+                p.reack = false;
+                (id.clone(), p.stream, p.acked)
+            })
+            .collect()
     }
 }
 
@@ -255,6 +313,7 @@ mod tests {
     fn sample() -> Envelope {
         Envelope {
             run_id: 7,
+            stream: 0,
             seq: 3,
             body: Body::Start(Start {
                 execution: format!("{}-1", "a".repeat(40)),
@@ -292,17 +351,28 @@ mod tests {
     }
 
     #[test]
-    fn duplicates_and_stale_messages_are_dropped() {
+    fn delivery_is_in_order_and_once() {
         let mut f = PeerFilter::default();
-        assert_eq!(f.check("p", 1, 1), Verdict::Accept);
-        assert_eq!(f.check("p", 1, 2), Verdict::Accept);
-        assert_eq!(f.check("p", 1, 2), Verdict::Duplicate);
-        assert_eq!(f.check("p", 1, 1), Verdict::Duplicate);
+        assert_eq!(f.check("p", 1, 0, 1), Verdict::Accept);
+        assert_eq!(f.check("p", 1, 0, 2), Verdict::Accept);
+        assert_eq!(f.check("p", 1, 0, 2), Verdict::Duplicate);
+        assert_eq!(f.check("p", 1, 0, 1), Verdict::Duplicate);
+        // 3 was lost: 4 waits for the retransmission of 3.
+        assert_eq!(f.check("p", 1, 0, 4), Verdict::Gap);
+        assert_eq!(f.check("p", 1, 0, 3), Verdict::Accept);
+        assert_eq!(f.check("p", 1, 0, 4), Verdict::Accept);
+        assert_eq!(f.acks_due(), vec![("p".to_string(), 0, 4)]);
+        assert!(f.acks_due().is_empty());
+        assert_eq!(f.check("p", 1, 0, 2), Verdict::Duplicate);
+        assert_eq!(f.acks_due(), vec![("p".to_string(), 0, 4)], "re-acked");
+        // The sender gave up on stream 0: stream 1 starts over.
+        assert_eq!(f.check("p", 1, 1, 1), Verdict::Accept);
+        assert_eq!(f.check("p", 1, 0, 5), Verdict::Stale);
         // The peer restarted: new run id, sequence from 1 again.
-        assert_eq!(f.check("p", 9, 1), Verdict::AcceptRestarted);
-        assert_eq!(f.check("p", 9, 2), Verdict::Accept);
-        assert_eq!(f.check("p", 1, 3), Verdict::Stale);
-        assert_eq!(f.check("q", 1, 1), Verdict::Accept);
+        assert_eq!(f.check("p", 9, 0, 1), Verdict::AcceptRestarted);
+        assert_eq!(f.check("p", 9, 0, 2), Verdict::Accept);
+        assert_eq!(f.check("p", 1, 1, 3), Verdict::Stale);
+        assert_eq!(f.check("q", 1, 0, 7), Verdict::Accept);
         assert_eq!(f.run_id_of("p"), Some(9));
     }
 }

@@ -10,6 +10,7 @@ use gears_core::execution::{Execution, ExecutionStatus, Outcome};
 use gears_core::readers::Event;
 use gears_core::registration::{ExecutionMode, TriggerSpec};
 
+use crate::cluster::mgmt::after_registration_change;
 use crate::registrations::{find_trigger, Registered};
 use crate::reply::to_redis;
 use crate::runtime::runtime;
@@ -215,7 +216,7 @@ pub(crate) fn rg_unregister(ctx: &Context, args: Vec<String>) -> RedisResult {
         return Err(RedisError::Str("ERR execution is not registered"));
     }
     ctx.replicate_verbatim();
-    Ok(RedisValue::SimpleStringStatic("OK"))
+    after_registration_change(ctx, &args, RedisValue::SimpleStringStatic("OK"), None)
 }
 
 fn set_paused(ctx: &Context, args: Vec<String>, paused: bool) -> RedisResult {
@@ -247,7 +248,7 @@ fn set_paused(ctx: &Context, args: Vec<String>, paused: bool) -> RedisResult {
         }
     }
     ctx.replicate_verbatim();
-    Ok(RedisValue::SimpleStringStatic("OK"))
+    after_registration_change(ctx, &args, RedisValue::SimpleStringStatic("OK"), None)
 }
 
 pub(crate) fn rg_pauseregistrations(ctx: &Context, args: Vec<String>) -> RedisResult {
@@ -258,14 +259,14 @@ pub(crate) fn rg_unpauseregistrations(ctx: &Context, args: Vec<String>) -> Redis
     set_paused(ctx, args, false)
 }
 
-pub(crate) fn rg_clearregistrationsstats(_: &Context, args: Vec<String>) -> RedisResult {
+pub(crate) fn rg_clearregistrationsstats(ctx: &Context, args: Vec<String>) -> RedisResult {
     if args.len() != 1 {
         return Err(RedisError::WrongArity);
     }
     for reg in runtime()?.registrations().iter() {
         *reg.stats() = Default::default();
     }
-    Ok(RedisValue::SimpleStringStatic("OK"))
+    after_registration_change(ctx, &args, RedisValue::SimpleStringStatic("OK"), None)
 }
 
 /// `RG.REGISTER <function> [ARGS arg ...]`: instantiates a registration function with
@@ -298,7 +299,18 @@ pub(crate) fn rg_register(ctx: &Context, args: Vec<String>) -> RedisResult {
             )));
         }
     }
-    let id = rt.add_registration(entry.name, entry.doc, registration, fargs.to_vec());
+    let id = match crate::cluster::mgmt::forced_registration_id() {
+        // Applied from another master: the same id as there.
+        Some(id) => rt.insert_registration(
+            id,
+            entry.name,
+            entry.doc,
+            registration,
+            fargs.to_vec(),
+            false,
+        ),
+        None => rt.add_registration(entry.name, entry.doc, registration, fargs.to_vec()),
+    };
     ctx.replicate_verbatim();
-    Ok(RedisValue::BulkString(id))
+    after_registration_change(ctx, &args, RedisValue::BulkString(id.clone()), Some(id))
 }

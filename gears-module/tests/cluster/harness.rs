@@ -10,11 +10,21 @@ use std::time::{Duration, Instant};
 
 use crate::common::{module_path, run};
 
+/// The module file: `$GEARS_MODULE_DIR/lib<name>.so` when set (the benchmark uses a release
+/// build), else the debug build.
+pub fn module_file(lib: &str) -> PathBuf {
+    match std::env::var_os("GEARS_MODULE_DIR") {
+        Some(dir) => PathBuf::from(dir).join(format!("lib{lib}.so")),
+        None => module_path(lib),
+    }
+}
+
 /// One cluster node.
 pub struct Node {
     child: Option<Child>,
     pub port: u16,
     pub dir: PathBuf,
+    args: Vec<std::ffi::OsString>,
 }
 
 impl Node {
@@ -34,6 +44,27 @@ impl Node {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// Starts the killed node again: same port, directory and `nodes.conf` (it rejoins the
+    /// cluster with its id), a new process (a new Gears run id).
+    pub fn restart(&mut self) {
+        self.kill();
+        let child = Command::new("redis-server")
+            .args(&self.args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("restart redis-server");
+        self.child = Some(child);
+        let port = self.port;
+        let up = wait_until(Duration::from_secs(10), || {
+            redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+                .and_then(|c| c.get_connection())
+                .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
+                .is_ok()
+        });
+        assert!(up, "restarted node did not answer:\n{}", self.log());
     }
 
     pub fn alive(&mut self) -> bool {
@@ -68,24 +99,33 @@ fn free_port_pair() -> u16 {
     }
 }
 
-fn start_node(module: &str, module_args: &[&str], node_timeout_ms: u64) -> Node {
-    let module = module_path(module);
+/// A standalone server (no cluster) with `module` loaded.
+pub fn start_standalone(module: &str, module_args: &[&str]) -> Node {
+    start_node(module, module_args, None)
+}
+
+fn start_node(module: &str, module_args: &[&str], node_timeout_ms: Option<u64>) -> Node {
+    let module = module_file(module);
     let port = free_port_pair();
     let dir = std::env::temp_dir().join(format!("gears-cluster-{}-{port}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("node dir");
-    let child = Command::new("redis-server")
-        .arg("--port")
-        .arg(port.to_string())
-        .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-        .args([
-            "--cluster-enabled",
-            "yes",
-            "--cluster-config-file",
-            "nodes.conf",
-        ])
-        .arg("--cluster-node-timeout")
-        .arg(node_timeout_ms.to_string())
+    let mut cmd = Command::new("redis-server");
+    cmd.arg("--port").arg(port.to_string()).args([
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+    ]);
+    if let Some(timeout) = node_timeout_ms {
+        cmd.args(["--cluster-enabled", "yes"])
+            .args(["--cluster-config-file", "nodes.conf"])
+            .arg("--cluster-node-timeout")
+            .arg(timeout.to_string());
+    }
+    let args: Vec<std::ffi::OsString> = cmd
         .args(["--enable-debug-command", "yes"])
         .arg("--dir")
         .arg(&dir)
@@ -94,6 +134,11 @@ fn start_node(module: &str, module_args: &[&str], node_timeout_ms: u64) -> Node 
         .arg("--loadmodule")
         .arg(&module)
         .args(module_args)
+        .get_args()
+        .map(|a| a.to_owned())
+        .collect();
+    let child = Command::new("redis-server")
+        .args(&args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -102,6 +147,7 @@ fn start_node(module: &str, module_args: &[&str], node_timeout_ms: u64) -> Node 
         child: Some(child),
         port,
         dir,
+        args,
     };
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -148,7 +194,7 @@ impl TestCluster {
     ) -> TestCluster {
         let total = masters * (1 + replicas);
         let nodes: Vec<Node> = (0..total)
-            .map(|_| start_node(module, module_args, node_timeout_ms))
+            .map(|_| start_node(module, module_args, Some(node_timeout_ms)))
             .collect();
         let mut create = Command::new("redis-cli");
         create.args(["--cluster", "create"]);
@@ -187,7 +233,12 @@ impl TestCluster {
 
     /// The node serving `slot` as master: index into `nodes`.
     pub fn master_of_slot(&self, slot: u16) -> usize {
-        let ports = self.slot_ports();
+        self.master_in(&self.slot_ports(), slot)
+    }
+
+    /// Like [`master_of_slot`](Self::master_of_slot) with a `slot_ports()` snapshot (bulk
+    /// loads: one `CLUSTER SLOTS` instead of one per key).
+    pub fn master_in(&self, ports: &[(u16, u16, u16)], slot: u16) -> usize {
         let port = ports
             .iter()
             .find(|(a, b, _)| *a <= slot && slot <= *b)

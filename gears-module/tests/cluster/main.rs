@@ -4,6 +4,7 @@
 //! are rejected; a killed master fails a run in bounded time and a promoted replica is used
 //! without any manual command.
 
+mod bench;
 #[path = "../common/mod.rs"]
 mod common;
 mod harness;
@@ -57,8 +58,13 @@ fn load(con: &mut redis::Connection, cmds: &[&Vec<String>]) {
 
 fn load_cluster(cluster: &TestCluster, cmds: &[Vec<String>]) {
     let mut by_owner: BTreeMap<usize, Vec<&Vec<String>>> = BTreeMap::new();
+    let table = cluster.slot_ports();
     for c in cmds {
-        by_owner.entry(cluster.owner(&c[1])).or_default().push(c);
+        let slot = gears::slot::key_slot(c[1].as_bytes());
+        by_owner
+            .entry(cluster.master_in(&table, slot))
+            .or_default()
+            .push(c);
     }
     for (node, cmds) in by_owner {
         load(&mut cluster.nodes[node].conn(), &cmds);
@@ -103,7 +109,7 @@ fn info_counter(con: &mut redis::Connection, name: &str) -> i64 {
 
 #[test]
 fn three_masters_answer_like_one_server() {
-    let cluster = TestCluster::start(MODULE, &[], 3, 0, 5000);
+    let mut cluster = TestCluster::start(MODULE, &[], 3, 0, 5000);
     let standalone = Server::start(MODULE, &[]);
     let data = dataset(400, 600);
     load(&mut standalone.conn(), &data.iter().collect::<Vec<_>>());
@@ -172,6 +178,201 @@ fn three_masters_answer_like_one_server() {
     repartition_places_records_on_their_owner(&cluster, &data);
     writes_to_foreign_slots_name_the_slot(&cluster);
     malformed_messages_are_rejected(&cluster, &ids, &mut single);
+    registrations_are_cluster_wide(&cluster, &ids);
+    abort_is_cluster_wide(&cluster);
+    a_silent_shard_fails_the_run_after_the_idle_time(&cluster, &ids, &mut single);
+    messages_are_retransmitted_across_a_restart(&mut cluster, &ids);
+}
+
+fn messages_are_retransmitted_across_a_restart(cluster: &mut TestCluster, ids: &[String]) {
+    let mut con = cluster.nodes[0].conn();
+    run(&mut con, &["RG.CONFIGSET", "SendMsgRetries", "10"]);
+    let retries_before = info_counter(&mut con, "retries");
+    // Node 2 goes down; a registration made meanwhile reaches it once it is back.
+    cluster.nodes[2].kill();
+    let register = std::thread::spawn(move || {
+        run(&mut con, &["RG.REGISTER", "mark_owner", "ARGS", "retry:*"])
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    cluster.nodes[2].restart();
+    let reply = register.join().unwrap();
+    eprintln!("registered across a restart: {reply}");
+    let reg = reply
+        .trim_start_matches('[')
+        .split(',')
+        .nth(1)
+        .unwrap_or_default()
+        .trim_end_matches(']')
+        .to_string();
+    assert!(reg.starts_with(&ids[0]), "{reply}");
+    per_shard(&reply, ids, &reg);
+    let dump = run(&mut cluster.nodes[2].conn(), &["RG.DUMPREGISTRATIONS"]);
+    assert!(dump.contains(&reg), "{dump}");
+    let mut con = cluster.nodes[0].conn();
+    assert!(info_counter(&mut con, "retries") > retries_before);
+    run(&mut con, &["RG.CONFIGSET", "SendMsgRetries", "3"]);
+}
+
+fn a_silent_shard_fails_the_run_after_the_idle_time(
+    cluster: &TestCluster,
+    ids: &[String],
+    single: &mut redis::Connection,
+) {
+    let mut con = cluster.nodes[0].conn();
+    assert_eq!(
+        run(&mut con, &["RG.CONFIGSET", "ExecutionMaxIdleTime", "1000"]),
+        "[OK]"
+    );
+    // Node 1 stops answering for 3 s (its main thread sleeps; node timeout is 5 s, so the
+    // cluster does not flag it): only the idle time can end the run.
+    let sleeper = {
+        let mut c = cluster.nodes[1].conn();
+        std::thread::spawn(move || run(&mut c, &["DEBUG", "SLEEP", "3"]))
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    let reply = rg_run(&mut con, &["word_count"]);
+    let took = started.elapsed();
+    eprintln!("silent shard: the run failed after {took:?}: {reply}");
+    assert!(
+        reply.contains(&format!("shard {}", ids[1]))
+            && reply.contains("did not answer within ExecutionMaxIdleTime (1000 ms)"),
+        "{reply}"
+    );
+    assert!(took < Duration::from_millis(2500), "{took:?}");
+    assert_eq!(sleeper.join().unwrap(), "OK");
+    run(&mut con, &["RG.CONFIGSET", "ExecutionMaxIdleTime", "5000"]);
+    // Once awake, the cluster runs flows again (late messages of the failed run are ignored).
+    assert_eq!(
+        rg_run(&mut con, &["word_count"]),
+        rg_run(single, &["word_count"])
+    );
+}
+
+fn abort_is_cluster_wide(cluster: &TestCluster) {
+    let mut con = cluster.nodes[0].conn();
+    // About 4 s of work on every master (1 ms per record, abort checked per 1024 records).
+    let id = run(
+        &mut con,
+        &["RG.RUN", "slow_count", "UNBLOCKING", "ARGS", "4000"],
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let asked = Instant::now();
+    assert_eq!(run(&mut con, &["RG.ABORTEXECUTION", &id]), "OK");
+    let mut reply = String::new();
+    wait_until(Duration::from_secs(10), || {
+        reply = run(&mut con, &["RG.GETRESULTS", &id]);
+        !reply.contains("still running")
+    });
+    assert_eq!(reply, "ERR(execution was aborted)");
+    assert!(
+        asked.elapsed() < Duration::from_millis(2500),
+        "{:?}",
+        asked.elapsed()
+    );
+    let mut plan = String::new();
+    let all = wait_until(Duration::from_secs(5), || {
+        plan = run(&mut con, &["RG.GETEXECUTION", &id, "CLUSTER"]);
+        plan.matches("status,aborted").count() == 3
+    });
+    assert!(all, "every master's part is aborted: {plan}");
+}
+
+/// `[[shard, reply], ...]` of a registration command: one entry per master.
+fn per_shard(reply: &str, ids: &[String], expect: &str) {
+    for id in ids {
+        assert!(reply.contains(&format!("[{id},{expect}]")), "{id}: {reply}");
+    }
+}
+
+fn registrations_are_cluster_wide(cluster: &TestCluster, ids: &[String]) {
+    // RG.REGISTER on one master registers on all, under one id.
+    let reply = run(
+        &mut cluster.nodes[0].conn(),
+        &["RG.REGISTER", "mark_owner", "ARGS", "mark:*"],
+    );
+    let reg = reply
+        .trim_start_matches('[')
+        .split(',')
+        .nth(1)
+        .unwrap_or_default()
+        .trim_end_matches(']')
+        .to_string();
+    assert!(reg.starts_with(&ids[0]), "{reply}");
+    per_shard(&reply, ids, &reg);
+    for node in &cluster.nodes {
+        assert!(run(&mut node.conn(), &["RG.DUMPREGISTRATIONS"]).contains(&reg));
+    }
+    // It fires on the shard that owns the key.
+    let keys: Vec<String> = (0..30).map(|i| format!("mark:{i}")).collect();
+    for k in &keys {
+        run(&mut cluster.conn_for(k), &["SET", k, "x"]);
+    }
+    let owner_of = |k: &str| ids[cluster.owner(k)].clone();
+    let all_marked = wait_until(Duration::from_secs(10), || {
+        keys.iter().all(|k| {
+            let seen = format!("{{{k}}}:seen_by");
+            run(&mut cluster.conn_for(&seen), &["GET", &seen]) == owner_of(k)
+        })
+    });
+    assert!(all_marked, "registrations did not fire on the owners");
+    // Pause and unpause on every master.
+    let reply = run(
+        &mut cluster.nodes[1].conn(),
+        &["RG.PAUSEREGISTRATIONS", &reg],
+    );
+    per_shard(&reply, ids, "OK");
+    for node in &cluster.nodes {
+        let dump = run(&mut node.conn(), &["RG.DUMPREGISTRATIONS"]);
+        assert!(dump.contains("PAUSED"), "{dump}");
+    }
+    run(
+        &mut cluster.conn_for("mark:paused"),
+        &["SET", "mark:paused", "x"],
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let seen = "{mark:paused}:seen_by";
+    assert_eq!(run(&mut cluster.conn_for(seen), &["GET", seen]), "nil");
+    let reply = run(
+        &mut cluster.nodes[2].conn(),
+        &["RG.UNPAUSEREGISTRATIONS", &reg],
+    );
+    per_shard(&reply, ids, "OK");
+    let reply = run(
+        &mut cluster.nodes[2].conn(),
+        &["RG.CLEARREGISTRATIONSSTATS"],
+    );
+    per_shard(&reply, ids, "OK");
+    // Unregister everywhere.
+    let reply = run(&mut cluster.nodes[2].conn(), &["RG.UNREGISTER", &reg]);
+    per_shard(&reply, ids, "OK");
+    for node in &cluster.nodes {
+        assert!(!run(&mut node.conn(), &["RG.DUMPREGISTRATIONS"]).contains(&reg));
+    }
+    // An `async` registration runs cluster-wide per event: every write, on any shard, ends
+    // up in one list on the shard owning `{tally}` (a repartition inside the execution).
+    let tallies: Vec<String> = (0..20).map(|i| format!("tally:{i}")).collect();
+    let shards_written: std::collections::BTreeSet<usize> =
+        tallies.iter().map(|k| cluster.owner(k)).collect();
+    assert_eq!(shards_written.len(), 3, "writes on every master");
+    for k in &tallies {
+        run(&mut cluster.conn_for(k), &["SET", k, "1"]);
+    }
+    let mut list = Vec::new();
+    let tallied = wait_until(Duration::from_secs(10), || {
+        list = redis::cmd("LRANGE")
+            .arg("{tally}:keys")
+            .arg(0)
+            .arg(-1)
+            .query::<Vec<String>>(&mut cluster.conn_for("{tally}"))
+            .unwrap_or_default();
+        list.len() >= tallies.len()
+    });
+    list.sort();
+    let mut want = tallies.clone();
+    want.sort();
+    assert!(tallied, "async executions tallied {list:?}");
+    assert_eq!(list, want);
 }
 
 fn wait_results(con: &mut redis::Connection, id: &str) -> String {
@@ -294,8 +495,14 @@ fn a_killed_master_fails_the_run_and_a_promoted_replica_serves_the_next() {
     std::thread::sleep(Duration::from_millis(500));
     cluster.nodes[victim].kill();
     let killed = Instant::now();
-    let reply = wait_results(&mut con, &id);
+    // Poll (a blocked client would get Redis's own CLUSTERDOWN once the node is marked failed).
+    let mut reply = String::new();
+    wait_until(Duration::from_secs(30), || {
+        reply = run(&mut con, &["RG.GETRESULTS", &id]);
+        !reply.contains("still running")
+    });
     let took = killed.elapsed();
+    eprintln!("killed master: the run failed {took:?} after the kill: {reply}");
     assert!(
         reply.contains(&victim_id),
         "the error names the dead shard: {reply}"
