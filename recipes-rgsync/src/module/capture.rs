@@ -51,10 +51,41 @@ pub(crate) fn write_ack(key: &str, ack: &str, result: Result<(), &str>) -> Resul
     Ok(())
 }
 
+/// The hashtag of the first slot this server owns: `0` on a standalone server; on a cluster
+/// node, from `CLUSTER MYID` and `CLUSTER SLOTS`.
+fn find_local_tag() -> Result<String, SyncError> {
+    let Ok(me) = context::call(&["CLUSTER", "MYID"]) else {
+        return Ok("0".into()); // cluster support disabled
+    };
+    let me = me.as_str().unwrap_or_default().to_string();
+    let mut ranges = Vec::new();
+    if let Value::Array(slots) = context::call(&["CLUSTER", "SLOTS"])? {
+        for range in slots {
+            let Value::Array(r) = range else { continue };
+            let owner = match r.get(2) {
+                Some(Value::Array(node)) => node.get(2).and_then(Value::as_str).unwrap_or(""),
+                _ => "",
+            };
+            if let (Some(Value::Int(a)), Some(Value::Int(b)), true) =
+                (r.first(), r.get(1), owner == me)
+            {
+                ranges.push((*a as u16, *b as u16));
+            }
+        }
+    }
+    (0u32..1_000_000)
+        .map(|i| i.to_string())
+        .find(|tag| {
+            let slot = gears::slot::key_slot(tag.as_bytes());
+            ranges.iter().any(|(a, b)| (*a..=*b).contains(&slot))
+        })
+        .ok_or_else(|| SyncError::Redis("this cluster node owns no slot".into()))
+}
+
 fn local_tag(job: &Job) -> Result<String, SyncError> {
     Ok(match job.tag() {
         Some(t) => t.to_string(),
-        None => job.set_tag(&context::hashtag()?).to_string(),
+        None => job.set_tag(&find_local_tag()?).to_string(),
     })
 }
 
