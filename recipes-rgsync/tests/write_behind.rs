@@ -456,3 +456,63 @@ fn bad_jobs_are_refused() {
     let list: Vec<redis::Value> = redis::cmd("RGSYNC.LIST").query(&mut con).unwrap();
     assert!(list.is_empty());
 }
+
+/// `MAX_BACKLOG`: while that many changes wait for the database, writes to the job's keys are
+/// refused with a clear error (other keys are not); once it drains, writes are accepted again.
+#[test]
+fn max_backlog_refuses_writes_until_drained() {
+    let server = Server::start("backlog", &[], &[]);
+    let mut con = server.conn();
+    // The database file's directory does not exist yet: the database is "down".
+    let dbdir = server.dir.join("later");
+    let conn = format!("Driver={{SQLite3}};Database={}/app.db", dbdir.display());
+    ok(
+        &mut con,
+        &[
+            "RGSYNC.ADD",
+            "users",
+            "KEY",
+            "user:{id}",
+            "TABLE",
+            "users",
+            "COLUMNS",
+            "name",
+            "CONNECTION",
+            &conn,
+            "CREATE_TABLE",
+            "yes",
+            "MAX_BACKLOG",
+            "50",
+            "DURATION",
+            "10",
+            "BACKOFF",
+            "20",
+            "MAX_BACKOFF",
+            "100",
+        ],
+    );
+    for i in 0..50 {
+        ok(&mut con, &["HSET", &format!("user:{i}"), "name", "x"]);
+    }
+    let err = q(&mut con, &["HSET", "user:50", "name", "x"])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("MAX_BACKLOG 50") && err.contains("refused"),
+        "{err}"
+    );
+    assert!(q(&mut con, &["HINCRBY", "user:1", "n", "1"]).is_err());
+    ok(&mut con, &["HSET", "other:1", "name", "x"]); // not a job key
+    ok(&mut con, &["SET", "user:str", "x"]); // not a hash write
+    let exists: i64 = redis::cmd("EXISTS").arg("user:50").query(&mut con).unwrap();
+    assert_eq!(exists, 0, "the refused write did not happen");
+    let st = status(&mut con, "users");
+    assert_eq!(st["backlog"], "50");
+    assert_eq!(st["state"], "retrying", "{st:?}");
+    std::fs::create_dir_all(&dbdir).unwrap();
+    drained(&mut con, "users", Duration::from_secs(20));
+    ok(&mut con, &["HSET", "user:50", "name", "x"]);
+    drained(&mut con, "users", Duration::from_secs(20));
+    let got = rows(&conn, "SELECT COUNT(*) FROM users");
+    assert_eq!(got, [["51"]]);
+}

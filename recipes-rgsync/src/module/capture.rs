@@ -153,5 +153,7 @@ fn capture(job: &Job, r: &KeyRecord) -> Result<(), SyncError> {
     }
     context::call(&args)?;
     job.stats().captured += 1;
+    job.pending
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     Ok(())
 }

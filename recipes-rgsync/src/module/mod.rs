@@ -29,6 +29,7 @@ pub fn init(ctx: &Context, args: &[RedisString]) -> Status {
     if let Some(ms) = option("rgsync.test_pause_after_commit_ms").and_then(|v| v.parse().ok()) {
         drain::PAUSE_AFTER_COMMIT_MS.store(ms, std::sync::atomic::Ordering::Relaxed);
     }
+    gears::set_write_guard(ctx, jobs::write_guard);
     let file = args
         .chunks(2)
         .find(|p| p.len() == 2 && p[0].eq_ignore_ascii_case("rgsync.config"))
