@@ -11,6 +11,7 @@ gears::export! {
         ["RGSYNC.REMOVE", recipes_rgsync::module::commands::rgsync_remove, "write", 0, 0, 0, ""],
         ["RGSYNC.LIST", recipes_rgsync::module::commands::rgsync_list, "readonly", 0, 0, 0, ""],
         ["RGSYNC.STATUS", recipes_rgsync::module::commands::rgsync_status, "readonly", 0, 0, 0, ""],
+        ["RGSYNC.WRITETHROUGH", recipes_rgsync::module::write_through::rgsync_writethrough, "write deny-oom", 1, 1, 1, ""],
     ],
     init: recipes_rgsync::module::init,
 }

@@ -59,6 +59,9 @@ impl Sink for RedisSink<'_> {
     }
 
     fn ack(&mut self, key: &str, ack: &str, result: Result<(), &str>) {
+        if super::write_through::complete(key, ack, result) {
+            return;
+        }
         if let Err(e) = write_ack(key, ack, result) {
             context::log(&format!(
                 "rgsync: job '{}': cannot write an ack: {e}",

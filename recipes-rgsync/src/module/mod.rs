@@ -5,7 +5,8 @@
 //! - [`drain`]: the `async_local` stream consumer writing batches to the database;
 //! - [`commands`]: `RGSYNC.ADD`, `RGSYNC.REMOVE`, `RGSYNC.LIST`, `RGSYNC.STATUS`;
 //! - [`persist`]: jobs saved in the RDB (an aux field, before Gears' registrations);
-//! - [`config_file`]: jobs from `rgsync.config <file>` at load.
+//! - [`config_file`]: jobs from `rgsync.config <file>` at load;
+//! - [`write_through`]: `RGSYNC.WRITETHROUGH`, a reply once the row is in the database.
 
 pub mod capture;
 pub mod commands;
@@ -13,6 +14,7 @@ pub mod config_file;
 pub mod drain;
 pub mod jobs;
 pub mod persist;
+pub mod write_through;
 
 pub use persist::RGSYNC_AUX;
 
