@@ -16,17 +16,4 @@ gears::export! {
     init: recipes_rgsync::module::init,
 }
 
-use gears::prelude::*;
-
-/// The capture of a write-behind job (`sync`): `ARGS <job>`. Registered by `RGSYNC.ADD`.
-#[gears::register]
-pub fn rgsync_capture(args: &[String]) -> Result<Registration, GearsError> {
-    recipes_rgsync::module::capture::registration(args)
-}
-
-/// The writer of a write-behind job (`async_local` stream consumer): `ARGS <job>`.
-/// Registered by `RGSYNC.ADD`.
-#[gears::register]
-pub fn rgsync_writer(args: &[String]) -> Result<Registration, GearsError> {
-    recipes_rgsync::module::drain::registration(args)
-}
+recipes_rgsync::registrations!();
