@@ -506,7 +506,14 @@ fn max_backlog_refuses_writes_until_drained() {
     ok(&mut con, &["SET", "user:str", "x"]); // not a hash write
     let exists: i64 = redis::cmd("EXISTS").arg("user:50").query(&mut con).unwrap();
     assert_eq!(exists, 0, "the refused write did not happen");
-    let st = status(&mut con, "users");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let st = loop {
+        let st = status(&mut con, "users");
+        if st["state"] == "retrying" || std::time::Instant::now() > deadline {
+            break st;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
     assert_eq!(st["backlog"], "50");
     assert_eq!(st["state"], "retrying", "{st:?}");
     std::fs::create_dir_all(&dbdir).unwrap();

@@ -35,9 +35,14 @@ pub(crate) fn job_of(args: &[String], function: &str) -> Result<Arc<Job>, GearsE
 /// The capture registration of job `ARGS <job>`.
 pub fn registration(args: &[String]) -> Result<Registration, GearsError> {
     let job = job_of(args, jobs::CAPTURE)?;
-    GearsBuilder::new(KeysReader::new(job.config.key.glob()).event_types(job.config.event_types()))
-        .try_for_each(move |r: &KeyRecord| capture(&job, r))
-        .register(ExecutionMode::Sync)
+    // No value read by the reader: the capture asks for the mapped fields only (HMGET).
+    GearsBuilder::new(
+        KeysReader::new(job.config.key.glob())
+            .event_types(job.config.event_types())
+            .read_value(false),
+    )
+    .try_for_each(move |r: &KeyRecord| capture(&job, r))
+    .register(ExecutionMode::Sync)
 }
 
 /// Appends `status done` (or `status failed error <msg>`) to the ack stream of `key`.
@@ -100,13 +105,24 @@ fn capture(job: &Job, r: &KeyRecord) -> Result<(), SyncError> {
         },
         _ => {
             // Gone (an HDEL of the last field: its `del` event follows) or not a hash.
-            let Some(hash) = r.hash() else {
+            if r.key_type != KeyType::Hash {
                 return Ok(());
+            }
+            // `#` and the mapped fields, in one call.
+            let mut hmget: Vec<&str> = Vec::with_capacity(job.config.columns.len() + 3);
+            hmget.extend(["HMGET", key, "#"]);
+            hmget.extend(job.config.columns.iter().map(|c| c.field.as_str()));
+            let values: Vec<Option<String>> = match context::call(&hmget)? {
+                Value::Array(v) => v
+                    .into_iter()
+                    .map(|x| x.as_str().map(str::to_string))
+                    .collect(),
+                _ => Vec::new(),
             };
-            let (op, ack) = match hash.get("#") {
+            let (op, ack) = match values.first().cloned().flatten() {
                 Some(control) => {
                     context::call(&["HDEL", key, "#"])?;
-                    ControlOp::parse(control)?
+                    ControlOp::parse(&control)?
                 }
                 None => (ControlOp::Upsert, None),
             };
@@ -137,7 +153,8 @@ fn capture(job: &Job, r: &KeyRecord) -> Result<(), SyncError> {
                         .config
                         .columns
                         .iter()
-                        .filter_map(|c| hash.get(&c.field).map(|v| (c.field.clone(), v.clone())))
+                        .zip(values.into_iter().skip(1))
+                        .filter_map(|(c, v)| v.map(|v| (c.field.clone(), v)))
                         .collect(),
                 },
             }
