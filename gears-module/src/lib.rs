@@ -38,6 +38,9 @@ mod registrations;
 mod reply;
 mod runtime;
 mod streams;
+mod write_guard;
+
+pub use write_guard::{set_write_guard, WriteGuard};
 
 pub use gears_core::*;
 pub use gears_macros::register;
@@ -48,6 +51,7 @@ pub mod __private {
     pub use crate::persist::GEARS_AUX;
     pub use crate::registrations::on_keyspace_event;
     pub use crate::runtime::init;
+    pub use crate::write_guard::rg_refused;
     pub use linkme;
     pub use redis_module;
 }
@@ -139,6 +143,7 @@ macro_rules! export {
                 ["RG.CLEARREGISTRATIONSSTATS", $crate::__private::entry::rg_clearregistrationsstats, "readonly", 0, 0, 0, ""],
                 ["RG.REGISTER", $crate::__private::entry::rg_register, "write", 0, 0, 0, ""],
                 ["RG.INNERTESTMSG", $crate::__private::entry::rg_innertestmsg, "readonly", 0, 0, 0, ""],
+                ["RG._REFUSED", $crate::__private::rg_refused, "readonly fast", 0, 0, 0, ""],
                 $([$($command)*],)*
             ],
             event_handlers: [

@@ -7,7 +7,11 @@
 //!   columns), [`dialect`] (SQL per database), [`change`] (stream entries, `#` ops),
 //!   [`plan`] (coalescing, multi-row statements), [`connector`] (ODBC, one transaction per
 //!   batch with the checkpoint), [`writer`] (exactly-once, retries, dead letters).
+//! - The module parts ([`module`]): capture, writer registration, commands, persistence,
+//!   write-through; declared by the `rgsync-module` crate (`librgsync.so`).
+//! - [`WriteBehind`]: jobs built in Rust by module authors, with [`registrations!`].
 
+pub mod builder;
 pub mod change;
 pub mod config;
 pub mod connector;
@@ -23,4 +27,5 @@ pub mod module;
 #[cfg(test)]
 mod db_tests;
 
+pub use builder::WriteBehind;
 pub use error::SyncError;

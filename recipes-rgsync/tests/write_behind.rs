@@ -456,3 +456,157 @@ fn bad_jobs_are_refused() {
     let list: Vec<redis::Value> = redis::cmd("RGSYNC.LIST").query(&mut con).unwrap();
     assert!(list.is_empty());
 }
+
+/// `MAX_BACKLOG`: while that many changes wait for the database, writes to the job's keys are
+/// refused with a clear error (other keys are not); once it drains, writes are accepted again.
+#[test]
+fn max_backlog_refuses_writes_until_drained() {
+    let server = Server::start("backlog", &[], &[]);
+    let mut con = server.conn();
+    // The database file's directory does not exist yet: the database is "down".
+    let dbdir = server.dir.join("later");
+    let conn = format!("Driver={{SQLite3}};Database={}/app.db", dbdir.display());
+    ok(
+        &mut con,
+        &[
+            "RGSYNC.ADD",
+            "users",
+            "KEY",
+            "user:{id}",
+            "TABLE",
+            "users",
+            "COLUMNS",
+            "name",
+            "CONNECTION",
+            &conn,
+            "CREATE_TABLE",
+            "yes",
+            "MAX_BACKLOG",
+            "50",
+            "DURATION",
+            "10",
+            "BACKOFF",
+            "20",
+            "MAX_BACKOFF",
+            "100",
+        ],
+    );
+    for i in 0..50 {
+        ok(&mut con, &["HSET", &format!("user:{i}"), "name", "x"]);
+    }
+    let err = q(&mut con, &["HSET", "user:50", "name", "x"])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("MAX_BACKLOG 50") && err.contains("refused"),
+        "{err}"
+    );
+    assert!(q(&mut con, &["HINCRBY", "user:1", "n", "1"]).is_err());
+    ok(&mut con, &["HSET", "other:1", "name", "x"]); // not a job key
+    ok(&mut con, &["SET", "user:str", "x"]); // not a hash write
+    let exists: i64 = redis::cmd("EXISTS").arg("user:50").query(&mut con).unwrap();
+    assert_eq!(exists, 0, "the refused write did not happen");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let st = loop {
+        let st = status(&mut con, "users");
+        if st["state"] == "retrying" || std::time::Instant::now() > deadline {
+            break st;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(st["backlog"], "50");
+    assert_eq!(st["state"], "retrying", "{st:?}");
+    std::fs::create_dir_all(&dbdir).unwrap();
+    drained(&mut con, "users", Duration::from_secs(20));
+    ok(&mut con, &["HSET", "user:50", "name", "x"]);
+    drained(&mut con, "users", Duration::from_secs(20));
+    let got = rows(&conn, "SELECT COUNT(*) FROM users");
+    assert_eq!(got, [["51"]]);
+}
+
+/// `RGSYNC.WRITETHROUGH`: the reply comes once the row is in the database (or with the
+/// error); the server keeps serving other clients meanwhile; a timeout says so.
+#[test]
+fn write_through_replies_after_the_commit() {
+    let server = Server::start("write-through", &[], &[]);
+    let mut con = server.conn();
+    let conn = sqlite(&server.dir);
+    ok(
+        &mut con,
+        &[
+            "RGSYNC.ADD",
+            "users",
+            "KEY",
+            "user:{id:integer}",
+            "TABLE",
+            "users",
+            "COLUMNS",
+            "name age:integer",
+            "CONNECTION",
+            &conn,
+            "CREATE_TABLE",
+            "yes",
+            "DURATION",
+            "5",
+        ],
+    );
+    let reply: String = redis::cmd("RGSYNC.WRITETHROUGH")
+        .arg(&["user:1", "name", "ann", "age", "31"])
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(reply, "OK");
+    assert_eq!(
+        rows(&conn, "SELECT id, name, age FROM users"),
+        [["1", "ann", "31"]]
+    );
+    let err = q(&mut con, &["RGSYNC.WRITETHROUGH", "user:2", "age", "old"])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("not written") && err.contains("cannot convert 'old'"),
+        "{err}"
+    );
+    ok(&mut con, &["RGSYNC.WRITETHROUGH", "user:1", "#", "~"]);
+    assert!(rows(&conn, "SELECT id FROM users").is_empty());
+    let exists: i64 = redis::cmd("EXISTS").arg("user:1").query(&mut con).unwrap();
+    assert_eq!(exists, 0);
+    assert!(q(&mut con, &["RGSYNC.WRITETHROUGH", "nojob:1", "a", "b"]).is_err());
+    // A database that does not answer: the client waits, the server does not.
+    ok(
+        &mut con,
+        &[
+            "RGSYNC.ADD",
+            "down",
+            "KEY",
+            "down:{id}",
+            "TABLE",
+            "t",
+            "CONNECTION",
+            "Driver={MariaDB Unicode};Server=127.0.0.1;Port=1;Uid=x;",
+            "DURATION",
+            "5",
+        ],
+    );
+    let url = server.url();
+    let waiter = std::thread::spawn(move || {
+        let mut c = redis::Client::open(url).unwrap().get_connection().unwrap();
+        let t = std::time::Instant::now();
+        let r = q(
+            &mut c,
+            &["RGSYNC.WRITETHROUGH", "down:1", "a", "b", "TIMEOUT", "1500"],
+        );
+        (r.unwrap_err().to_string(), t.elapsed())
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let t = std::time::Instant::now();
+    let pong: String = redis::cmd("PING").query(&mut con).unwrap();
+    assert_eq!(pong, "PONG");
+    assert!(
+        t.elapsed() < Duration::from_millis(200),
+        "the server was blocked"
+    );
+    let (err, waited) = waiter.join().unwrap();
+    assert!(err.contains("timeout after 1500 ms"), "{err}");
+    assert!(waited >= Duration::from_millis(1400), "{waited:?}");
+    ok(&mut con, &["RGSYNC.REMOVE", "down"]);
+}

@@ -11,21 +11,9 @@ gears::export! {
         ["RGSYNC.REMOVE", recipes_rgsync::module::commands::rgsync_remove, "write", 0, 0, 0, ""],
         ["RGSYNC.LIST", recipes_rgsync::module::commands::rgsync_list, "readonly", 0, 0, 0, ""],
         ["RGSYNC.STATUS", recipes_rgsync::module::commands::rgsync_status, "readonly", 0, 0, 0, ""],
+        ["RGSYNC.WRITETHROUGH", recipes_rgsync::module::write_through::rgsync_writethrough, "write deny-oom", 1, 1, 1, ""],
     ],
     init: recipes_rgsync::module::init,
 }
 
-use gears::prelude::*;
-
-/// The capture of a write-behind job (`sync`): `ARGS <job>`. Registered by `RGSYNC.ADD`.
-#[gears::register]
-pub fn rgsync_capture(args: &[String]) -> Result<Registration, GearsError> {
-    recipes_rgsync::module::capture::registration(args)
-}
-
-/// The writer of a write-behind job (`async_local` stream consumer): `ARGS <job>`.
-/// Registered by `RGSYNC.ADD`.
-#[gears::register]
-pub fn rgsync_writer(args: &[String]) -> Result<Registration, GearsError> {
-    recipes_rgsync::module::drain::registration(args)
-}
+recipes_rgsync::registrations!();

@@ -35,9 +35,14 @@ pub(crate) fn job_of(args: &[String], function: &str) -> Result<Arc<Job>, GearsE
 /// The capture registration of job `ARGS <job>`.
 pub fn registration(args: &[String]) -> Result<Registration, GearsError> {
     let job = job_of(args, jobs::CAPTURE)?;
-    GearsBuilder::new(KeysReader::new(job.config.key.glob()).event_types(job.config.event_types()))
-        .try_for_each(move |r: &KeyRecord| capture(&job, r))
-        .register(ExecutionMode::Sync)
+    // No value read by the reader: the capture asks for the mapped fields only (HMGET).
+    GearsBuilder::new(
+        KeysReader::new(job.config.key.glob())
+            .event_types(job.config.event_types())
+            .read_value(false),
+    )
+    .try_for_each(move |r: &KeyRecord| capture(&job, r))
+    .register(ExecutionMode::Sync)
 }
 
 /// Appends `status done` (or `status failed error <msg>`) to the ack stream of `key`.
@@ -51,10 +56,41 @@ pub(crate) fn write_ack(key: &str, ack: &str, result: Result<(), &str>) -> Resul
     Ok(())
 }
 
+/// The hashtag of the first slot this server owns: `0` on a standalone server; on a cluster
+/// node, from `CLUSTER MYID` and `CLUSTER SLOTS`.
+fn find_local_tag() -> Result<String, SyncError> {
+    let Ok(me) = context::call(&["CLUSTER", "MYID"]) else {
+        return Ok("0".into()); // cluster support disabled
+    };
+    let me = me.as_str().unwrap_or_default().to_string();
+    let mut ranges = Vec::new();
+    if let Value::Array(slots) = context::call(&["CLUSTER", "SLOTS"])? {
+        for range in slots {
+            let Value::Array(r) = range else { continue };
+            let owner = match r.get(2) {
+                Some(Value::Array(node)) => node.get(2).and_then(Value::as_str).unwrap_or(""),
+                _ => "",
+            };
+            if let (Some(Value::Int(a)), Some(Value::Int(b)), true) =
+                (r.first(), r.get(1), owner == me)
+            {
+                ranges.push((*a as u16, *b as u16));
+            }
+        }
+    }
+    (0u32..1_000_000)
+        .map(|i| i.to_string())
+        .find(|tag| {
+            let slot = gears::slot::key_slot(tag.as_bytes());
+            ranges.iter().any(|(a, b)| (*a..=*b).contains(&slot))
+        })
+        .ok_or_else(|| SyncError::Redis("this cluster node owns no slot".into()))
+}
+
 fn local_tag(job: &Job) -> Result<String, SyncError> {
     Ok(match job.tag() {
         Some(t) => t.to_string(),
-        None => job.set_tag(&context::hashtag()?).to_string(),
+        None => job.set_tag(&find_local_tag()?).to_string(),
     })
 }
 
@@ -69,13 +105,24 @@ fn capture(job: &Job, r: &KeyRecord) -> Result<(), SyncError> {
         },
         _ => {
             // Gone (an HDEL of the last field: its `del` event follows) or not a hash.
-            let Some(hash) = r.hash() else {
+            if r.key_type != KeyType::Hash {
                 return Ok(());
+            }
+            // `#` and the mapped fields, in one call.
+            let mut hmget: Vec<&str> = Vec::with_capacity(job.config.columns.len() + 3);
+            hmget.extend(["HMGET", key, "#"]);
+            hmget.extend(job.config.columns.iter().map(|c| c.field.as_str()));
+            let values: Vec<Option<String>> = match context::call(&hmget)? {
+                Value::Array(v) => v
+                    .into_iter()
+                    .map(|x| x.as_str().map(str::to_string))
+                    .collect(),
+                _ => Vec::new(),
             };
-            let (op, ack) = match hash.get("#") {
+            let (op, ack) = match values.first().cloned().flatten() {
                 Some(control) => {
                     context::call(&["HDEL", key, "#"])?;
-                    ControlOp::parse(control)?
+                    ControlOp::parse(&control)?
                 }
                 None => (ControlOp::Upsert, None),
             };
@@ -106,7 +153,8 @@ fn capture(job: &Job, r: &KeyRecord) -> Result<(), SyncError> {
                         .config
                         .columns
                         .iter()
-                        .filter_map(|c| hash.get(&c.field).map(|v| (c.field.clone(), v.clone())))
+                        .zip(values.into_iter().skip(1))
+                        .filter_map(|(c, v)| v.map(|v| (c.field.clone(), v)))
                         .collect(),
                 },
             }
@@ -122,5 +170,7 @@ fn capture(job: &Job, r: &KeyRecord) -> Result<(), SyncError> {
     }
     context::call(&args)?;
     job.stats().captured += 1;
+    job.pending
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     Ok(())
 }

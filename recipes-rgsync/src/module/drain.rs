@@ -59,6 +59,9 @@ impl Sink for RedisSink<'_> {
     }
 
     fn ack(&mut self, key: &str, ack: &str, result: Result<(), &str>) {
+        if super::write_through::complete(key, ack, result) {
+            return;
+        }
         if let Err(e) = write_ack(key, ack, result) {
             context::log(&format!(
                 "rgsync: job '{}': cannot write an ack: {e}",
@@ -105,6 +108,15 @@ fn write(job: &Job, batch: Vec<StreamRecord>) -> Result<u64, SyncError> {
         sleep_unless(d, || job.stopped())
     };
     let result = writer.write_batch(&job.config, &entries, &mut sink, &wait);
+    // What is left once this batch is trimmed (the writer is the only reader).
+    if let Ok(Value::Int(len)) = context::call(&["XLEN", &stream]) {
+        let left = if result.is_ok() {
+            len - entries.len() as i64
+        } else {
+            len
+        };
+        job.pending.store(left.max(0), Ordering::Relaxed);
+    }
     let mut s = job.stats();
     s.retrying = false;
     match result {

@@ -5,7 +5,7 @@
 //! are never orphaned; its dead letters go to `{<tag>}rgsync:<job>:dlq`.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
 
 use gears::host::StreamId;
@@ -51,6 +51,8 @@ pub struct Job {
     /// Loaded from the config file (not from a command).
     pub from_file: bool,
     stopped: AtomicBool,
+    /// Changes captured and not yet applied (an estimate, reset from `XLEN` per batch).
+    pub(crate) pending: AtomicI64,
     pub(crate) writer: Mutex<Option<Writer>>,
     stats: Mutex<JobStats>,
     tag: OnceLock<String>,
@@ -62,6 +64,7 @@ impl Job {
             config,
             from_file,
             stopped: AtomicBool::new(false),
+            pending: AtomicI64::new(0),
             writer: Mutex::new(None),
             stats: Mutex::new(JobStats::default()),
             tag: OnceLock::new(),
@@ -108,6 +111,39 @@ pub fn tag_of(stream: &str) -> Option<&str> {
     stream.strip_prefix('{')?.split_once('}').map(|(t, _)| t)
 }
 
+/// Set once a job with a `MAX_BACKLOG` exists: the write guard does nothing before.
+static ANY_LIMIT: AtomicBool = AtomicBool::new(false);
+
+/// The write guard (runs before every command): refuses hash writes to a job's keys while
+/// its backlog is at `MAX_BACKLOG` or more.
+pub fn write_guard(command: &[u8], key: &[u8]) -> Option<String> {
+    if !ANY_LIMIT.load(Ordering::Relaxed) {
+        return None;
+    }
+    let writes = [
+        &b"hset"[..],
+        b"hmset",
+        b"hsetnx",
+        b"hincrby",
+        b"hincrbyfloat",
+    ];
+    if !writes.iter().any(|w| w.eq_ignore_ascii_case(command)) {
+        return None;
+    }
+    let key = std::str::from_utf8(key).ok()?;
+    all().into_iter().find_map(|job| {
+        let max = job.config.max_backlog;
+        let pending = job.pending.load(Ordering::Relaxed);
+        (max > 0 && pending >= max as i64 && gears::host::glob_match(&job.config.key.glob(), key))
+            .then(|| {
+                format!(
+                    "rgsync job '{}': {pending} changes wait for the database (MAX_BACKLOG {max}); write refused",
+                    job.config.name
+                )
+            })
+    })
+}
+
 static JOBS: RwLock<BTreeMap<String, Arc<Job>>> = RwLock::new(BTreeMap::new());
 
 /// The job named `name`.
@@ -147,6 +183,9 @@ fn register(name: &str) -> Result<(), SyncError> {
 /// Adds a job and its registrations (main thread). Refused if the name is taken.
 pub fn add(config: JobConfig, from_file: bool) -> Result<Arc<Job>, SyncError> {
     let name = config.name.clone();
+    if config.max_backlog > 0 {
+        ANY_LIMIT.store(true, Ordering::Relaxed);
+    }
     let job = Arc::new(Job::new(config, from_file));
     {
         let mut jobs = JOBS.write().unwrap_or_else(|p| p.into_inner());
@@ -186,6 +225,9 @@ pub fn replace_all(saved: Vec<JobConfig>) {
     let mut jobs = JOBS.write().unwrap_or_else(|p| p.into_inner());
     let old = std::mem::take(&mut *jobs);
     for config in saved {
+        if config.max_backlog > 0 {
+            ANY_LIMIT.store(true, Ordering::Relaxed);
+        }
         jobs.insert(config.name.clone(), Arc::new(Job::new(config, false)));
     }
     for (name, job) in old {

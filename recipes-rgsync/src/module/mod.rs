@@ -5,7 +5,8 @@
 //! - [`drain`]: the `async_local` stream consumer writing batches to the database;
 //! - [`commands`]: `RGSYNC.ADD`, `RGSYNC.REMOVE`, `RGSYNC.LIST`, `RGSYNC.STATUS`;
 //! - [`persist`]: jobs saved in the RDB (an aux field, before Gears' registrations);
-//! - [`config_file`]: jobs from `rgsync.config <file>` at load.
+//! - [`config_file`]: jobs from `rgsync.config <file>` at load;
+//! - [`write_through`]: `RGSYNC.WRITETHROUGH`, a reply once the row is in the database.
 
 pub mod capture;
 pub mod commands;
@@ -13,6 +14,7 @@ pub mod config_file;
 pub mod drain;
 pub mod jobs;
 pub mod persist;
+pub mod write_through;
 
 pub use persist::RGSYNC_AUX;
 
@@ -29,6 +31,7 @@ pub fn init(ctx: &Context, args: &[RedisString]) -> Status {
     if let Some(ms) = option("rgsync.test_pause_after_commit_ms").and_then(|v| v.parse().ok()) {
         drain::PAUSE_AFTER_COMMIT_MS.store(ms, std::sync::atomic::Ordering::Relaxed);
     }
+    gears::set_write_guard(ctx, jobs::write_guard);
     let file = args
         .chunks(2)
         .find(|p| p.len() == 2 && p[0].eq_ignore_ascii_case("rgsync.config"))

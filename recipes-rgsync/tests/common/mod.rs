@@ -224,3 +224,34 @@ pub fn sqlite(dir: &std::path::Path) -> String {
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}_{}", std::process::id())
 }
+
+/// [`rows`], or `None` if the query fails (the table does not exist yet).
+pub fn try_rows(conn: &str, sql: &str) -> Option<Vec<Vec<String>>> {
+    let c = connect(conn);
+    let mut cursor = c.execute(sql, (), None).ok()??;
+    let n = cursor.num_result_cols().ok()? as u16;
+    let mut out = Vec::new();
+    while let Some(mut row) = cursor.next_row().ok()? {
+        let mut r = Vec::new();
+        for i in 1..=n {
+            let mut buf = Vec::new();
+            let some = row.get_text(i, &mut buf).ok()?;
+            r.push(if some {
+                String::from_utf8_lossy(&buf).to_string()
+            } else {
+                "NULL".into()
+            });
+        }
+        out.push(r);
+    }
+    out.sort();
+    Some(out)
+}
+
+/// Whether the database answers.
+pub fn reachable(conn: &str) -> bool {
+    odbc_api::environment()
+        .unwrap()
+        .connect_with_connection_string(conn, ConnectionOptions::default())
+        .is_ok()
+}

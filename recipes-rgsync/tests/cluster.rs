@@ -1,0 +1,151 @@
+//! A 3-master Redis Cluster with the rgsync module on every node: the job is added on each
+//! master, each shard captures into its own stream (a hashtag of a slot it owns) and drains it
+//! with its own checkpoint row; the PostgreSQL table ends complete.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn slot_owners(con: &mut redis::Connection) -> Vec<(u16, u16, u16)> {
+    let v: Vec<redis::Value> = redis::cmd("CLUSTER").arg("SLOTS").query(con).unwrap();
+    v.into_iter()
+        .filter_map(|r| {
+            let redis::Value::Array(r) = r else {
+                return None;
+            };
+            let int = |v: &redis::Value| match v {
+                redis::Value::Int(i) => Some(*i as u16),
+                _ => None,
+            };
+            let port = match r.get(2) {
+                Some(redis::Value::Array(node)) => node.get(1).and_then(int)?,
+                _ => return None,
+            };
+            Some((int(&r[0])?, int(&r[1])?, port))
+        })
+        .collect()
+}
+
+#[test]
+fn three_masters_each_drain_their_own_stream() {
+    let nodes: Vec<Server> = (0..3)
+        .map(|i| {
+            Server::start(
+                &format!("cluster-{i}"),
+                &[
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    "nodes.conf",
+                    "--cluster-node-timeout",
+                    "5000",
+                ],
+                &[],
+            )
+        })
+        .collect();
+    let mut create = Command::new("redis-cli");
+    create.arg("--cluster").arg("create");
+    for n in &nodes {
+        create.arg(format!("127.0.0.1:{}", n.port));
+    }
+    let out = create
+        .args(["--cluster-replicas", "0", "--cluster-yes"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for n in &nodes {
+        loop {
+            let info: String = redis::cmd("CLUSTER")
+                .arg("INFO")
+                .query(&mut n.conn())
+                .unwrap();
+            if info.contains("cluster_state:ok") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "cluster not ok: {info}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    let table = unique("cluster_users");
+    let _ = std::panic::catch_unwind(|| exec(POSTGRES, &format!("DROP TABLE \"{table}\"")));
+    let _ = std::panic::catch_unwind(|| {
+        exec(
+            POSTGRES,
+            &format!("DELETE FROM rgsync_checkpoint WHERE job = '{table}'"),
+        )
+    });
+    for n in &nodes {
+        redis::cmd("RGSYNC.ADD")
+            .arg(&[
+                table.as_str(),
+                "KEY",
+                "user:{id:integer}",
+                "TABLE",
+                &table,
+                "COLUMNS",
+                "name",
+                "CONNECTION",
+                POSTGRES,
+                "CREATE_TABLE",
+                "yes",
+                "BATCH",
+                "100",
+                "DURATION",
+                "20",
+            ])
+            .query::<()>(&mut n.conn())
+            .unwrap();
+    }
+    let owners = slot_owners(&mut nodes[0].conn());
+    let mut cons: BTreeMap<u16, redis::Connection> =
+        nodes.iter().map(|n| (n.port, n.conn())).collect();
+    let mut per_node: BTreeMap<u16, usize> = BTreeMap::new();
+    for i in 0..3000 {
+        let key = format!("user:{i}");
+        let slot = gears::slot::key_slot(key.as_bytes());
+        let port = owners
+            .iter()
+            .find(|(a, b, _)| (*a..=*b).contains(&slot))
+            .map(|o| o.2)
+            .unwrap();
+        redis::cmd("HSET")
+            .arg(&key)
+            .arg("name")
+            .arg(format!("n{i}"))
+            .query::<()>(cons.get_mut(&port).unwrap())
+            .unwrap();
+        *per_node.entry(port).or_default() += 1;
+    }
+    assert_eq!(per_node.len(), 3);
+    let mut streams = Vec::new();
+    for n in &nodes {
+        let mut con = n.conn();
+        drained(&mut con, &table, Duration::from_secs(30));
+        let st = status(&mut con, &table);
+        assert_eq!(st["rows"], per_node[&n.port].to_string(), "{st:?}");
+        streams.push(st["stream"].clone());
+    }
+    streams.sort();
+    streams.dedup();
+    assert_eq!(streams.len(), 3, "one stream per shard: {streams:?}");
+    let got = rows(
+        POSTGRES,
+        &format!("SELECT COUNT(*), COUNT(DISTINCT id), MIN(id), MAX(id) FROM \"{table}\""),
+    );
+    assert_eq!(got, [["3000", "3000", "0", "2999"]]);
+    let cps = rows(
+        POSTGRES,
+        &format!("SELECT stream FROM rgsync_checkpoint WHERE job = '{table}'"),
+    );
+    assert_eq!(cps.len(), 3, "a checkpoint per shard: {cps:?}");
+}

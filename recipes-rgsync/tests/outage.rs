@@ -1,0 +1,193 @@
+//! The database stops for 15 s in the middle of a load, then comes back: writes keep being
+//! accepted by Redis, the writer retries with backoff (visible in RGSYNC.STATUS), and once
+//! the database is back every row is present exactly once with its last value.
+//!
+//! Uses its own MariaDB server (a fresh datadir on a free port, stopped and started by PID),
+//! so stopping it disturbs nothing else.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+struct MariaDb {
+    child: Child,
+    dir: PathBuf,
+    port: u16,
+}
+
+impl MariaDb {
+    fn init(dir: &Path) {
+        let st = Command::new("chown")
+            .args(["mysql:mysql"])
+            .arg(dir)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let out = Command::new("mariadb-install-db")
+            .args([
+                "--no-defaults",
+                "--user=mysql",
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+            ])
+            .arg(format!("--datadir={}/data", dir.display()))
+            .output()
+            .expect("mariadb-install-db (scripts/db.sh installs mariadb-server)");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn start(dir: &Path, port: u16) -> MariaDb {
+        let child = Command::new("mariadbd")
+            .args([
+                "--no-defaults",
+                "--user=mysql",
+                "--bind-address=127.0.0.1",
+                "--skip-grant-tables",
+                "--skip-log-bin",
+                "--innodb-buffer-pool-size=32M",
+            ])
+            .arg(format!("--datadir={}/data", dir.display()))
+            .arg(format!("--socket={}/sock", dir.display()))
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mariadbd");
+        let db = MariaDb {
+            child,
+            dir: dir.to_path_buf(),
+            port,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !reachable(&db.conn("mysql")) {
+            assert!(Instant::now() < deadline, "private mariadbd did not start");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        db
+    }
+
+    fn conn(&self, database: &str) -> String {
+        format!(
+            "Driver={{MariaDB Unicode}};Server=127.0.0.1;Port={};Database={database};Uid=root;",
+            self.port
+        )
+    }
+
+    fn stop(mut self) -> (PathBuf, u16) {
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+        (self.dir.clone(), self.port)
+    }
+}
+
+impl Drop for MariaDb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn database_down_15s_mid_load_then_every_row_exactly_once() {
+    let dir = scratch("outage-mariadb");
+    MariaDb::init(&dir);
+    let port = free_port();
+    let db = MariaDb::start(&dir, port);
+    exec(&db.conn("mysql"), "CREATE DATABASE app");
+    let conn = db.conn("app");
+    let server = Server::start("outage", &[], &[]);
+    let mut con = server.conn();
+    redis::cmd("RGSYNC.ADD")
+        .arg(&[
+            "users",
+            "KEY",
+            "user:{id:integer}",
+            "TABLE",
+            "users",
+            "COLUMNS",
+            "name n:integer",
+            "CONNECTION",
+            &conn,
+            "CREATE_TABLE",
+            "yes",
+            "BATCH",
+            "200",
+            "DURATION",
+            "20",
+            "BACKOFF",
+            "50",
+            "MAX_BACKOFF",
+            "1000",
+        ])
+        .query::<()>(&mut con)
+        .unwrap();
+    // Load: 200 writes every 20 ms over 2000 keys (~10k writes/s) for ~22 s.
+    let url = server.url();
+    let load = std::thread::spawn(move || {
+        let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
+        let mut model = BTreeMap::new();
+        let start = Instant::now();
+        let mut i = 0u64;
+        while start.elapsed() < Duration::from_secs(22) {
+            let mut pipe = redis::pipe();
+            for _ in 0..200 {
+                let id = (i * 7919) % 2000;
+                pipe.cmd("HSET")
+                    .arg(format!("user:{id}"))
+                    .arg("name")
+                    .arg(format!("v{i}"))
+                    .arg("n")
+                    .arg(i)
+                    .ignore();
+                model.insert(id, i);
+                i += 1;
+            }
+            pipe.query::<()>(&mut con)
+                .expect("Redis accepts writes during the outage");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        (model, i)
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    let (dir, port) = db.stop();
+    let down = Instant::now();
+    // While it is down: retrying, backlog growing, the error visible.
+    std::thread::sleep(Duration::from_secs(5));
+    let st = status(&mut con, "users");
+    assert_eq!(st["state"], "retrying", "{st:?}");
+    assert!(st["last_error"].contains("connect"), "{st:?}");
+    let backlog_during: u64 = st["backlog"].parse().unwrap();
+    assert!(backlog_during > 1000, "{st:?}");
+    std::thread::sleep(Duration::from_secs(15).saturating_sub(down.elapsed()));
+    let _db = MariaDb::start(&dir, port);
+    let (model, writes) = load.join().unwrap();
+    drained(&mut con, "users", Duration::from_secs(60));
+    let got = rows(&conn, "SELECT id, name, n FROM users");
+    let mut expected: Vec<Vec<String>> = model
+        .iter()
+        .map(|(id, i)| vec![id.to_string(), format!("v{i}"), i.to_string()])
+        .collect();
+    expected.sort();
+    assert_eq!(got.len(), 2000);
+    assert_eq!(got, expected, "after {writes} writes");
+    let st = status(&mut con, "users");
+    assert_eq!(
+        st["dead_letters"], "0",
+        "an outage never dead-letters: {st:?}"
+    );
+    assert!(st["retries"].parse::<u64>().unwrap() > 3, "{st:?}");
+    eprintln!(
+        "outage: {writes} writes, backlog during the outage {backlog_during}, status after {st:?}"
+    );
+}
