@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job: installs what is missing, builds the example module in release mode, starts
 # redis-server with it on a free loopback port, loads sample data, runs flows with RG.RUN
-# through redis-cli, and stops the server (by PID).
+# through redis-cli, and stops the server (by PID); then a write-behind into SQLite with the
+# rgsync module (scripts/demo-rgsync.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -32,4 +33,8 @@ cli RG.RUN faulty
 ID=$(redis-cli -p "$PORT" RG.RUN word_count UNBLOCKING)
 cli RG.GETRESULTSBLOCKING "$ID"
 cli INFO wordcount
-echo "Write-behind to SQLite arrives with the rgsync recipe (see the issues); this run covered the flows."
+stop_redis "$SCRATCH"
+
+# Write-behind into the embedded default, SQLite (the rgsync module, its own redis-server).
+source scripts/demo-rgsync.sh
+demo_rgsync

@@ -7,7 +7,7 @@ export DEBIAN_FRONTEND=noninteractive
 PACKAGES=(
   redis-server redis-tools
   unixodbc unixodbc-dev odbcinst odbc-mariadb libsqliteodbc odbc-postgresql
-  mariadb-server mariadb-client postgresql
+  mariadb-server mariadb-client postgresql sqlite3
   libclang-dev build-essential pkg-config
 )
 
