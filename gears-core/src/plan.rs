@@ -474,7 +474,16 @@ impl<T: Record> Plan<T> {
     }
 
     /// Combines per-shard bookkeeping into a [`RunResult`].
-    pub fn finish(&self, results: Vec<T>, shards: Vec<ShardRunState>) -> RunResult<T> {
+    pub fn finish(&self, results: Vec<T>, mut shards: Vec<ShardRunState>) -> RunResult<T> {
+        if shards.len() == 1 {
+            // One shard (every standalone run): its bookkeeping is the total.
+            let shard = shards.pop().unwrap_or_else(|| self.new_shard_state());
+            return RunResult {
+                results,
+                errors: shard.errors,
+                stats: self.steps.iter().cloned().zip(shard.stats).collect(),
+            };
+        }
         let mut errors = Vec::new();
         let mut totals = vec![StepStats::default(); self.steps.len()];
         for shard in shards {
