@@ -40,6 +40,7 @@ mod runtime;
 mod streams;
 mod write_guard;
 
+pub use persist::aux_only_methods;
 pub use write_guard::{set_write_guard, WriteGuard};
 
 pub use gears_core::*;

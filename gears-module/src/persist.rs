@@ -37,9 +37,20 @@ struct SavedRegistration {
 }
 
 /// The module type carrying the aux field (never holds keys).
-pub static GEARS_AUX: RedisType = RedisType::new(
-    "gears-aux",
-    1,
+pub static GEARS_AUX: RedisType =
+    RedisType::new("gears-aux", 1, aux_only_methods(aux_load, aux_save));
+
+/// The methods of a module type that holds no keys and only saves an RDB aux field before the
+/// keyspace (`aux_save_triggers = BEFORE_RDB`): for module state such as registrations or jobs.
+///
+/// ```ignore
+/// pub static MY_AUX: RedisType =
+///     RedisType::new("my-aux-01", 1, gears::aux_only_methods(my_aux_load, my_aux_save));
+/// ```
+pub const fn aux_only_methods(
+    load: extern "C" fn(*mut raw::RedisModuleIO, c_int, c_int) -> c_int,
+    save: extern "C" fn(*mut raw::RedisModuleIO, c_int),
+) -> raw::RedisModuleTypeMethods {
     raw::RedisModuleTypeMethods {
         version: raw::REDISMODULE_TYPE_METHOD_VERSION as u64,
         rdb_load: None,
@@ -48,8 +59,8 @@ pub static GEARS_AUX: RedisType = RedisType::new(
         mem_usage: None,
         digest: None,
         free: None,
-        aux_load: Some(aux_load),
-        aux_save: Some(aux_save),
+        aux_load: Some(load),
+        aux_save: Some(save),
         aux_save_triggers: raw::REDISMODULE_AUX_BEFORE_RDB as c_int,
         free_effort: None,
         unlink: None,
@@ -60,8 +71,8 @@ pub static GEARS_AUX: RedisType = RedisType::new(
         unlink2: None,
         copy2: None,
         aux_save2: None,
-    },
-);
+    }
+}
 
 fn load_time_functions() -> Vec<&'static str> {
     registry::functions()
