@@ -2,9 +2,9 @@
 //! `scripts/bench-report.sh` drives it; each subcommand also runs on its own:
 //!
 //! ```text
-//! gears-bench spike --scenario proto-db --target mariadb [--odbc CONN] [--table T] --out DIR
+//! gears-bench spike --scenario proto-db --target mariadb [--odbc CONN] [--table T] [--db-table T] --out DIR
 //! gears-bench spike --scenario proto-wb --target redis --redis URL --prefix user: \
-//!     --rgsync-job users --db-counters --out DIR          # samples RGSYNC.STATUS each second
+//!     --rgsync-job users --db-table bench_wb --out DIR          # samples RGSYNC.STATUS each second
 //! gears-bench spike --scenario http-db --target http --http 127.0.0.1:PORT --path /db --out DIR
 //!     [--stages quick|full|HOLD,PEAK_HOLD,RAMP] [--drain-timeout SECS]
 //! gears-bench http-app --wb-redis URL --plain-redis URL [--odbc CONN] [--table T]
@@ -128,7 +128,10 @@ fn dispatch(cmd: &str, a: &Args) -> Result<(), String> {
                 scenario: a.need("scenario")?,
                 kind,
                 profile: stages::Profile::parse(&a.or("stages", "quick"))?,
-                db: a.get("db-counters").map(|_| odbc.clone()),
+                db: a
+                    .get("db-table")
+                    .filter(|t| !t.is_empty())
+                    .map(|t| (odbc.clone(), t.to_string())),
                 rgsync,
                 drain_timeout: Duration::from_secs(a.num("drain-timeout", 120)?),
                 out_dir: PathBuf::from(a.need("out")?),

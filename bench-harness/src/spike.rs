@@ -41,8 +41,8 @@ pub(crate) struct Spike {
     pub(crate) scenario: String,
     pub(crate) kind: Kind,
     pub(crate) profile: Profile,
-    /// ODBC connection whose server counters give the database rows/s.
-    pub(crate) db: Option<String>,
+    /// ODBC connection and table whose rows changed per second are sampled.
+    pub(crate) db: Option<(String, String)>,
     /// Redis URL and job name of the write-behind job to sample (`RGSYNC.STATUS`).
     pub(crate) rgsync: Option<(String, String)>,
     /// How long to wait for the write-behind backlog to drain after the load.
@@ -50,27 +50,64 @@ pub(crate) struct Spike {
     pub(crate) out_dir: PathBuf,
 }
 
-/// The database counter: `Innodb_rows_inserted + Innodb_rows_updated` (server-wide).
-fn db_rows(conn: &Connection<'static>) -> Result<u64, String> {
-    let mut total = 0;
-    let cursor = conn
-        .execute(
-            "SHOW GLOBAL STATUS WHERE Variable_name IN ('Innodb_rows_inserted','Innodb_rows_updated')",
-            (),
-            None,
-        )
-        .map_err(|e| e.to_string())?;
-    if let Some(mut cursor) = cursor {
-        while let Some(mut row) = cursor.next_row().map_err(|e| e.to_string())? {
-            let mut buf = Vec::new();
-            row.get_text(2, &mut buf).map_err(|e| e.to_string())?;
-            total += String::from_utf8_lossy(&buf)
-                .trim()
-                .parse::<u64>()
-                .map_err(|e| e.to_string())?;
+/// How database rows written are counted.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum DbCounter {
+    /// `information_schema.TABLE_STATISTICS.ROWS_CHANGED` of the target table (needs
+    /// `userstat=1`, which the script sets): rows inserted or updated in that table only.
+    TableStatistics,
+    /// `Handler_write + Handler_update` (server-wide: anything else writing counts too).
+    Handlers,
+}
+
+impl DbCounter {
+    fn describe(self) -> &'static str {
+        match self {
+            DbCounter::TableStatistics => {
+                "information_schema.TABLE_STATISTICS.ROWS_CHANGED of the target table"
+            }
+            DbCounter::Handlers => "Handler_write + Handler_update (server-wide; userstat is off)",
         }
     }
-    Ok(total)
+}
+
+fn query_u64s(conn: &Connection<'static>, sql: &str, col: u16) -> Result<Vec<u64>, String> {
+    let mut out = Vec::new();
+    if let Some(mut cursor) = conn.execute(sql, (), None).map_err(|e| e.to_string())? {
+        while let Some(mut row) = cursor.next_row().map_err(|e| e.to_string())? {
+            let mut buf = Vec::new();
+            row.get_text(col, &mut buf).map_err(|e| e.to_string())?;
+            out.push(
+                String::from_utf8_lossy(&buf)
+                    .trim()
+                    .parse::<u64>()
+                    .map_err(|e| e.to_string())?,
+            );
+        }
+    }
+    Ok(out)
+}
+
+fn db_counter(conn: &Connection<'static>) -> DbCounter {
+    match query_u64s(conn, "SELECT @@userstat", 1) {
+        Ok(v) if v.first() == Some(&1) => DbCounter::TableStatistics,
+        _ => DbCounter::Handlers,
+    }
+}
+
+/// Rows written so far, by `counter`.
+fn db_rows(conn: &Connection<'static>, counter: DbCounter, table: &str) -> Result<u64, String> {
+    let sql = match counter {
+        DbCounter::TableStatistics => format!(
+            "SELECT COALESCE(SUM(ROWS_CHANGED),0) FROM information_schema.TABLE_STATISTICS WHERE TABLE_SCHEMA=DATABASE() AND TABLE_NAME='{}'",
+            table.replace('\'', "")
+        ),
+        DbCounter::Handlers => {
+            "SHOW GLOBAL STATUS WHERE Variable_name IN ('Handler_write','Handler_update')".into()
+        }
+    };
+    let col = if counter == DbCounter::Handlers { 2 } else { 1 };
+    Ok(query_u64s(conn, &sql, col)?.iter().sum())
 }
 
 /// `RGSYNC.STATUS <job>` as a map.
@@ -95,13 +132,20 @@ pub(crate) fn rgsync_status(
 }
 
 struct Sampler {
-    db: Option<Connection<'static>>,
+    db: Option<(Connection<'static>, DbCounter, String)>,
     wb: Option<(redis::Connection, String)>,
 }
 
 impl Sampler {
     fn new(spike: &Spike) -> Result<Sampler, String> {
-        let db = spike.db.as_deref().map(targets::odbc).transpose()?;
+        let db = match &spike.db {
+            Some((conn, table)) => {
+                let c = targets::odbc(conn)?;
+                let counter = db_counter(&c);
+                Some((c, counter, table.clone()))
+            }
+            None => None,
+        };
         let wb = match &spike.rgsync {
             Some((url, job)) => {
                 let con = redis::Client::open(url.as_str())
@@ -117,7 +161,10 @@ impl Sampler {
     /// Takes a sample; also says whether the write-behind job is drained (backlog 0, idle).
     fn sample(&mut self) -> (Sample, bool) {
         let mut s = Sample {
-            db_rows: self.db.as_ref().and_then(|c| db_rows(c).ok()),
+            db_rows: self
+                .db
+                .as_ref()
+                .and_then(|(c, counter, table)| db_rows(c, *counter, table).ok()),
             ..Sample::default()
         };
         let mut drained = true;
@@ -145,6 +192,7 @@ pub(crate) struct Outcome {
     pub(crate) first_error: Option<String>,
     pub(crate) drain_s: Option<f64>,
     pub(crate) connect_errors: u32,
+    pub(crate) db_counter: Option<&'static str>,
 }
 
 fn flush(store: &Mutex<Vec<Second>>, sec: usize, local: &mut Second) {
@@ -173,6 +221,7 @@ pub(crate) fn run(spike: &Spike) -> Result<Outcome, String> {
     let go = Barrier::new(max + 1);
     let start: OnceLock<Instant> = OnceLock::new();
     let mut sampler = Sampler::new(spike)?;
+    let db_counter = sampler.db.as_ref().map(|(_, c, _)| c.describe());
     let mut samples = Vec::new();
     let mut drain_s = None;
     let seed = std::time::SystemTime::now()
@@ -292,6 +341,7 @@ pub(crate) fn run(spike: &Spike) -> Result<Outcome, String> {
         connect_errors: connect_errors
             .into_inner()
             .unwrap_or_else(|e| e.into_inner()),
+        db_counter,
     })
 }
 
@@ -353,6 +403,7 @@ pub(crate) fn run_and_write(spike: &Spike) -> Result<(), String> {
                 .replace('\n', " "),
         ),
         ("writer_rows_committed", wb_rows),
+        ("db_counter", out.db_counter.unwrap_or("").to_string()),
         (
             "drain_s",
             out.drain_s.map_or(String::new(), |d| format!("{d:.2}")),

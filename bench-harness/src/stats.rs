@@ -44,7 +44,7 @@ impl Default for Second {
 /// Server-side counters sampled at a second boundary.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub(crate) struct Sample {
-    /// MariaDB `Innodb_rows_inserted + Innodb_rows_updated` (server-wide).
+    /// MariaDB rows changed so far in the target table (or server-wide handler writes).
     pub(crate) db_rows: Option<u64>,
     /// Write-behind stream length (`RGSYNC.STATUS backlog`).
     pub(crate) backlog: Option<u64>,

@@ -9,7 +9,7 @@ use odbc_api::{handles::StatementConnection, Connection, ConnectionOptions, Prep
 
 /// Default connection string of the MariaDB started by `scripts/db.sh`.
 pub(crate) const MARIADB: &str =
-    "Driver={MariaDB Unicode};Server=127.0.0.1;Port=3306;Database=test;Uid=test;Pwd=test;";
+    "Driver={MariaDB Unicode};Server=127.0.0.1;Port=3306;Database=gears_bench;Uid=test;Pwd=test;";
 
 /// One request: upsert user `id` with `temp`.
 pub(crate) trait Target {
@@ -32,15 +32,16 @@ pub(crate) fn odbc_exec(conn: &str, sql: &str) -> Result<(), String> {
         .map_err(|e| format!("{sql}: {e}"))
 }
 
-/// `CREATE TABLE IF NOT EXISTS` the benchmark table shape, then empties it.
+/// Drops and creates the benchmark table (`id BIGINT` primary key, `temperature DOUBLE`: the
+/// types rgsync's MariaDB dialect maps `integer` and `float` to).
 pub(crate) fn reset_table(conn: &str, table: &str) -> Result<(), String> {
+    odbc_exec(conn, &format!("DROP TABLE IF EXISTS `{table}`"))?;
     odbc_exec(
         conn,
         &format!(
-            "CREATE TABLE IF NOT EXISTS `{table}` (`id` BIGINT NOT NULL, `temperature` DOUBLE, PRIMARY KEY (`id`)) ENGINE=InnoDB"
+            "CREATE TABLE `{table}` (`id` BIGINT NOT NULL, `temperature` DOUBLE, PRIMARY KEY (`id`)) ENGINE=InnoDB"
         ),
-    )?;
-    odbc_exec(conn, &format!("TRUNCATE TABLE `{table}`"))
+    )
 }
 
 /// The upsert the direct path runs: the same statement shape rgsync's writer sends for
