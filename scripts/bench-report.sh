@@ -109,6 +109,9 @@ OUT=$(cd "$OUT" && pwd)
 } >"$OUT/machine.txt"
 
 reset() { "$B" reset-table --odbc "$ODBC" --table "$1"; }
+# CPU accounting: PIDs of mariadbd and of a redis-server started in $S/NAME.
+mariadbd_pid() { cat "$(mariadb -N -e 'SELECT @@pid_file')" 2>/dev/null || pidof mariadbd || true; }
+pid_of() { cat "$S/$1/redis.pid"; }
 # fresh_wb NAME: a fresh redis-server with the rgsync module and the job writing to
 # bench_wb (dropped and created empty; checkpoint table too); sets WB_PORT.
 fresh_wb() {
@@ -134,13 +137,15 @@ spike() { # scenario args...
 # --- spike, protocol level --------------------------------------------------------------
 echo "== spike test ($STAGES), protocol level"
 reset bench_direct
-spike proto-db --target mariadb --table bench_direct --db-table bench_direct
+DBPID=$(mariadbd_pid)
+spike proto-db --target mariadb --table bench_direct --db-table bench_direct --cpu "mariadbd=$DBPID"
 fresh_wb wb1
 spike proto-wb --target redis --redis "redis://127.0.0.1:$WB_PORT/" --prefix user: \
-  --rgsync-job bench --db-table bench_wb
+  --rgsync-job bench --db-table bench_wb --cpu "redis-server=$(pid_of wb1),mariadbd=$DBPID"
 stop_redis "$S/wb1"
 fresh_plain plain1
-spike proto-redis --target redis --redis "redis://127.0.0.1:$PLAIN_PORT/" --prefix hash:
+spike proto-redis --target redis --redis "redis://127.0.0.1:$PLAIN_PORT/" --prefix hash: \
+  --cpu "redis-server=$(pid_of plain1)"
 stop_redis "$S/plain1"
 
 # --- spike, through the HTTP app --------------------------------------------------------
@@ -155,10 +160,13 @@ APP_PID=$!
 for _ in $(seq 1 100); do [ -s "$S/app.port" ] && break; sleep 0.05; done
 [ -s "$S/app.port" ] || { echo "http app did not start:"; cat "$S/app.log"; exit 1; }
 APP="127.0.0.1:$(cat "$S/app.port")"
-spike http-db --target http --http "$APP" --path /db --db-table bench_http_direct
+spike http-db --target http --http "$APP" --path /db --db-table bench_http_direct \
+  --cpu "http app=$APP_PID,mariadbd=$DBPID"
 spike http-wb --target http --http "$APP" --path /wbredis \
-  --rgsync-redis "redis://127.0.0.1:$WB_PORT/" --rgsync-job bench --db-table bench_wb
-spike http-redis --target http --http "$APP" --path /redis
+  --rgsync-redis "redis://127.0.0.1:$WB_PORT/" --rgsync-job bench --db-table bench_wb \
+  --cpu "http app=$APP_PID,redis-server=$(pid_of wb2),mariadbd=$DBPID"
+spike http-redis --target http --http "$APP" --path /redis \
+  --cpu "http app=$APP_PID,redis-server=$(pid_of plain2)"
 kill "$APP_PID"; wait "$APP_PID" 2>/dev/null || true; APP_PID=
 stop_redis "$S/wb2"; stop_redis "$S/plain2"
 

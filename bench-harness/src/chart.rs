@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::{register_font, FontStyle};
@@ -54,6 +55,8 @@ pub(crate) struct Panel {
     pub(crate) series: Vec<Series>,
     pub(crate) y2_desc: Option<String>,
     pub(crate) series2: Vec<Series>,
+    /// Legend in the upper left corner (else upper right).
+    pub(crate) legend_left: bool,
 }
 
 fn max_of(series: &[Series], f: impl Fn(&(f64, f64)) -> f64) -> f64 {
@@ -77,6 +80,51 @@ fn style(s: &Series) -> ShapeStyle {
     }
 }
 
+type Chart<'a, 'b> =
+    ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+fn label_fmt(max: f64) -> impl Fn(&f64) -> String {
+    move |v: &f64| {
+        if max >= 20.0 {
+            format!("{v:.0}")
+        } else {
+            format!("{v:.1}")
+        }
+    }
+}
+
+/// The primary mesh (left and bottom axes only) and lines.
+fn draw_primary(chart: &mut Chart<'_, '_>, p: &Panel, y_max: f64) -> Result<(), String> {
+    let fmt = label_fmt(y_max);
+    chart
+        .configure_mesh()
+        .x_desc("seconds")
+        .y_desc(p.y_desc.as_str())
+        .y_label_formatter(&fmt)
+        .x_label_formatter(&|v| format!("{v:.0}"))
+        .label_style(("sans-serif", 13))
+        .axis_desc_style(("sans-serif", 15))
+        .draw()
+        .map_err(err)?;
+    for s in &p.series {
+        let c = s.color;
+        chart
+            .draw_series(LineSeries::new(s.points.iter().copied(), style(s)))
+            .map_err(err)?
+            .label(s.label.as_str())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+    }
+    Ok(())
+}
+
+fn legend_pos(p: &Panel) -> SeriesLabelPosition {
+    if p.legend_left {
+        SeriesLabelPosition::UpperLeft
+    } else {
+        SeriesLabelPosition::UpperRight
+    }
+}
+
 fn draw_panel(area: &DrawingArea<BitMapBackend<'_>, Shift>, p: &Panel) -> Result<(), String> {
     let x_max = max_of(&p.series, |pt| pt.0)
         .max(max_of(&p.series2, |pt| pt.0))
@@ -91,31 +139,20 @@ fn draw_panel(area: &DrawingArea<BitMapBackend<'_>, Shift>, p: &Panel) -> Result
     if p.y2_desc.is_some() {
         builder.right_y_label_area_size(70);
     }
-    let mut chart = builder
+    let chart = builder
         .build_cartesian_2d(0f64..x_max, 0f64..y_max)
         .map_err(err)?;
-    chart
-        .configure_mesh()
-        .x_desc("seconds")
-        .y_desc(p.y_desc.as_str())
-        .label_style(("sans-serif", 13))
-        .axis_desc_style(("sans-serif", 15))
-        .draw()
-        .map_err(err)?;
-    for s in &p.series {
-        let c = s.color;
-        chart
-            .draw_series(LineSeries::new(s.points.iter().copied(), style(s)))
-            .map_err(err)?
-            .label(s.label.as_str())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
-    }
     if let Some(y2) = &p.y2_desc {
         let y2_max = (max_of(&p.series2, |pt| pt.1) * 1.1).max(1.0);
+        // The secondary coordinates take the right label area, so the primary mesh labels
+        // only the left axis.
         let mut chart = chart.set_secondary_coord(0f64..x_max, 0f64..y2_max);
+        draw_primary(&mut chart, p, y_max)?;
+        let fmt = label_fmt(y2_max);
         chart
             .configure_secondary_axes()
             .y_desc(y2.as_str())
+            .y_label_formatter(&fmt)
             .label_style(("sans-serif", 13))
             .axis_desc_style(("sans-serif", 15))
             .draw()
@@ -125,23 +162,25 @@ fn draw_panel(area: &DrawingArea<BitMapBackend<'_>, Shift>, p: &Panel) -> Result
             chart
                 .draw_secondary_series(LineSeries::new(s.points.iter().copied(), style(s)))
                 .map_err(err)?
-                .label(s.label.as_str())
+                .label(format!("{} (right axis)", s.label))
                 .legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 20, y)], c.mix(0.5).stroke_width(2))
                 });
         }
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
+            .position(legend_pos(p))
             .label_font(("sans-serif", 13))
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
             .draw()
             .map_err(err)?;
     } else {
+        let mut chart = chart;
+        draw_primary(&mut chart, p, y_max)?;
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
+            .position(legend_pos(p))
             .label_font(("sans-serif", 13))
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
@@ -196,6 +235,7 @@ mod tests {
             series: vec![s.clone()],
             y2_desc: Some("y2".into()),
             series2: vec![Series { faint: true, ..s }],
+            legend_left: false,
         };
         draw(&p, &[panel.clone(), panel], 400, 300).unwrap();
         let bytes = std::fs::read(&p).unwrap();

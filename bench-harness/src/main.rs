@@ -6,7 +6,7 @@
 //! gears-bench spike --scenario proto-wb --target redis --redis URL --prefix user: \
 //!     --rgsync-job users --db-table bench_wb --out DIR          # samples RGSYNC.STATUS each second
 //! gears-bench spike --scenario http-db --target http --http 127.0.0.1:PORT --path /db --out DIR
-//!     [--stages quick|full|HOLD,PEAK_HOLD,RAMP] [--drain-timeout SECS]
+//!     [--stages quick|full|HOLD,PEAK_HOLD,RAMP] [--drain-timeout SECS] [--cpu name=pid,...]
 //! gears-bench http-app --wb-redis URL --plain-redis URL [--odbc CONN] [--table T]
 //!     [--listen 127.0.0.1:0] [--port-file F]
 //! gears-bench drain --redis URL --job users --n 50000 [--prefix user:] --out FILE
@@ -135,6 +135,7 @@ fn dispatch(cmd: &str, a: &Args) -> Result<(), String> {
                 rgsync,
                 drain_timeout: Duration::from_secs(a.num("drain-timeout", 120)?),
                 out_dir: PathBuf::from(a.need("out")?),
+                cpu: spike::parse_pids(a.get("cpu").unwrap_or(""))?,
             };
             spike::run_and_write(&s)
         }

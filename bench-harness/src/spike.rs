@@ -48,6 +48,44 @@ pub(crate) struct Spike {
     /// How long to wait for the write-behind backlog to drain after the load.
     pub(crate) drain_timeout: Duration,
     pub(crate) out_dir: PathBuf,
+    /// Processes whose CPU time is measured over the run (name, pid); the load generator
+    /// itself is always measured.
+    pub(crate) cpu: Vec<(String, u32)>,
+}
+
+/// CPU seconds (user + system, all threads) a process has used, from `/proc/<pid>/stat`
+/// (clock ticks of 1/100 s, Linux's `USER_HZ`).
+pub(crate) fn cpu_seconds(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_cpu(&stat)
+}
+
+fn parse_cpu(stat: &str) -> Option<f64> {
+    // The command name is in parentheses and may hold spaces: fields count from after it.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // After ')': state(3) ppid(4) ... utime is field 14, stime 15 → indices 11, 12 here.
+    let utime: f64 = f.get(11)?.parse().ok()?;
+    let stime: f64 = f.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
+/// Parses `name=pid,name=pid`.
+pub(crate) fn parse_pids(s: &str) -> Result<Vec<(String, u32)>, String> {
+    s.split(',')
+        // An empty pid (a process the script could not find) is skipped.
+        .filter(|p| !p.trim().is_empty() && !p.trim_end().ends_with('='))
+        .map(|p| {
+            let (n, pid) = p
+                .split_once('=')
+                .ok_or_else(|| format!("--cpu: want name=pid, got '{p}'"))?;
+            let pid = pid
+                .trim()
+                .parse()
+                .map_err(|_| format!("--cpu: '{pid}' is not a pid"))?;
+            Ok((n.trim().to_string(), pid))
+        })
+        .collect()
 }
 
 /// How database rows written are counted.
@@ -193,6 +231,8 @@ pub(crate) struct Outcome {
     pub(crate) drain_s: Option<f64>,
     pub(crate) connect_errors: u32,
     pub(crate) db_counter: Option<&'static str>,
+    /// CPU seconds per process over the load and the drain (name, seconds).
+    pub(crate) cpu: Vec<(String, f64)>,
 }
 
 fn flush(store: &Mutex<Vec<Second>>, sec: usize, local: &mut Second) {
@@ -222,6 +262,17 @@ pub(crate) fn run(spike: &Spike) -> Result<Outcome, String> {
     let start: OnceLock<Instant> = OnceLock::new();
     let mut sampler = Sampler::new(spike)?;
     let db_counter = sampler.db.as_ref().map(|(_, c, _)| c.describe());
+    let mut procs: Vec<(String, String)> = spike
+        .cpu
+        .iter()
+        .map(|(n, p)| (n.clone(), p.to_string()))
+        .collect();
+    procs.push(("load generator".into(), "self".into()));
+    let cpu_now = |procs: &[(String, String)]| -> Vec<Option<f64>> {
+        procs.iter().map(|(_, p)| cpu_seconds(p)).collect()
+    };
+    let mut cpu0 = Vec::new();
+    let mut cpu1 = Vec::new();
     let mut samples = Vec::new();
     let mut drain_s = None;
     let seed = std::time::SystemTime::now()
@@ -289,6 +340,7 @@ pub(crate) fn run(spike: &Spike) -> Result<Outcome, String> {
             });
         }
         ready.wait();
+        cpu0 = cpu_now(&procs);
         let (s0, _) = sampler.sample();
         samples.push(s0);
         let t0 = Instant::now();
@@ -326,7 +378,13 @@ pub(crate) fn run(spike: &Spike) -> Result<Outcome, String> {
             // The second in which it drained, and one more (shows the backlog at 0).
             samples.push(sampler.sample().0);
         }
+        cpu1 = cpu_now(&procs);
     });
+    let cpu = procs
+        .iter()
+        .zip(cpu0.iter().zip(&cpu1))
+        .filter_map(|((n, _), (a, b))| Some((n.clone(), (*b)? - (*a)?)))
+        .collect();
     let mut seconds = store.into_inner().unwrap_or_else(|e| e.into_inner());
     for (i, s) in seconds.iter_mut().enumerate() {
         let a = profile.vus_at(i as f64);
@@ -342,6 +400,7 @@ pub(crate) fn run(spike: &Spike) -> Result<Outcome, String> {
             .into_inner()
             .unwrap_or_else(|e| e.into_inner()),
         db_counter,
+        cpu,
     })
 }
 
@@ -405,6 +464,14 @@ pub(crate) fn run_and_write(spike: &Spike) -> Result<(), String> {
         ("writer_rows_committed", wb_rows),
         ("db_counter", out.db_counter.unwrap_or("").to_string()),
         (
+            "cpu",
+            out.cpu
+                .iter()
+                .map(|(n, c)| format!("{n}:{c:.2}"))
+                .collect::<Vec<_>>()
+                .join(";"),
+        ),
+        (
             "drain_s",
             out.drain_s.map_or(String::new(), |d| format!("{d:.2}")),
         ),
@@ -449,6 +516,23 @@ pub(crate) fn mask(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpu_and_pids() {
+        let stat = "123 (my (odd) name) S 1 2 3 4 5 6 7 8 9 10 250 50 0 0 20 0 4";
+        assert_eq!(parse_cpu(stat), Some(3.0));
+        assert!(cpu_seconds("self").is_some());
+        assert_eq!(
+            parse_pids("redis-server=12, mariadbd=34").unwrap(),
+            vec![
+                ("redis-server".to_string(), 12),
+                ("mariadbd".to_string(), 34)
+            ]
+        );
+        assert!(parse_pids("x").is_err());
+        assert!(parse_pids("").unwrap().is_empty());
+        assert_eq!(parse_pids("a=,b=2").unwrap(), vec![("b".to_string(), 2)]);
+    }
 
     #[test]
     fn masks_passwords() {
