@@ -188,13 +188,18 @@ fi
 
 # --- cluster rows -----------------------------------------------------------------------
 if [ -f scripts/bench-cluster.sh ]; then
-  echo "== cluster benchmarks (scripts/bench-cluster.sh)"
-  if BENCH_QUICK=$([ "$MODE" = quick ] && echo 1 || echo 0) bash scripts/bench-cluster.sh >"$OUT/cluster.log" 2>&1; then
-    grep '^|' "$OUT/cluster.log" >"$OUT/cluster.md" ||
-      echo "not measured: scripts/bench-cluster.sh printed no table (see cluster.log)" >"$OUT/cluster.missing"
-    [ -s "$OUT/cluster.md" ] || rm -f "$OUT/cluster.md"
+  if [ "$MODE" = quick ]; then
+    CLUSTER_ENV="KEYS=200000 EMPTY_RUNS=500 SHUFFLE_RECORDS=50000 PER_RECORD_RECORDS=10000"
   else
-    echo "not measured: scripts/bench-cluster.sh failed (exit $?; see cluster.log)" >"$OUT/cluster.missing"
+    CLUSTER_ENV="KEYS=1000000 EMPTY_RUNS=2000"
+  fi
+  echo "cluster_settings=\`$CLUSTER_ENV scripts/bench-cluster.sh\`" >>"$OUT/machine.txt"
+  echo "== cluster benchmarks ($CLUSTER_ENV scripts/bench-cluster.sh)"
+  if env $CLUSTER_ENV timeout 1200 bash scripts/bench-cluster.sh >"$OUT/cluster.log" 2>&1 &&
+    grep -qE '^(count|empty|\|)' "$OUT/cluster.log"; then
+    cp "$OUT/cluster.log" "$OUT/cluster.md"
+  else
+    echo "not measured: scripts/bench-cluster.sh failed or printed no result (see cluster.log)" >"$OUT/cluster.missing"
   fi
 else
   echo "not measured: scripts/bench-cluster.sh missing" | tee "$OUT/cluster.missing"

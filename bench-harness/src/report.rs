@@ -229,6 +229,51 @@ pub(crate) fn goal_rows_from_markdown(section: &str, md: &str) -> Vec<GoalRow> {
     out
 }
 
+/// The number after `key` in `line` (e.g. `ratio 1.23`, `standalone 4.5 ms`).
+fn number_after(line: &str, key: &str) -> Option<f64> {
+    let at = line.find(key)? + key.len();
+    leading_number(&line[at..])
+}
+
+/// Goal rows out of `scripts/bench-cluster.sh`'s lines:
+/// `count() over N keys: standalone X ms, 3 masters Y ms, ratio R (goal <= 1.5)` and
+/// `empty distributed run: T ms round trip (mean of N, goal < 2 ms); standalone S ms`.
+pub(crate) fn cluster_rows(text: &str) -> Vec<GoalRow> {
+    let mut out = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if line.starts_with("count() over") {
+            let goal = line
+                .split("(goal")
+                .nth(1)
+                .map(|g| g.trim().trim_end_matches(')').trim().to_string())
+                .unwrap_or_else(|| "≤ 1.5".into());
+            out.push(GoalRow::new(
+                "cluster",
+                &format!(
+                    "{}: 3 masters ÷ standalone (time)",
+                    line.split(':').next().unwrap_or("count()")
+                ),
+                number_after(line, "3 masters ").map_or(String::new(), |v| format!("{v} ms")),
+                number_after(line, "standalone ")
+                    .map_or(String::new(), |v| format!("standalone {v} ms")),
+                number_after(line, "ratio "),
+                &goal,
+            ));
+        } else if line.starts_with("empty distributed run:") {
+            out.push(GoalRow::new(
+                "cluster",
+                "empty distributed run, round trip in ms (absolute)",
+                number_after(line, "run: ").map_or(String::new(), |v| format!("{v} ms")),
+                number_after(line, "standalone ")
+                    .map_or(String::new(), |v| format!("standalone {v} ms")),
+                number_after(line, "run: "),
+                "< 2",
+            ));
+        }
+    }
+    out
+}
+
 /// Mean times (ns) of criterion benchmarks: `(group, function) -> mean`.
 pub(crate) fn criterion_means(dir: &Path) -> BTreeMap<(String, String), f64> {
     let mut out = BTreeMap::new();
@@ -817,6 +862,7 @@ pub(crate) fn write(dir: &Path, criterion_dir: Option<&Path>) -> Result<PathBuf,
     let cluster_missing = std::fs::read_to_string(dir.join("cluster.missing")).ok();
     if let Some(text) = &cluster_md {
         goals.extend(goal_rows_from_markdown("cluster", text));
+        goals.extend(cluster_rows(text));
     }
     // Criterion.
     let means = criterion_dir.map(criterion_means).unwrap_or_default();
@@ -888,7 +934,12 @@ pub(crate) fn write(dir: &Path, criterion_dir: Option<&Path>) -> Result<PathBuf,
     let _ = writeln!(md, "## Cluster (`scripts/bench-cluster.sh`)\n");
     match (&cluster_md, &cluster_missing) {
         (Some(t), _) => {
-            let _ = writeln!(md, "{}\n", t.trim());
+            let _ = writeln!(
+                md,
+                "{}: \n\n```text\n{}\n```\n",
+                m("cluster_settings"),
+                t.trim()
+            );
         }
         (None, Some(reason)) => {
             let _ = writeln!(md, "{}\n", reason.trim());
@@ -1100,6 +1151,23 @@ mod tests {
             ]
         );
         assert!(parse_cpu_info("").is_empty());
+    }
+
+    #[test]
+    fn cluster_lines() {
+        let text = "== cluster benchmark (3 masters on loopback, one run)\n\
+count() over 200000 keys: standalone 40.1 ms, 3 masters 52.3 ms, ratio 1.30 (goal <= 1.5)\n\
+empty distributed run: 0.812 ms round trip (mean of 500, goal < 2 ms); standalone 0.050 ms\n\
+repartition shuffle: 150000 records\n";
+        let rows = cluster_rows(text);
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].ratio, Some(1.3));
+        assert_eq!(rows[0].met, Some(true));
+        assert_eq!(rows[0].measured, "52.3 ms");
+        assert_eq!(rows[0].peer, "standalone 40.1 ms");
+        assert_eq!(rows[1].ratio, Some(0.812));
+        assert_eq!(rows[1].met, Some(true));
+        assert!(goal_rows_from_markdown("cluster", text).is_empty());
     }
 
     #[test]
