@@ -83,8 +83,9 @@ trap cleanup EXIT
 
 echo "== release build (bench-harness, rgsync module)"
 cargo build --release -q -p bench-harness -p rgsync-module
-B="$ROOT/target/release/gears-bench"
-RGSYNC="$ROOT/target/release/librgsync.so"
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+B="$TARGET/release/gears-bench"
+RGSYNC="$TARGET/release/librgsync.so"
 
 rm -rf "$OUT"; mkdir -p "$OUT/spike"
 OUT=$(cd "$OUT" && pwd)
@@ -121,8 +122,10 @@ fresh_wb() {
   mariadb -e "DROP TABLE IF EXISTS $DB.rgsync_checkpoint"
   start_redis "$S/$1" --loadmodule "$RGSYNC"
   WB_PORT=$REDIS_PORT
-  redis-cli -p "$WB_PORT" RGSYNC.ADD bench KEY 'user:{id:integer}' TABLE bench_wb \
-    COLUMNS "temperature:float" CONNECTION "$ODBC" CREATE_TABLE yes >/dev/null
+  local reply
+  reply=$(redis-cli -p "$WB_PORT" RGSYNC.ADD bench KEY 'user:{id:integer}' TABLE bench_wb \
+    COLUMNS "temperature:float" CONNECTION "$ODBC" CREATE_TABLE yes)
+  [ "$reply" = OK ] || { echo "RGSYNC.ADD failed: $reply" >&2; exit 1; }
 }
 fresh_plain() {
   stop_redis "$S/$1"
@@ -206,7 +209,7 @@ else
 fi
 
 # --- criterion --------------------------------------------------------------------------
-CRIT="$ROOT/target/criterion"
+CRIT="$TARGET/criterion"
 # Results worth reusing: those of the benchmarks with goals (pipeline.rs).
 have_crit() {
   [ -f "$CRIT/fused_map_filter_count/gears/new/estimates.json" ] &&
