@@ -126,6 +126,8 @@ enum Kind {
     Execution(Option<ExecInfo>),
     /// A registration command: this shard's reply.
     Registration(String),
+    /// `RG.GETRESULTS` of an execution another shard started.
+    Results,
 }
 
 struct Pending {
@@ -195,6 +197,7 @@ fn finish(mut p: Pending) {
     let local = match std::mem::replace(&mut p.kind, Kind::Execution(None)) {
         Kind::Execution(local) => local,
         Kind::Registration(mine) => return finish_registration(p, mine),
+        Kind::Results => return finish_results(p),
     };
     let total = p.answers.len() as i64 + 1;
     let mut entries = Vec::new();
@@ -236,6 +239,9 @@ pub(crate) fn on_request(ctx: &Context, c: &Cluster, sender: &str, id: u64, op: 
     let result = match op {
         Op::GetExecution(execution) => {
             encode_value(&local_info(&execution)).map_err(|e| e.to_string())
+        }
+        Op::GetResults(execution) => {
+            encode_value(&results_of(&execution)).map_err(|e| e.to_string())
         }
         Op::Registration { command, id, named } => apply_registration(ctx, command, id, &named)
             .and_then(|reply| encode_value(&reply).map_err(|e| e.to_string())),
@@ -414,6 +420,95 @@ fn finish_registration(mut p: Pending, mine: String) {
     if let Some(blocked) = p.blocked.take() {
         ThreadSafeContext::with_blocked_client(blocked).reply(Ok(RedisValue::Array(entries)));
     }
+}
+
+/// The results of execution `id` if it finished here: `(results, errors)`, or why not.
+type Results = Result<(Vec<gears_core::value::Value>, Vec<String>), String>;
+
+fn results_of(id: &str) -> Results {
+    let rt = runtime().map_err(|e| e.to_string())?;
+    let executions = rt.executions();
+    let entry = executions
+        .get(id)
+        .ok_or_else(|| "execution plan does not exist".to_string())?;
+    let execution = &entry.execution;
+    if !execution.is_finished() {
+        return Err("execution is still running".into());
+    }
+    if execution.status() == gears_core::execution::ExecutionStatus::Aborted {
+        return Err("execution was aborted".into());
+    }
+    let outcome = execution
+        .outcome()
+        .ok_or_else(|| "execution finished without an outcome".to_string())?;
+    Ok((outcome.results.clone(), outcome.errors.clone()))
+}
+
+fn finish_results(mut p: Pending) {
+    let answer = p.answers.values().next().cloned().flatten();
+    let reply: RedisResult = match answer {
+        Some(Ok(bytes)) => match decode_value::<Results>(&bytes) {
+            Ok(Ok((results, errors))) => Ok(crate::commands::results_reply(
+                &gears_core::execution::Outcome {
+                    results,
+                    errors,
+                    ..Default::default()
+                },
+            )),
+            Ok(Err(e)) => Err(RedisError::String(format!("ERR {e}"))),
+            Err(e) => Err(RedisError::String(format!("ERR {e}"))),
+        },
+        Some(Err(e)) => Err(RedisError::String(format!("ERR {e}"))),
+        None => Err(RedisError::Str(
+            "ERR the shard that started the execution did not answer",
+        )),
+    };
+    if let Some(blocked) = p.blocked.take() {
+        ThreadSafeContext::with_blocked_client(blocked).reply(reply);
+    }
+}
+
+/// `RG.GETRESULTS <id>` sent to a shard that did not start `id`: asks the one that did (the
+/// node id its id starts with). `None` when `id` is not another master's.
+pub(crate) fn get_results_remote(ctx: &Context, c: &Cluster, id: &str) -> Option<RedisResult> {
+    let origin = id.get(..super::bus::NODE_ID_LEN)?;
+    if origin == c.my_id || id.as_bytes().get(super::bus::NODE_ID_LEN) != Some(&b'-') {
+        return None;
+    }
+    let view = c.view(ctx);
+    if !view.nodes.iter().any(|n| n.id == origin) {
+        return None;
+    }
+    if ctx.get_flags().intersects(
+        redis_module::ContextFlags::MULTI
+            | redis_module::ContextFlags::LUA
+            | redis_module::ContextFlags::DENY_BLOCKING,
+    ) {
+        return Some(Err(RedisError::String(format!(
+            "ERR execution {id} was started on shard {origin}: ask it there"
+        ))));
+    }
+    let idle = runtime().map_or(5000, |rt| rt.config().execution_max_idle_time_ms);
+    let request = c.requests.next.fetch_add(1, Ordering::Relaxed) + 1;
+    lock(&c.requests.pending).insert(
+        request,
+        Pending {
+            answers: [(origin.to_string(), None)].into_iter().collect(),
+            deadline: Instant::now() + Duration::from_millis(idle),
+            blocked: Some(ctx.block_client()),
+            kind: Kind::Results,
+            my_id: c.my_id.clone(),
+        },
+    );
+    c.send(
+        ctx,
+        origin,
+        Body::Request {
+            id: request,
+            op: Op::GetResults(id.to_string()),
+        },
+    );
+    Some(Ok(RedisValue::NoReply))
 }
 
 /// `RG.GETEXECUTION <id> CLUSTER`: this shard's part and every other master's.
