@@ -152,6 +152,11 @@ fn three_masters_answer_like_one_server() {
     assert!(standalone_id.starts_with(&format!("{}-", "0".repeat(40))));
     let results = wait_results(&mut con, &id);
     assert_eq!(results, rg_run(&mut single, &["word_count"]));
+    // RG.GETRESULTS sent to another master asks the one that started the run.
+    assert_eq!(
+        run(&mut cluster.nodes[2].conn(), &["RG.GETRESULTS", &id]),
+        results
+    );
 
     // GETEXECUTION … CLUSTER lists the part of every master.
     let plan = run(&mut con, &["RG.GETEXECUTION", &id, "CLUSTER"]);
@@ -187,13 +192,16 @@ fn three_masters_answer_like_one_server() {
 fn messages_are_retransmitted_across_a_restart(cluster: &mut TestCluster, ids: &[String]) {
     let mut con = cluster.nodes[0].conn();
     run(&mut con, &["RG.CONFIGSET", "SendMsgRetries", "10"]);
+    // The request waits for every answer up to ExecutionMaxIdleTime; retransmissions come
+    // 2 s, then 4 s, after the last acknowledged progress.
+    run(&mut con, &["RG.CONFIGSET", "ExecutionMaxIdleTime", "12000"]);
     let retries_before = info_counter(&mut con, "retries");
     // Node 2 goes down; a registration made meanwhile reaches it once it is back.
     cluster.nodes[2].kill();
     let register = std::thread::spawn(move || {
         run(&mut con, &["RG.REGISTER", "mark_owner", "ARGS", "retry:*"])
     });
-    std::thread::sleep(Duration::from_millis(1500));
+    std::thread::sleep(Duration::from_millis(1000));
     cluster.nodes[2].restart();
     let reply = register.join().unwrap();
     eprintln!("registered across a restart: {reply}");
@@ -211,6 +219,7 @@ fn messages_are_retransmitted_across_a_restart(cluster: &mut TestCluster, ids: &
     let mut con = cluster.nodes[0].conn();
     assert!(info_counter(&mut con, "retries") > retries_before);
     run(&mut con, &["RG.CONFIGSET", "SendMsgRetries", "3"]);
+    run(&mut con, &["RG.CONFIGSET", "ExecutionMaxIdleTime", "5000"]);
 }
 
 fn a_silent_shard_fails_the_run_after_the_idle_time(
