@@ -173,7 +173,7 @@ impl Requests {
     }
 
     /// Answers requests whose shards did not all answer in time.
-    pub(crate) fn tick(&self, c: &Cluster) {
+    pub(crate) fn tick(&self) {
         let now = Instant::now();
         let expired: Vec<Pending> = {
             let mut pending = lock(&self.pending);
@@ -186,7 +186,6 @@ impl Requests {
                 .filter_map(|id| pending.remove(&id))
                 .collect()
         };
-        let _ = c;
         for p in expired {
             finish(p);
         }

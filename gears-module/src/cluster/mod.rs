@@ -159,7 +159,7 @@ fn tick(ctx: &Context, n: u32) {
             c.send_acks(ctx);
             c.flush(ctx);
             c.runs.tick(ctx, c);
-            c.requests.tick(c);
+            c.requests.tick();
         }
     }));
     ctx.create_timer(TICK, tick, n.wrapping_add(1));
