@@ -109,7 +109,7 @@ fn info_counter(con: &mut redis::Connection, name: &str) -> i64 {
 
 #[test]
 fn three_masters_answer_like_one_server() {
-    let mut cluster = TestCluster::start(MODULE, &[], 3, 0, 5000);
+    let mut cluster = TestCluster::start(MODULE, &["ClusterTestHooks", "1"], 3, 0, 5000);
     let standalone = Server::start(MODULE, &[]);
     let data = dataset(400, 600);
     load(&mut standalone.conn(), &data.iter().collect::<Vec<_>>());
@@ -536,6 +536,8 @@ fn a_killed_master_fails_the_run_and_a_promoted_replica_serves_the_next() {
     let mut con = cluster.nodes[a].conn();
     let expected = rg_run(&mut con, &["word_count"]);
     assert!(expected.ends_with(",[]]"), "{expected}");
+    // The test hook is off unless the module is loaded with ClusterTestHooks 1.
+    assert!(run(&mut con, &["RG.INNERTESTMSG", &victim_id, "REPLAY"]).contains("disabled"));
 
     // A 2-second run on every master; its second master dies half a second in.
     let id = run(
