@@ -260,8 +260,17 @@ pub(crate) fn forced_registration_id() -> Option<String> {
     REMOTE.with(|r| r.borrow().clone().flatten())
 }
 
-fn applying_remote() -> bool {
+/// Whether a registration command from another shard (or its replication) is being applied.
+pub(crate) fn applying_remote() -> bool {
     REMOTE.with(|r| r.borrow().is_some())
+}
+
+/// Runs `f` with `id` as the id `RG.REGISTER` gives (and no fan-out to other masters).
+pub(crate) fn with_forced_id<R>(id: String, f: impl FnOnce() -> R) -> R {
+    let previous = REMOTE.with(|r| r.borrow_mut().replace(Some(id)));
+    let result = f();
+    REMOTE.with(|r| *r.borrow_mut() = previous);
+    result
 }
 
 /// Runs another shard's registration command here, through the command itself (same checks,
@@ -299,10 +308,14 @@ fn apply_registration(
     let result: redis_module::CallResult = ctx.call_ext(cmd.as_str(), &options, rest.as_slice());
     REMOTE.with(|r| *r.borrow_mut() = None);
     match crate::reply::from_call(&result) {
-        Ok(v) => Ok(v
-            .as_str()
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("{v:?}"))),
+        Ok(v) => {
+            // What a command replicates inside RM_Call from this (cluster message) context
+            // does not reach the replicas: replicate the command from here.
+            ctx.replicate(cmd.as_str(), rest.as_slice());
+            Ok(v.as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("{v:?}")))
+        }
         Err(e) => Err(e),
     }
 }
@@ -311,6 +324,7 @@ fn is_registration_command(cmd: &str) -> bool {
     matches!(
         cmd.to_ascii_uppercase().as_str(),
         "RG.REGISTER"
+            | "RG.INNERREGISTER"
             | "RG.UNREGISTER"
             | "RG.PAUSEREGISTRATIONS"
             | "RG.UNPAUSEREGISTRATIONS"
@@ -330,10 +344,19 @@ pub(crate) fn after_registration_change(
     let Some(c) = super::cluster() else {
         return Ok(local);
     };
-    if applying_remote() {
+    // Applied for another master, replayed from replication or the AOF, or on a replica:
+    // the change is already on its way everywhere it needs to go.
+    if applying_remote()
+        || ctx.get_flags().intersects(
+            redis_module::ContextFlags::REPLICATED | redis_module::ContextFlags::LOADING,
+        )
+    {
         return Ok(local);
     }
     let view = c.refresh(ctx);
+    if view.me.is_none() {
+        return Ok(local);
+    }
     let others: Vec<String> = view
         .shards
         .iter()

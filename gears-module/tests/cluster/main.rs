@@ -538,6 +538,35 @@ fn a_killed_master_fails_the_run_and_a_promoted_replica_serves_the_next() {
     assert!(expected.ends_with(",[]]"), "{expected}");
     // The test hook is off unless the module is loaded with ClusterTestHooks 1.
     assert!(run(&mut con, &["RG.INNERTESTMSG", &victim_id, "REPLAY"]).contains("disabled"));
+    // A registration made on one master reaches every master and every replica (each master
+    // applies it through the command, which replicates it).
+    let reply = run(&mut con, &["RG.REGISTER", "mark_owner", "ARGS", "repl:*"]);
+    let reg = reply
+        .trim_start_matches('[')
+        .split(',')
+        .nth(1)
+        .unwrap_or_default()
+        .trim_end_matches(']')
+        .to_string();
+    assert!(reg.len() > 41, "{reply}");
+    let everywhere = wait_until(Duration::from_secs(10), || {
+        cluster.nodes.iter().all(|n| {
+            run(&mut n.conn(), &["RG.DUMPREGISTRATIONS"])
+                .matches(&reg)
+                .count()
+                == 1
+        })
+    });
+    let missing: Vec<String> = cluster
+        .nodes
+        .iter()
+        .filter(|n| !run(&mut n.conn(), &["RG.DUMPREGISTRATIONS"]).contains(&reg))
+        .map(|n| {
+            let role = run(&mut n.conn(), &["ROLE"]);
+            format!("{}: {}", n.port, role.chars().take(70).collect::<String>())
+        })
+        .collect();
+    assert!(everywhere, "registration {reg} missing on {missing:?}");
 
     // A 2-second run on every master; its second master dies half a second in.
     let id = run(
