@@ -11,6 +11,7 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh >/dev/null
 cargo build --release -q -p gears-example-wordcount
 export KEYS=${KEYS:-1000000} EMPTY_RUNS=${EMPTY_RUNS:-2000}
+LOG=target/bench-cluster.log   # the whole output, when something fails
 GEARS_MODULE_DIR="$PWD/target/release" cargo test --release -q -p gears-module --test cluster \
-  -- --ignored --nocapture --test-threads 1 bench_cluster 2>&1 |
-  grep -E '^(==|count|empty|repartition|one message|loaded)'
+  -- --ignored --nocapture --test-threads 1 bench_cluster 2>&1 | tee "$LOG" |
+  grep -E '^(==|count|empty|repartition|one message|loaded)|panicked|FAILED|left:|right:'

@@ -143,6 +143,7 @@ macro_rules! export {
                 ["RG.UNPAUSEREGISTRATIONS", $crate::__private::entry::rg_unpauseregistrations, "write", 0, 0, 0, ""],
                 ["RG.CLEARREGISTRATIONSSTATS", $crate::__private::entry::rg_clearregistrationsstats, "readonly", 0, 0, 0, ""],
                 ["RG.REGISTER", $crate::__private::entry::rg_register, "write", 0, 0, 0, ""],
+                ["RG.INNERREGISTER", $crate::__private::entry::rg_innerregister, "write", 0, 0, 0, ""],
                 ["RG.INNERTESTMSG", $crate::__private::entry::rg_innertestmsg, "readonly", 0, 0, 0, ""],
                 ["RG._REFUSED", $crate::__private::rg_refused, "readonly fast", 0, 0, 0, ""],
                 $([$($command)*],)*

@@ -126,6 +126,8 @@ enum Kind {
     Execution(Option<ExecInfo>),
     /// A registration command: this shard's reply.
     Registration(String),
+    /// `RG.GETRESULTS` of an execution another shard started.
+    Results,
 }
 
 struct Pending {
@@ -171,7 +173,7 @@ impl Requests {
     }
 
     /// Answers requests whose shards did not all answer in time.
-    pub(crate) fn tick(&self, c: &Cluster) {
+    pub(crate) fn tick(&self) {
         let now = Instant::now();
         let expired: Vec<Pending> = {
             let mut pending = lock(&self.pending);
@@ -184,7 +186,6 @@ impl Requests {
                 .filter_map(|id| pending.remove(&id))
                 .collect()
         };
-        let _ = c;
         for p in expired {
             finish(p);
         }
@@ -195,6 +196,7 @@ fn finish(mut p: Pending) {
     let local = match std::mem::replace(&mut p.kind, Kind::Execution(None)) {
         Kind::Execution(local) => local,
         Kind::Registration(mine) => return finish_registration(p, mine),
+        Kind::Results => return finish_results(p),
     };
     let total = p.answers.len() as i64 + 1;
     let mut entries = Vec::new();
@@ -237,6 +239,9 @@ pub(crate) fn on_request(ctx: &Context, c: &Cluster, sender: &str, id: u64, op: 
         Op::GetExecution(execution) => {
             encode_value(&local_info(&execution)).map_err(|e| e.to_string())
         }
+        Op::GetResults(execution) => {
+            encode_value(&results_of(&execution)).map_err(|e| e.to_string())
+        }
         Op::Registration { command, id, named } => apply_registration(ctx, command, id, &named)
             .and_then(|reply| encode_value(&reply).map_err(|e| e.to_string())),
     };
@@ -255,8 +260,17 @@ pub(crate) fn forced_registration_id() -> Option<String> {
     REMOTE.with(|r| r.borrow().clone().flatten())
 }
 
-fn applying_remote() -> bool {
+/// Whether a registration command from another shard (or its replication) is being applied.
+pub(crate) fn applying_remote() -> bool {
     REMOTE.with(|r| r.borrow().is_some())
+}
+
+/// Runs `f` with `id` as the id `RG.REGISTER` gives (and no fan-out to other masters).
+pub(crate) fn with_forced_id<R>(id: String, f: impl FnOnce() -> R) -> R {
+    let previous = REMOTE.with(|r| r.borrow_mut().replace(Some(id)));
+    let result = f();
+    REMOTE.with(|r| *r.borrow_mut() = previous);
+    result
 }
 
 /// Runs another shard's registration command here, through the command itself (same checks,
@@ -294,10 +308,14 @@ fn apply_registration(
     let result: redis_module::CallResult = ctx.call_ext(cmd.as_str(), &options, rest.as_slice());
     REMOTE.with(|r| *r.borrow_mut() = None);
     match crate::reply::from_call(&result) {
-        Ok(v) => Ok(v
-            .as_str()
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("{v:?}"))),
+        Ok(v) => {
+            // What a command replicates inside RM_Call from this (cluster message) context
+            // does not reach the replicas: replicate the command from here.
+            ctx.replicate(cmd.as_str(), rest.as_slice());
+            Ok(v.as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("{v:?}")))
+        }
         Err(e) => Err(e),
     }
 }
@@ -306,6 +324,7 @@ fn is_registration_command(cmd: &str) -> bool {
     matches!(
         cmd.to_ascii_uppercase().as_str(),
         "RG.REGISTER"
+            | "RG.INNERREGISTER"
             | "RG.UNREGISTER"
             | "RG.PAUSEREGISTRATIONS"
             | "RG.UNPAUSEREGISTRATIONS"
@@ -325,10 +344,19 @@ pub(crate) fn after_registration_change(
     let Some(c) = super::cluster() else {
         return Ok(local);
     };
-    if applying_remote() {
+    // Applied for another master, replayed from replication or the AOF, or on a replica:
+    // the change is already on its way everywhere it needs to go.
+    if applying_remote()
+        || ctx.get_flags().intersects(
+            redis_module::ContextFlags::REPLICATED | redis_module::ContextFlags::LOADING,
+        )
+    {
         return Ok(local);
     }
     let view = c.refresh(ctx);
+    if view.me.is_none() {
+        return Ok(local);
+    }
     let others: Vec<String> = view
         .shards
         .iter()
@@ -414,6 +442,95 @@ fn finish_registration(mut p: Pending, mine: String) {
     if let Some(blocked) = p.blocked.take() {
         ThreadSafeContext::with_blocked_client(blocked).reply(Ok(RedisValue::Array(entries)));
     }
+}
+
+/// The results of execution `id` if it finished here: `(results, errors)`, or why not.
+type Results = Result<(Vec<gears_core::value::Value>, Vec<String>), String>;
+
+fn results_of(id: &str) -> Results {
+    let rt = runtime().map_err(|e| e.to_string())?;
+    let executions = rt.executions();
+    let entry = executions
+        .get(id)
+        .ok_or_else(|| "execution plan does not exist".to_string())?;
+    let execution = &entry.execution;
+    if !execution.is_finished() {
+        return Err("execution is still running".into());
+    }
+    if execution.status() == gears_core::execution::ExecutionStatus::Aborted {
+        return Err("execution was aborted".into());
+    }
+    let outcome = execution
+        .outcome()
+        .ok_or_else(|| "execution finished without an outcome".to_string())?;
+    Ok((outcome.results.clone(), outcome.errors.clone()))
+}
+
+fn finish_results(mut p: Pending) {
+    let answer = p.answers.values().next().cloned().flatten();
+    let reply: RedisResult = match answer {
+        Some(Ok(bytes)) => match decode_value::<Results>(&bytes) {
+            Ok(Ok((results, errors))) => Ok(crate::commands::results_reply(
+                &gears_core::execution::Outcome {
+                    results,
+                    errors,
+                    ..Default::default()
+                },
+            )),
+            Ok(Err(e)) => Err(RedisError::String(format!("ERR {e}"))),
+            Err(e) => Err(RedisError::String(format!("ERR {e}"))),
+        },
+        Some(Err(e)) => Err(RedisError::String(format!("ERR {e}"))),
+        None => Err(RedisError::Str(
+            "ERR the shard that started the execution did not answer",
+        )),
+    };
+    if let Some(blocked) = p.blocked.take() {
+        ThreadSafeContext::with_blocked_client(blocked).reply(reply);
+    }
+}
+
+/// `RG.GETRESULTS <id>` sent to a shard that did not start `id`: asks the one that did (the
+/// node id its id starts with). `None` when `id` is not another master's.
+pub(crate) fn get_results_remote(ctx: &Context, c: &Cluster, id: &str) -> Option<RedisResult> {
+    let origin = id.get(..super::bus::NODE_ID_LEN)?;
+    if origin == c.my_id || id.as_bytes().get(super::bus::NODE_ID_LEN) != Some(&b'-') {
+        return None;
+    }
+    let view = c.view(ctx);
+    if !view.nodes.iter().any(|n| n.id == origin) {
+        return None;
+    }
+    if ctx.get_flags().intersects(
+        redis_module::ContextFlags::MULTI
+            | redis_module::ContextFlags::LUA
+            | redis_module::ContextFlags::DENY_BLOCKING,
+    ) {
+        return Some(Err(RedisError::String(format!(
+            "ERR execution {id} was started on shard {origin}: ask it there"
+        ))));
+    }
+    let idle = runtime().map_or(5000, |rt| rt.config().execution_max_idle_time_ms);
+    let request = c.requests.next.fetch_add(1, Ordering::Relaxed) + 1;
+    lock(&c.requests.pending).insert(
+        request,
+        Pending {
+            answers: [(origin.to_string(), None)].into_iter().collect(),
+            deadline: Instant::now() + Duration::from_millis(idle),
+            blocked: Some(ctx.block_client()),
+            kind: Kind::Results,
+            my_id: c.my_id.clone(),
+        },
+    );
+    c.send(
+        ctx,
+        origin,
+        Body::Request {
+            id: request,
+            op: Op::GetResults(id.to_string()),
+        },
+    );
+    Some(Ok(RedisValue::NoReply))
 }
 
 /// `RG.GETEXECUTION <id> CLUSTER`: this shard's part and every other master's.

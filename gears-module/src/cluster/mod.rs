@@ -50,7 +50,6 @@ struct Unacked {
     bytes: Vec<u8>,
     /// The bus took it (else it waits for the next retransmission, in order).
     handed: bool,
-    sent_at: Instant,
     execution: Option<String>,
 }
 
@@ -59,14 +58,20 @@ struct PeerOut {
     stream: u32,
     seq: u64,
     unacked: VecDeque<Unacked>,
-    /// Retransmissions of the oldest unacknowledged message.
+    /// Messages in `unacked` the bus refused (they wait for a retransmission round).
+    refused: usize,
+    /// Retransmission rounds since the last acknowledged progress.
     attempts: u64,
+    /// Last time the receiver acknowledged something (or the queue started, or a
+    /// retransmission round): retransmit only when this is older than [`RTO`], so a slow but
+    /// acknowledging receiver never gets duplicates piled on it.
+    progress_at: Option<Instant>,
     /// The last message sent (the test hook replays it to check duplicate detection).
     last: Option<Vec<u8>>,
 }
 
-/// Retransmission timeout.
-const RTO: Duration = Duration::from_secs(1);
+/// First retransmission timeout (doubled at each round without progress, up to 16 s).
+const RTO: Duration = Duration::from_secs(2);
 
 /// The local node in the cluster.
 pub(crate) struct Cluster {
@@ -154,7 +159,7 @@ fn tick(ctx: &Context, n: u32) {
             c.send_acks(ctx);
             c.flush(ctx);
             c.runs.tick(ctx, c);
-            c.requests.tick(c);
+            c.requests.tick();
         }
     }));
     ctx.create_timer(TICK, tick, n.wrapping_add(1));
@@ -206,16 +211,20 @@ impl Cluster {
         self.counters
             .sent_bytes
             .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        if peer.unacked.is_empty() {
+            peer.progress_at = Some(Instant::now());
+        }
         // In order: only hand it to the bus if everything before it was.
-        let handed = peer.unacked.iter().all(|u| u.handed) && bus::send(ctx, dest, &bytes);
+        let handed = peer.refused == 0 && bus::send(ctx, dest, &bytes);
         if handed {
             peer.last = Some(bytes.clone());
+        } else {
+            peer.refused += 1;
         }
         peer.unacked.push_back(Unacked {
             seq: peer.seq,
             bytes,
             handed,
-            sent_at: Instant::now(),
             execution,
         });
     }
@@ -244,10 +253,13 @@ impl Cluster {
         }
         let before = peer.unacked.len();
         while peer.unacked.front().is_some_and(|u| u.seq <= upto) {
-            peer.unacked.pop_front();
+            if peer.unacked.pop_front().is_some_and(|u| !u.handed) {
+                peer.refused = peer.refused.saturating_sub(1);
+            }
         }
         if peer.unacked.len() != before {
             peer.attempts = 0;
+            peer.progress_at = Some(Instant::now());
         }
     }
 
@@ -296,13 +308,19 @@ impl Cluster {
         {
             let mut out = lock(&self.out);
             for (dest, peer) in out.iter_mut() {
-                let Some(head) = peer.unacked.front() else {
-                    continue;
-                };
-                if head.handed && now.duration_since(head.sent_at) < RTO {
+                if peer.unacked.is_empty() {
                     continue;
                 }
-                if !head.handed && now.duration_since(head.sent_at) < RTO && peer.attempts > 0 {
+                // Exponential backoff: 2, 4, 8, 16 s without progress. A receiver busy
+                // reading a burst (Redis reads a link until it is drained) is slow, not gone.
+                let rto = RTO * (1u32 << peer.attempts.min(3));
+                let stalled = peer
+                    .progress_at
+                    .is_none_or(|at| now.duration_since(at) >= rto);
+                let refused = peer.refused > 0;
+                // A refusal is retried at the next tick once; everything else waits until
+                // the receiver acknowledged nothing for RTO.
+                if !(stalled || refused && peer.attempts == 0) {
                     continue;
                 }
                 peer.attempts += 1;
@@ -316,16 +334,20 @@ impl Cluster {
                     peer.stream += 1;
                     peer.seq = 0;
                     peer.attempts = 0;
+                    peer.refused = 0;
+                    peer.progress_at = None;
                     continue;
                 }
-                for u in peer.unacked.iter_mut() {
+                peer.progress_at = Some(now);
+                // Go back N: everything unacknowledged (stalled), or what the bus refused.
+                for u in peer.unacked.iter_mut().filter(|u| stalled || !u.handed) {
                     self.counters.retried.fetch_add(1, Ordering::Relaxed);
                     u.handed = bus::send(ctx, dest, &u.bytes);
-                    u.sent_at = now;
                     if !u.handed {
                         break;
                     }
                 }
+                peer.refused = peer.unacked.iter().filter(|u| !u.handed).count();
             }
         }
         for (dest, executions) in given_up {

@@ -82,6 +82,8 @@ pub(crate) struct Report {
 pub(crate) enum Op {
     /// This shard's part of an execution, for `RG.GETEXECUTION <id> CLUSTER`.
     GetExecution(String),
+    /// The results of an execution this shard started (`RG.GETRESULTS` sent to another).
+    GetResults(String),
     /// Apply a registration command (`RG.REGISTER`, `RG.UNREGISTER`, ...) on this shard.
     Registration {
         /// The command as the client sent it.

@@ -109,8 +109,21 @@ fn hex(s: &str) -> Result<Vec<u8>, RedisError> {
 
 /// Test hook: `RG.INNERTESTMSG <node id> RAW <hex>` sends those bytes as a Gears cluster
 /// message; `… REPLAY` sends the last message sent to that node again (a duplicate);
-/// `… TRUNCATE <n>` sends it cut to `n` bytes. Only for tests of the receiver's defences.
+/// `… TRUNCATE <n>` sends it cut to `n` bytes. Only for tests of the receiver's defences:
+/// refused unless the module was loaded with `ClusterTestHooks 1`.
 pub(crate) fn rg_innertestmsg(ctx: &Context, args: Vec<String>) -> RedisResult {
+    let enabled = crate::runtime::runtime()?
+        .config()
+        .extra
+        .iter()
+        .any(|(k, v)| {
+            k.eq_ignore_ascii_case("ClusterTestHooks") && matches!(v.as_str(), "1" | "yes")
+        });
+    if !enabled {
+        return Err(RedisError::Str(
+            "ERR test hook disabled: load the module with ClusterTestHooks 1",
+        ));
+    }
     let c = cluster().ok_or(RedisError::Str("ERR not in cluster mode"))?;
     let (target, mode, rest) = match args.as_slice() {
         [_, target, mode, rest @ ..] => (target, mode.to_ascii_uppercase(), rest),

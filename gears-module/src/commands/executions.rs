@@ -39,8 +39,15 @@ fn finished_reply(execution: &Execution) -> RedisResult {
     Ok(results_reply(&outcome))
 }
 
-pub(crate) fn rg_getresults(_: &Context, args: Vec<String>) -> RedisResult {
-    let execution = find(one_id(&args)?)?;
+pub(crate) fn rg_getresults(ctx: &Context, args: Vec<String>) -> RedisResult {
+    let id = one_id(&args)?;
+    if let Some(cluster) = crate::cluster::cluster() {
+        // Started by another master: its results are there.
+        if let Some(reply) = crate::cluster::mgmt::get_results_remote(ctx, cluster, id) {
+            return reply;
+        }
+    }
+    let execution = find(id)?;
     if !execution.is_finished() {
         return Err(RedisError::Str("ERR execution is still running"));
     }

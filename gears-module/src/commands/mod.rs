@@ -81,5 +81,6 @@ pub mod entry {
         rg_unpauseregistrations => super::registrations::rg_unpauseregistrations,
         rg_clearregistrationsstats => super::registrations::rg_clearregistrationsstats,
         rg_register => super::registrations::rg_register,
+        rg_innerregister => super::registrations::rg_innerregister,
     }
 }

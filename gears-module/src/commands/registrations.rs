@@ -311,6 +311,41 @@ pub(crate) fn rg_register(ctx: &Context, args: Vec<String>) -> RedisResult {
         ),
         None => rt.add_registration(entry.name, entry.doc, registration, fargs.to_vec()),
     };
+    if crate::cluster::cluster().is_some()
+        && crate::cluster::mgmt::forced_registration_id().is_none()
+    {
+        // On a cluster the id travels: replicas and the other masters register it as is.
+        let mut inner = vec![id.clone(), entry.name.to_string()];
+        if !fargs.is_empty() {
+            inner.push("ARGS".to_string());
+            inner.extend(fargs.iter().cloned());
+        }
+        let refs: Vec<&str> = inner.iter().map(String::as_str).collect();
+        ctx.replicate("RG.INNERREGISTER", refs.as_slice());
+        let mut command = vec!["RG.INNERREGISTER".to_string()];
+        command.extend(inner);
+        return after_registration_change(ctx, &command, RedisValue::BulkString(id), None);
+    }
     ctx.replicate_verbatim();
     after_registration_change(ctx, &args, RedisValue::BulkString(id.clone()), Some(id))
+}
+
+/// `RG.INNERREGISTER <id> <function> [ARGS ...]`: `RG.REGISTER` with the id its origin gave
+/// it, as replicas and other masters of a cluster receive it. Refused from clients.
+pub(crate) fn rg_innerregister(ctx: &Context, args: Vec<String>) -> RedisResult {
+    let [_, id, function, rest @ ..] = args.as_slice() else {
+        return Err(RedisError::WrongArity);
+    };
+    let trusted = ctx
+        .get_flags()
+        .intersects(ContextFlags::REPLICATED | ContextFlags::LOADING)
+        || crate::cluster::mgmt::applying_remote();
+    if !trusted {
+        return Err(RedisError::Str(
+            "ERR RG.INNERREGISTER is internal (replication and cluster messages only)",
+        ));
+    }
+    let mut register = vec!["RG.REGISTER".to_string(), function.clone()];
+    register.extend(rest.iter().cloned());
+    crate::cluster::mgmt::with_forced_id(id.clone(), || rg_register(ctx, register))
 }

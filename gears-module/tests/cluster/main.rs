@@ -109,7 +109,7 @@ fn info_counter(con: &mut redis::Connection, name: &str) -> i64 {
 
 #[test]
 fn three_masters_answer_like_one_server() {
-    let mut cluster = TestCluster::start(MODULE, &[], 3, 0, 5000);
+    let mut cluster = TestCluster::start(MODULE, &["ClusterTestHooks", "1"], 3, 0, 5000);
     let standalone = Server::start(MODULE, &[]);
     let data = dataset(400, 600);
     load(&mut standalone.conn(), &data.iter().collect::<Vec<_>>());
@@ -152,6 +152,11 @@ fn three_masters_answer_like_one_server() {
     assert!(standalone_id.starts_with(&format!("{}-", "0".repeat(40))));
     let results = wait_results(&mut con, &id);
     assert_eq!(results, rg_run(&mut single, &["word_count"]));
+    // RG.GETRESULTS sent to another master asks the one that started the run.
+    assert_eq!(
+        run(&mut cluster.nodes[2].conn(), &["RG.GETRESULTS", &id]),
+        results
+    );
 
     // GETEXECUTION … CLUSTER lists the part of every master.
     let plan = run(&mut con, &["RG.GETEXECUTION", &id, "CLUSTER"]);
@@ -181,19 +186,63 @@ fn three_masters_answer_like_one_server() {
     registrations_are_cluster_wide(&cluster, &ids);
     abort_is_cluster_wide(&cluster);
     a_silent_shard_fails_the_run_after_the_idle_time(&cluster, &ids, &mut single);
+    slots_moved_are_followed(&cluster, &ids, &mut single);
     messages_are_retransmitted_across_a_restart(&mut cluster, &ids);
+}
+
+/// Resharding moves slots (and their keys) between masters: the next runs follow without
+/// RG.REFRESHCLUSTER.
+fn slots_moved_are_followed(cluster: &TestCluster, ids: &[String], single: &mut redis::Connection) {
+    let out = std::process::Command::new("redis-cli")
+        .args(["--cluster", "reshard"])
+        .arg(format!("127.0.0.1:{}", cluster.nodes[0].port))
+        .args(["--cluster-from", &ids[0], "--cluster-to", &ids[1]])
+        .args(["--cluster-slots", "500", "--cluster-yes"])
+        .output()
+        .expect("redis-cli");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let ports = cluster.slot_ports();
+    let owner_of_0 = ports.iter().find(|(first, _, _)| *first == 0).map(|p| p.2);
+    assert_eq!(
+        owner_of_0,
+        Some(cluster.nodes[1].port),
+        "slot 0 moved: {ports:?}"
+    );
+    // (`count_keys *` is left out: the checks before wrote keys on the cluster only.)
+    let doc_keys: &[&str] = &["count_keys", "ARGS", "doc:*"];
+    for flow in FLOWS
+        .iter()
+        .filter(|f| f.last() != Some(&"*"))
+        .chain([&doc_keys])
+    {
+        let expected = rg_run(single, flow);
+        for node in &cluster.nodes {
+            assert_eq!(
+                rg_run(&mut node.conn(), flow),
+                expected,
+                "{flow:?} after resharding"
+            );
+        }
+    }
 }
 
 fn messages_are_retransmitted_across_a_restart(cluster: &mut TestCluster, ids: &[String]) {
     let mut con = cluster.nodes[0].conn();
     run(&mut con, &["RG.CONFIGSET", "SendMsgRetries", "10"]);
+    // The request waits for every answer up to ExecutionMaxIdleTime; retransmissions come
+    // 2 s, then 4 s, after the last acknowledged progress.
+    run(&mut con, &["RG.CONFIGSET", "ExecutionMaxIdleTime", "12000"]);
     let retries_before = info_counter(&mut con, "retries");
     // Node 2 goes down; a registration made meanwhile reaches it once it is back.
     cluster.nodes[2].kill();
     let register = std::thread::spawn(move || {
         run(&mut con, &["RG.REGISTER", "mark_owner", "ARGS", "retry:*"])
     });
-    std::thread::sleep(Duration::from_millis(1500));
+    std::thread::sleep(Duration::from_millis(1000));
     cluster.nodes[2].restart();
     let reply = register.join().unwrap();
     eprintln!("registered across a restart: {reply}");
@@ -211,6 +260,7 @@ fn messages_are_retransmitted_across_a_restart(cluster: &mut TestCluster, ids: &
     let mut con = cluster.nodes[0].conn();
     assert!(info_counter(&mut con, "retries") > retries_before);
     run(&mut con, &["RG.CONFIGSET", "SendMsgRetries", "3"]);
+    run(&mut con, &["RG.CONFIGSET", "ExecutionMaxIdleTime", "5000"]);
 }
 
 fn a_silent_shard_fails_the_run_after_the_idle_time(
@@ -486,6 +536,37 @@ fn a_killed_master_fails_the_run_and_a_promoted_replica_serves_the_next() {
     let mut con = cluster.nodes[a].conn();
     let expected = rg_run(&mut con, &["word_count"]);
     assert!(expected.ends_with(",[]]"), "{expected}");
+    // The test hook is off unless the module is loaded with ClusterTestHooks 1.
+    assert!(run(&mut con, &["RG.INNERTESTMSG", &victim_id, "REPLAY"]).contains("disabled"));
+    // A registration made on one master reaches every master and every replica (each master
+    // applies it through the command, which replicates it).
+    let reply = run(&mut con, &["RG.REGISTER", "mark_owner", "ARGS", "repl:*"]);
+    let reg = reply
+        .trim_start_matches('[')
+        .split(',')
+        .nth(1)
+        .unwrap_or_default()
+        .trim_end_matches(']')
+        .to_string();
+    assert!(reg.len() > 41, "{reply}");
+    let everywhere = wait_until(Duration::from_secs(10), || {
+        cluster.nodes.iter().all(|n| {
+            run(&mut n.conn(), &["RG.DUMPREGISTRATIONS"])
+                .matches(&reg)
+                .count()
+                == 1
+        })
+    });
+    let missing: Vec<String> = cluster
+        .nodes
+        .iter()
+        .filter(|n| !run(&mut n.conn(), &["RG.DUMPREGISTRATIONS"]).contains(&reg))
+        .map(|n| {
+            let role = run(&mut n.conn(), &["ROLE"]);
+            format!("{}: {}", n.port, role.chars().take(70).collect::<String>())
+        })
+        .collect();
+    assert!(everywhere, "registration {reg} missing on {missing:?}");
 
     // A 2-second run on every master; its second master dies half a second in.
     let id = run(
