@@ -610,3 +610,41 @@ fn write_through_replies_after_the_commit() {
     assert!(waited >= Duration::from_millis(1400), "{waited:?}");
     ok(&mut con, &["RGSYNC.REMOVE", "down"]);
 }
+
+/// A job from the config file given at load; `expired` keys are deleted from the table.
+#[test]
+fn config_file_job_and_expired_keys() {
+    let dir = scratch("config-file-db");
+    let conn = sqlite(&dir);
+    let file = dir.join("rgsync.conf");
+    std::fs::write(
+        &file,
+        format!(
+            "# jobs\nsessions KEY session:{{id}} TABLE sessions COLUMNS \"user hits:integer\" CONNECTION \"{conn}\" CREATE_TABLE yes DURATION 10 EVENTS expired\n"
+        ),
+    )
+    .unwrap();
+    let server = Server::start(
+        "config-file",
+        &[],
+        &["rgsync.config", file.to_str().unwrap()],
+    );
+    let mut con = server.conn();
+    ok(&mut con, &["HSET", "session:a", "user", "ann", "hits", "3"]);
+    ok(&mut con, &["HSET", "session:b", "user", "bob", "hits", "1"]);
+    ok(&mut con, &["PEXPIRE", "session:b", "50"]);
+    drained(&mut con, "sessions", Duration::from_secs(10));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let _: Option<String> = redis::cmd("GET").arg("session:b").query(&mut con).unwrap();
+        drained(&mut con, "sessions", Duration::from_secs(10));
+        let got = rows(&conn, "SELECT id, user, hits FROM sessions");
+        if got == [["a", "ann", "3"]] {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{got:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let list = format!("{:?}", q(&mut con, &["RGSYNC.LIST"]).unwrap());
+    assert!(list.contains("hset,del,expired"), "{list}");
+}
