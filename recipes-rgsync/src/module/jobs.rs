@@ -238,6 +238,30 @@ pub fn replace_all(saved: Vec<JobConfig>) {
     }
 }
 
+/// What `RG.DUMPREGISTRATIONS` shows under `extra` for a job's writer registration.
+pub fn writer_status(args: &[String]) -> Vec<(String, String)> {
+    let Some(job) = args.first().and_then(|name| get(name)) else {
+        return Vec::new();
+    };
+    let s = job.stats().clone();
+    vec![
+        ("job".into(), job.config.name.clone()),
+        (
+            "state".into(),
+            if s.retrying { "retrying" } else { "ok" }.into(),
+        ),
+        (
+            "backlog".into(),
+            job.pending.load(Ordering::Relaxed).to_string(),
+        ),
+        ("lastCommitLagMS".into(), s.last_lag_ms.to_string()),
+        ("rows".into(), s.rows.to_string()),
+        ("deadLetters".into(), s.dead_lettered.to_string()),
+        ("retries".into(), s.retries.to_string()),
+        ("lastError".into(), s.last_error.unwrap_or_default()),
+    ]
+}
+
 /// Makes sure every job has its two registrations (after loading a saved state).
 pub fn reconcile() {
     for job in all() {
