@@ -134,13 +134,9 @@ impl Dialect {
         }
     }
 
-    /// Rows per multi-row statement for `cols` parameters per row (at most 1000; 100 for
-    /// MySQL/MariaDB).
+    /// Rows per multi-row statement for `cols` parameters per row (at most 1000).
     pub fn rows_per_statement(self, cols: usize) -> usize {
-        // MariaDB Connector/ODBC splices bound values into the statement text client-side:
-        // its cost grows faster than the row count, so MySQL statements stay small.
-        let cap = if self == Dialect::MySql { 100 } else { 1000 };
-        (self.max_params() / cols.max(1)).clamp(1, cap)
+        (self.max_params() / cols.max(1)).clamp(1, 1000)
     }
 
     /// The placeholder of a value of type `ty` (timestamps are bound as text and cast).
