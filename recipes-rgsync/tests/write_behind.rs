@@ -648,3 +648,75 @@ fn config_file_job_and_expired_keys() {
     let list = format!("{:?}", q(&mut con, &["RGSYNC.LIST"]).unwrap());
     assert!(list.contains("hset,del,expired"), "{list}");
 }
+
+/// `RGSYNC.ADD`/`REMOVE` reach a replica (live and by full sync); the replica captures
+/// nothing (its copy of the stream comes from the primary) and writes nothing.
+#[test]
+fn jobs_replicate_and_replicas_do_not_write() {
+    let primary = Server::start("repl-primary", &[], &[]);
+    let mut p = primary.conn();
+    let conn = sqlite(&primary.dir);
+    ok(
+        &mut p,
+        &[
+            "RGSYNC.ADD",
+            "early",
+            "KEY",
+            "e:{id}",
+            "TABLE",
+            "early",
+            "COLUMNS",
+            "a",
+            "CONNECTION",
+            &conn,
+            "CREATE_TABLE",
+            "yes",
+            "DURATION",
+            "5",
+        ],
+    );
+    let port = primary.port.to_string();
+    let replica = Server::start("repl-replica", &["--replicaof", "127.0.0.1", &port], &[]);
+    let mut r = replica.conn();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let info: String = redis::cmd("INFO").arg("replication").query(&mut r).unwrap();
+        if info.contains("master_link_status:up") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{info}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    ok(
+        &mut p,
+        &[
+            "RGSYNC.ADD",
+            "late",
+            "KEY",
+            "l:{id}",
+            "TABLE",
+            "late",
+            "COLUMNS",
+            "a",
+            "CONNECTION",
+            &conn,
+            "CREATE_TABLE",
+            "yes",
+            "DURATION",
+            "5",
+        ],
+    );
+    ok(&mut p, &["HSET", "e:1", "a", "x"]);
+    drained(&mut p, "early", Duration::from_secs(10));
+    ok(&mut p, &["WAIT", "1", "2000"]);
+    let list = format!("{:?}", q(&mut r, &["RGSYNC.LIST"]).unwrap());
+    assert!(list.contains("e:{id}") && list.contains("l:{id}"), "{list}");
+    let st = status(&mut r, "early");
+    assert_eq!(st["captured"], "0", "the replica does not capture: {st:?}");
+    assert_eq!(st["rows"], "0", "the replica does not write: {st:?}");
+    assert_eq!(rows(&conn, "SELECT id, a FROM early"), [["1", "x"]]);
+    ok(&mut p, &["RGSYNC.REMOVE", "late"]);
+    ok(&mut p, &["WAIT", "1", "2000"]);
+    let list = format!("{:?}", q(&mut r, &["RGSYNC.LIST"]).unwrap());
+    assert!(!list.contains("l:{id}"), "{list}");
+}
