@@ -181,7 +181,7 @@ fn database_down_15s_mid_load_then_every_row_exactly_once() {
     );
     assert!(backlog_during > 1000, "{st:?}");
     std::thread::sleep(Duration::from_secs(15).saturating_sub(down.elapsed()));
-    let _db = MariaDb::start(&dir, port);
+    let db = MariaDb::start(&dir, port);
     let (model, writes) = load.join().unwrap();
     drained(&mut con, "users", Duration::from_secs(60));
     let got = rows(&conn, "SELECT id, name, n FROM users");
@@ -201,4 +201,6 @@ fn database_down_15s_mid_load_then_every_row_exactly_once() {
     eprintln!(
         "outage: {writes} writes, backlog during the outage {backlog_during}, status after {st:?}"
     );
+    drop(db);
+    let _ = std::fs::remove_dir_all(&dir); // the private datadir (~100 MB)
 }
