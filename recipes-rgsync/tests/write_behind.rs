@@ -198,7 +198,7 @@ fn ops_end_to_end(conn: &str, table: &str) {
 }
 
 fn exec_drop(conn: &str, quoted: &str) {
-    let _ = std::panic::catch_unwind(|| exec(conn, &format!("DROP TABLE {quoted}")));
+    exec(conn, &format!("DROP TABLE IF EXISTS {quoted}"));
 }
 
 #[test]
@@ -719,4 +719,70 @@ fn jobs_replicate_and_replicas_do_not_write() {
     ok(&mut p, &["WAIT", "1", "2000"]);
     let list = format!("{:?}", q(&mut r, &["RGSYNC.LIST"]).unwrap());
     assert!(!list.contains("l:{id}"), "{list}");
+}
+
+/// A record MariaDB refuses (a CHECK constraint) goes, after its attempts, to the dead-letter
+/// stream with the database's error; the rest of its batch and later batches flow.
+#[test]
+fn mariadb_poison_record_goes_to_dead_letters_others_flow() {
+    let server = Server::start("poison", &[], &[]);
+    let mut con = server.conn();
+    let table = unique("poison_it");
+    exec_drop(MARIADB, &format!("`{table}`"));
+    exec(
+        MARIADB,
+        &format!("CREATE TABLE `{table}` (id BIGINT PRIMARY KEY, qty BIGINT CHECK (qty >= 0))"),
+    );
+    ok(
+        &mut con,
+        &[
+            "RGSYNC.ADD",
+            "stock",
+            "KEY",
+            "item:{id:integer}",
+            "TABLE",
+            &table,
+            "COLUMNS",
+            "qty:integer",
+            "CONNECTION",
+            MARIADB,
+            "BATCH",
+            "50",
+            "DURATION",
+            "50",
+            "MAX_ATTEMPTS",
+            "2",
+            "BACKOFF",
+            "10",
+        ],
+    );
+    let mut pipe = redis::pipe();
+    for i in 0..20 {
+        let qty = if i == 7 { -1 } else { i };
+        pipe.cmd("HSET")
+            .arg(format!("item:{i}"))
+            .arg("qty")
+            .arg(qty)
+            .ignore();
+    }
+    pipe.query::<()>(&mut con).unwrap();
+    drained(&mut con, "stock", Duration::from_secs(20));
+    ok(&mut con, &["HSET", "item:100", "qty", "5"]);
+    drained(&mut con, "stock", Duration::from_secs(20));
+    let got = rows(
+        MARIADB,
+        &format!("SELECT COUNT(*), SUM(qty) FROM `{table}`"),
+    );
+    let sum: i64 = (0..20i64).filter(|i| *i != 7).sum::<i64>() + 5;
+    assert_eq!(got, [["20".to_string(), sum.to_string()]]);
+    let dlq = xrange(&mut con, "{0}rgsync:stock:dlq");
+    assert_eq!(dlq.len(), 1, "{dlq:?}");
+    let joined = dlq[0].join(" ");
+    assert!(
+        joined.contains("item:7") && joined.contains("CONSTRAINT"),
+        "{joined}"
+    );
+    let st = status(&mut con, "stock");
+    assert_eq!(st["dead_letters"], "1");
+    assert!(st["last_error"].contains("CONSTRAINT"), "{st:?}");
 }
