@@ -101,3 +101,25 @@ pub fn stats(id: &str) -> Option<RegistrationStats> {
         status: status.to_string(),
     })
 }
+
+/// Extra `name value` pairs a module shows in `RG.DUMPREGISTRATIONS` for the registrations of
+/// one of its functions (under `RegistrationData` → `extra`), from the function name and ARGS.
+pub type StatusHook = fn(args: &[String]) -> Vec<(String, String)>;
+
+static STATUS_HOOKS: std::sync::RwLock<Vec<(&'static str, StatusHook)>> =
+    std::sync::RwLock::new(Vec::new());
+
+/// Shows `hook`'s pairs for every registration of `function` in `RG.DUMPREGISTRATIONS`.
+pub fn set_status_hook(function: &'static str, hook: StatusHook) {
+    let mut hooks = STATUS_HOOKS.write().unwrap_or_else(|p| p.into_inner());
+    hooks.retain(|(f, _)| *f != function);
+    hooks.push((function, hook));
+}
+
+/// The extra pairs of a registration of `function` with `args`, if its module set a hook.
+pub(crate) fn extra_status(function: &str, args: &[String]) -> Option<Vec<(String, String)>> {
+    let hooks = STATUS_HOOKS.read().unwrap_or_else(|p| p.into_inner());
+    let hook = hooks.iter().find(|(f, _)| *f == function)?.1;
+    drop(hooks);
+    std::panic::catch_unwind(|| hook(args)).ok()
+}

@@ -1,6 +1,8 @@
 //! The ODBC connector: one connection per writer (per job and shard), opened lazily and
 //! dropped when it fails, autocommit off; one transaction per batch holding the multi-row
-//! statements **and** the checkpoint row; values always bound as typed parameters.
+//! statements **and** the checkpoint row; values always bound as typed parameters, through
+//! prepared statements kept per connection (with `SQLExecDirect` MariaDB's driver splices the
+//! values into the text client-side, three times slower).
 //!
 //! Errors are classified: a lost or refused connection, a timeout, a deadlock or a busy
 //! database is `transient` (retry with backoff, nothing counted against the records); anything
@@ -16,10 +18,32 @@
 //! # Ok::<(), recipes_rgsync::SyncError>(())
 //! ```
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use gears::host::StreamId;
 use odbc_api::{
-    parameter::InputParameter, Connection, ConnectionOptions, Cursor, IntoParameter, Nullable,
+    handles::StatementConnection, parameter::InputParameter, Connection, ConnectionOptions,
+    ConnectionTransitions, Cursor, IntoParameter, Nullable, Prepared,
 };
+
+type Statement_ = Prepared<StatementConnection<Arc<Connection<'static>>>>;
+
+/// An open connection and its prepared statements (by SQL text).
+struct Open {
+    conn: Arc<Connection<'static>>,
+    prepared: HashMap<String, Statement_>,
+}
+
+// SAFETY: `Connection` is `Send` but not `Sync`. The `Arc` and all its clones (one per
+// prepared statement) live inside this one `Open`, owned by one connector, itself used by one
+// thread at a time (a job's writer is behind a mutex): the connection is never used from two
+// threads at once, and the `Arc` only serves to let statements own their parent.
+#[allow(unsafe_code)]
+unsafe impl Send for Open {}
+
+/// Prepared statements kept per connection (full chunks and their remainders).
+const MAX_PREPARED: usize = 64;
 
 use crate::change::Op;
 use crate::config::JobConfig;
@@ -32,7 +56,7 @@ use crate::types::{ColumnType, SqlValue};
 pub struct OdbcConnector {
     connection: String,
     dialect: Dialect,
-    conn: Option<Connection<'static>>,
+    conn: Option<Open>,
     prepared: bool,
 }
 
@@ -102,12 +126,13 @@ impl OdbcConnector {
         };
         let message = e.to_string().replace('\n', " ");
         let dead = match &self.conn {
-            Some(c) => c.is_dead().unwrap_or(true),
+            Some(c) => c.conn.is_dead().unwrap_or(true),
             None => true,
         };
         let transient = dead || is_transient_state(&state, native, &message);
-        if let Some(c) = &self.conn {
-            let _ = c.rollback();
+        if let Some(c) = &mut self.conn {
+            let _ = c.conn.rollback();
+            c.prepared.clear(); // a statement may be stale (the table changed)
         }
         if transient {
             self.conn = None;
@@ -134,7 +159,14 @@ impl OdbcConnector {
                 message: format!("cannot connect: {}", e.to_string().replace('\n', " ")),
                 transient: true,
             })?;
-        self.conn = Some(conn);
+        // The `Arc` lets prepared statements own their connection (odbc-api's
+        // `into_prepared`); it never crosses threads on its own (see `Open`).
+        #[allow(clippy::arc_with_non_send_sync)]
+        let conn = Arc::new(conn);
+        self.conn = Some(Open {
+            conn,
+            prepared: HashMap::new(),
+        });
         Ok(())
     }
 
@@ -145,7 +177,7 @@ impl OdbcConnector {
         self.connect()?;
         let dialect = self.dialect;
         let result = match &self.conn {
-            Some(c) => f(c, dialect),
+            Some(c) => f(&c.conn, dialect),
             None => {
                 return Err(SyncError::Db {
                     message: "not connected".into(),
@@ -241,33 +273,63 @@ impl OdbcConnector {
             .iter()
             .map(|c| (c.column.as_str(), c.ty))
             .collect();
-        let mut sent = 0;
         let cp = checkpoint.map(|id| id.to_string());
-        self.with_conn(|c, d| {
+        let dialect = self.dialect;
+        self.connect()?;
+        let Some(open) = self.conn.as_mut() else {
+            return Err(SyncError::Db {
+                message: "not connected".into(),
+                transient: true,
+            });
+        };
+        let result = (|| -> Result<usize, odbc_api::Error> {
+            let mut sent = 0;
             for s in statements {
                 let per_row = match s.op {
                     Op::Upsert => keys.len() + cols.len(),
                     Op::Delete => keys.len(),
                 };
-                for chunk in s.rows.chunks(d.rows_per_statement(per_row)) {
+                for chunk in s.rows.chunks(dialect.rows_per_statement(per_row)) {
                     let sql = match s.op {
-                        Op::Upsert => d.upsert(&job.table, &keys, &cols, chunk.len()),
-                        Op::Delete => d.delete(&job.table, &keys, chunk.len()),
+                        Op::Upsert => dialect.upsert(&job.table, &keys, &cols, chunk.len()),
+                        Op::Delete => dialect.delete(&job.table, &keys, chunk.len()),
                     };
                     let params = bind(chunk, &keys, &cols, s.op);
-                    c.execute(&sql, &params[..], None)?;
+                    open.execute_prepared(sql, &params)?;
                     sent += chunk.len();
                 }
             }
             if let Some(id) = &cp {
                 let (ck, cc) = Dialect::checkpoint_columns();
-                let sql = d.upsert(&job.checkpoint_table, &ck, &cc, 1);
+                let sql = dialect.upsert(&job.checkpoint_table, &ck, &cc, 1);
                 let params = [text(&job.name), text(stream), text(id)];
-                c.execute(&sql, &params[..], None)?;
+                open.execute_prepared(sql, &params)?;
             }
-            c.commit()
-        })?;
-        Ok(sent)
+            open.conn.commit()?;
+            Ok(sent)
+        })();
+        result.map_err(|e| self.fail(e))
+    }
+}
+
+impl Open {
+    /// Executes `sql` through its cached prepared statement (prepared on first use).
+    fn execute_prepared(
+        &mut self,
+        sql: String,
+        params: &[Box<dyn InputParameter>],
+    ) -> Result<(), odbc_api::Error> {
+        if !self.prepared.contains_key(&sql) {
+            if self.prepared.len() >= MAX_PREPARED {
+                self.prepared.clear();
+            }
+            let stmt = Arc::clone(&self.conn).into_prepared(&sql)?;
+            self.prepared.insert(sql.clone(), stmt);
+        }
+        if let Some(stmt) = self.prepared.get_mut(&sql) {
+            stmt.execute(params)?;
+        }
+        Ok(())
     }
 }
 

@@ -441,3 +441,39 @@ fn unreachable_postgres_port_is_transient() {
         "Driver={PostgreSQL Unicode};Server=127.0.0.1;Port=1;Database=test;Uid=test;Pwd=test;",
     );
 }
+
+/// Writer throughput without Redis (run by hand: `cargo test --release -p recipes-rgsync --lib
+/// writer_throughput -- --ignored --nocapture`).
+#[test]
+#[ignore]
+fn writer_throughput_mariadb() {
+    let table = unique("tp");
+    let job = job(MARIADB, &table, &[]);
+    let mut w = Writer::new(&job, "tp");
+    let mut f = Feed(0);
+    let mut sink = Recorder::default();
+    let batches: Vec<Vec<Entry>> = (0..100)
+        .map(|b| {
+            (0..1000)
+                .map(|i| {
+                    let id = (b * 1000 + i) * 7919 % 1_000_000;
+                    f.entry(
+                        &format!("u:r:{id}"),
+                        Op::Upsert,
+                        None,
+                        &[("name", "x"), ("age", "1")],
+                    )
+                })
+                .collect()
+        })
+        .collect();
+    let t = std::time::Instant::now();
+    for b in &batches {
+        w.write_batch(&job, b, &mut sink, &no_wait).unwrap();
+    }
+    let secs = t.elapsed().as_secs_f64();
+    eprintln!(
+        "writer alone: 100000 rows in {secs:.2} s = {:.0} rows/s",
+        100_000.0 / secs
+    );
+}

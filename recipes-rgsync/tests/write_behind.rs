@@ -198,7 +198,7 @@ fn ops_end_to_end(conn: &str, table: &str) {
 }
 
 fn exec_drop(conn: &str, quoted: &str) {
-    let _ = std::panic::catch_unwind(|| exec(conn, &format!("DROP TABLE {quoted}")));
+    exec(conn, &format!("DROP TABLE IF EXISTS {quoted}"));
 }
 
 #[test]
@@ -609,4 +609,180 @@ fn write_through_replies_after_the_commit() {
     assert!(err.contains("timeout after 1500 ms"), "{err}");
     assert!(waited >= Duration::from_millis(1400), "{waited:?}");
     ok(&mut con, &["RGSYNC.REMOVE", "down"]);
+}
+
+/// A job from the config file given at load; `expired` keys are deleted from the table.
+#[test]
+fn config_file_job_and_expired_keys() {
+    let dir = scratch("config-file-db");
+    let conn = sqlite(&dir);
+    let file = dir.join("rgsync.conf");
+    std::fs::write(
+        &file,
+        format!(
+            "# jobs\nsessions KEY session:{{id}} TABLE sessions COLUMNS \"user hits:integer\" CONNECTION \"{conn}\" CREATE_TABLE yes DURATION 10 EVENTS expired\n"
+        ),
+    )
+    .unwrap();
+    let server = Server::start(
+        "config-file",
+        &[],
+        &["rgsync.config", file.to_str().unwrap()],
+    );
+    let mut con = server.conn();
+    ok(&mut con, &["HSET", "session:a", "user", "ann", "hits", "3"]);
+    ok(&mut con, &["HSET", "session:b", "user", "bob", "hits", "1"]);
+    ok(&mut con, &["PEXPIRE", "session:b", "50"]);
+    drained(&mut con, "sessions", Duration::from_secs(10));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let _: Option<String> = redis::cmd("GET").arg("session:b").query(&mut con).unwrap();
+        drained(&mut con, "sessions", Duration::from_secs(10));
+        let got = rows(&conn, "SELECT id, user, hits FROM sessions");
+        if got == [["a", "ann", "3"]] {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{got:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let list = format!("{:?}", q(&mut con, &["RGSYNC.LIST"]).unwrap());
+    assert!(list.contains("hset,del,expired"), "{list}");
+}
+
+/// `RGSYNC.ADD`/`REMOVE` reach a replica (live and by full sync); the replica captures
+/// nothing (its copy of the stream comes from the primary) and writes nothing.
+#[test]
+fn jobs_replicate_and_replicas_do_not_write() {
+    let primary = Server::start("repl-primary", &[], &[]);
+    let mut p = primary.conn();
+    let conn = sqlite(&primary.dir);
+    ok(
+        &mut p,
+        &[
+            "RGSYNC.ADD",
+            "early",
+            "KEY",
+            "e:{id}",
+            "TABLE",
+            "early",
+            "COLUMNS",
+            "a",
+            "CONNECTION",
+            &conn,
+            "CREATE_TABLE",
+            "yes",
+            "DURATION",
+            "5",
+        ],
+    );
+    let port = primary.port.to_string();
+    let replica = Server::start("repl-replica", &["--replicaof", "127.0.0.1", &port], &[]);
+    let mut r = replica.conn();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let info: String = redis::cmd("INFO").arg("replication").query(&mut r).unwrap();
+        if info.contains("master_link_status:up") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{info}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    ok(
+        &mut p,
+        &[
+            "RGSYNC.ADD",
+            "late",
+            "KEY",
+            "l:{id}",
+            "TABLE",
+            "late",
+            "COLUMNS",
+            "a",
+            "CONNECTION",
+            &conn,
+            "CREATE_TABLE",
+            "yes",
+            "DURATION",
+            "5",
+        ],
+    );
+    ok(&mut p, &["HSET", "e:1", "a", "x"]);
+    drained(&mut p, "early", Duration::from_secs(10));
+    ok(&mut p, &["WAIT", "1", "2000"]);
+    let list = format!("{:?}", q(&mut r, &["RGSYNC.LIST"]).unwrap());
+    assert!(list.contains("e:{id}") && list.contains("l:{id}"), "{list}");
+    let st = status(&mut r, "early");
+    assert_eq!(st["captured"], "0", "the replica does not capture: {st:?}");
+    assert_eq!(st["rows"], "0", "the replica does not write: {st:?}");
+    assert_eq!(rows(&conn, "SELECT id, a FROM early"), [["1", "x"]]);
+    ok(&mut p, &["RGSYNC.REMOVE", "late"]);
+    ok(&mut p, &["WAIT", "1", "2000"]);
+    let list = format!("{:?}", q(&mut r, &["RGSYNC.LIST"]).unwrap());
+    assert!(!list.contains("l:{id}"), "{list}");
+}
+
+/// A record MariaDB refuses (a CHECK constraint) goes, after its attempts, to the dead-letter
+/// stream with the database's error; the rest of its batch and later batches flow.
+#[test]
+fn mariadb_poison_record_goes_to_dead_letters_others_flow() {
+    let server = Server::start("poison", &[], &[]);
+    let mut con = server.conn();
+    let table = unique("poison_it");
+    exec_drop(MARIADB, &format!("`{table}`"));
+    exec(
+        MARIADB,
+        &format!("CREATE TABLE `{table}` (id BIGINT PRIMARY KEY, qty BIGINT CHECK (qty >= 0))"),
+    );
+    ok(
+        &mut con,
+        &[
+            "RGSYNC.ADD",
+            "stock",
+            "KEY",
+            "item:{id:integer}",
+            "TABLE",
+            &table,
+            "COLUMNS",
+            "qty:integer",
+            "CONNECTION",
+            MARIADB,
+            "BATCH",
+            "50",
+            "DURATION",
+            "50",
+            "MAX_ATTEMPTS",
+            "2",
+            "BACKOFF",
+            "10",
+        ],
+    );
+    let mut pipe = redis::pipe();
+    for i in 0..20 {
+        let qty = if i == 7 { -1 } else { i };
+        pipe.cmd("HSET")
+            .arg(format!("item:{i}"))
+            .arg("qty")
+            .arg(qty)
+            .ignore();
+    }
+    pipe.query::<()>(&mut con).unwrap();
+    drained(&mut con, "stock", Duration::from_secs(20));
+    ok(&mut con, &["HSET", "item:100", "qty", "5"]);
+    drained(&mut con, "stock", Duration::from_secs(20));
+    let got = rows(
+        MARIADB,
+        &format!("SELECT COUNT(*), SUM(qty) FROM `{table}`"),
+    );
+    let sum: i64 = (0..20i64).filter(|i| *i != 7).sum::<i64>() + 5;
+    assert_eq!(got, [["20".to_string(), sum.to_string()]]);
+    let dlq = xrange(&mut con, "{0}rgsync:stock:dlq");
+    assert_eq!(dlq.len(), 1, "{dlq:?}");
+    let joined = dlq[0].join(" ");
+    assert!(
+        joined.contains("item:7") && joined.contains("CONSTRAINT"),
+        "{joined}"
+    );
+    let st = status(&mut con, "stock");
+    assert_eq!(st["dead_letters"], "1");
+    assert!(st["last_error"].contains("CONSTRAINT"), "{st:?}");
 }

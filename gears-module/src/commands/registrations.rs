@@ -176,6 +176,15 @@ fn describe(reg: &Registered) -> RedisValue {
             .into(),
             "args".into(),
             args,
+            "extra".into(),
+            crate::api::extra_status(reg.function, &reg.args).map_or(RedisValue::Null, |pairs| {
+                RedisValue::Array(
+                    pairs
+                        .into_iter()
+                        .flat_map(|(k, v)| [RedisValue::BulkString(k), RedisValue::BulkString(v)])
+                        .collect(),
+                )
+            }),
         ]),
         "PD".into(),
         reg.function.into(),

@@ -87,10 +87,10 @@ fn find_local_tag() -> Result<String, SyncError> {
         .ok_or_else(|| SyncError::Redis("this cluster node owns no slot".into()))
 }
 
-fn local_tag(job: &Job) -> Result<String, SyncError> {
+fn local_tag(job: &Job) -> Result<&str, SyncError> {
     Ok(match job.tag() {
-        Some(t) => t.to_string(),
-        None => job.set_tag(&find_local_tag()?).to_string(),
+        Some(t) => t,
+        None => job.set_tag(&find_local_tag()?),
     })
 }
 
@@ -160,16 +160,18 @@ fn capture(job: &Job, r: &KeyRecord) -> Result<(), SyncError> {
             }
         }
     };
-    let stream = job.stream(&local_tag(job)?);
+    let tag = local_tag(job)?;
+    let stream = job.local_stream(tag);
     let fields = change.to_fields();
     let mut args: Vec<&str> = Vec::with_capacity(3 + fields.len() * 2);
-    args.extend(["XADD", stream.as_str(), "*"]);
+    args.extend(["XADD", stream, "*"]);
     for (f, v) in &fields {
         args.push(f);
         args.push(v);
     }
     context::call(&args)?;
-    job.stats().captured += 1;
+    job.captured
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     job.pending
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     Ok(())

@@ -1,5 +1,5 @@
 //! The writer: an `async_local` `StreamReader` registration on the job's stream (its own
-//! consumer group `gears:rgsync_writer:<job>`, trimmed as it is applied). Each batch
+//! consumer group `gears:rgsync_writer:<job>`; each committed batch is trimmed with `XTRIM MINID`). Each batch
 //! (`BATCH` entries or what waited `DURATION` ms) is handed to [`Writer::write_batch`]: one
 //! database transaction with the checkpoint, retries, dead letters. Dead letters go to
 //! `{<tag>}rgsync:<job>:dlq` with the entry's id and error; acks to `{<key>}<id>`.
@@ -19,7 +19,8 @@ use crate::error::SyncError;
 use crate::writer::{sleep_unless, Entry, Sink, Writer};
 
 /// Test hook (load option `rgsync.test_pause_after_commit_ms`): sleep this long after a
-/// batch is committed and before it is acknowledged, so a test can kill the server there.
+/// batch is committed and before it is trimmed and acknowledged, so a test can kill the
+/// server there.
 pub static PAUSE_AFTER_COMMIT_MS: AtomicU64 = AtomicU64::new(0);
 
 /// The writer registration of job `ARGS <job>`.
@@ -29,8 +30,7 @@ pub fn registration(args: &[String]) -> Result<Registration, GearsError> {
     let reader = StreamReader::new(job.stream_glob())
         .batch(c.batch)
         .duration(Duration::from_millis(c.duration_ms.max(1)))
-        .on_failure(FailurePolicy::Retry(Duration::from_secs(1)))
-        .trim(true);
+        .on_failure(FailurePolicy::Retry(Duration::from_secs(1)));
     GearsBuilder::new(reader)
         .accumulate(Vec::<StreamRecord>::new(), |batch, r| batch.push(r))
         .try_map(move |batch| write(&job, batch))
@@ -108,14 +108,27 @@ fn write(job: &Job, batch: Vec<StreamRecord>) -> Result<u64, SyncError> {
         sleep_unless(d, || job.stopped())
     };
     let result = writer.write_batch(&job.config, &entries, &mut sink, &wait);
-    // What is left once this batch is trimmed (the writer is the only reader).
-    if let Ok(Value::Int(len)) = context::call(&["XLEN", &stream]) {
-        let left = if result.is_ok() {
-            len - entries.len() as i64
-        } else {
-            len
+    let pause = PAUSE_AFTER_COMMIT_MS.load(Ordering::Relaxed);
+    if pause > 0 && result.is_ok() {
+        std::thread::sleep(Duration::from_millis(pause));
+    }
+    // Committed (or dead-lettered): the entries are not needed any more, even before Gears
+    // acknowledges them (a pending entry deleted meanwhile is simply acknowledged). XTRIM
+    // MINID drops whole stream nodes, cheaper than deleting entry by entry.
+    if let (Ok(_), Some(last)) = (&result, newest) {
+        let min = StreamId {
+            ms: last.ms,
+            seq: last.seq + 1,
         };
-        job.pending.store(left.max(0), Ordering::Relaxed);
+        if let Err(e) = context::call(&["XTRIM", &stream, "MINID", &min.to_string()]) {
+            context::log(&format!(
+                "rgsync: job '{}': cannot trim: {e}",
+                job.config.name
+            ));
+        }
+    }
+    if let Ok(Value::Int(len)) = context::call(&["XLEN", &stream]) {
+        job.pending.store(len.max(0), Ordering::Relaxed);
     }
     let mut s = job.stats();
     s.retrying = false;
@@ -130,11 +143,6 @@ fn write(job: &Job, batch: Vec<StreamRecord>) -> Result<u64, SyncError> {
             }
             s.last_applied = newest;
             s.last_lag_ms = newest.map_or(0, |id| now_ms().saturating_sub(id.ms));
-            drop(s);
-            let pause = PAUSE_AFTER_COMMIT_MS.load(Ordering::Relaxed);
-            if pause > 0 {
-                std::thread::sleep(Duration::from_millis(pause));
-            }
             Ok(report.rows as u64)
         }
         Err(e) => {

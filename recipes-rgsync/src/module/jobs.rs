@@ -56,6 +56,10 @@ pub struct Job {
     pub(crate) writer: Mutex<Option<Writer>>,
     stats: Mutex<JobStats>,
     tag: OnceLock<String>,
+    /// The local stream's key, once the tag is known (no formatting per event).
+    stream_key: OnceLock<String>,
+    /// Changes captured (counted without a lock: the capture runs for every write).
+    pub(crate) captured: std::sync::atomic::AtomicU64,
 }
 
 impl Job {
@@ -68,6 +72,8 @@ impl Job {
             writer: Mutex::new(None),
             stats: Mutex::new(JobStats::default()),
             tag: OnceLock::new(),
+            stream_key: OnceLock::new(),
+            captured: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -78,7 +84,14 @@ impl Job {
 
     /// Its statistics.
     pub fn stats(&self) -> MutexGuard<'_, JobStats> {
-        self.stats.lock().unwrap_or_else(|p| p.into_inner())
+        let mut s = self.stats.lock().unwrap_or_else(|p| p.into_inner());
+        s.captured = self.captured.load(Ordering::Relaxed);
+        s
+    }
+
+    /// The local stream's key for `tag`, formatted once.
+    pub(crate) fn local_stream(&self, tag: &str) -> &str {
+        self.stream_key.get_or_init(|| self.stream(tag))
     }
 
     /// The local hashtag (set by the first capture or drain on this shard).
@@ -236,6 +249,30 @@ pub fn replace_all(saved: Vec<JobConfig>) {
         }
         job.stopped.store(true, Ordering::Release);
     }
+}
+
+/// What `RG.DUMPREGISTRATIONS` shows under `extra` for a job's writer registration.
+pub fn writer_status(args: &[String]) -> Vec<(String, String)> {
+    let Some(job) = args.first().and_then(|name| get(name)) else {
+        return Vec::new();
+    };
+    let s = job.stats().clone();
+    vec![
+        ("job".into(), job.config.name.clone()),
+        (
+            "state".into(),
+            if s.retrying { "retrying" } else { "ok" }.into(),
+        ),
+        (
+            "backlog".into(),
+            job.pending.load(Ordering::Relaxed).to_string(),
+        ),
+        ("lastCommitLagMS".into(), s.last_lag_ms.to_string()),
+        ("rows".into(), s.rows.to_string()),
+        ("deadLetters".into(), s.dead_lettered.to_string()),
+        ("retries".into(), s.retries.to_string()),
+        ("lastError".into(), s.last_error.unwrap_or_default()),
+    ]
 }
 
 /// Makes sure every job has its two registrations (after loading a saved state).

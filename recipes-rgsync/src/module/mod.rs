@@ -32,6 +32,7 @@ pub fn init(ctx: &Context, args: &[RedisString]) -> Status {
         drain::PAUSE_AFTER_COMMIT_MS.store(ms, std::sync::atomic::Ordering::Relaxed);
     }
     gears::set_write_guard(ctx, jobs::write_guard);
+    gears::api::set_status_hook(jobs::WRITER, jobs::writer_status);
     let file = args
         .chunks(2)
         .find(|p| p.len() == 2 && p[0].eq_ignore_ascii_case("rgsync.config"))
