@@ -12,31 +12,8 @@ use super::jobs;
 use crate::config::JobConfig;
 
 /// The module type carrying the aux field (holds no keys).
-pub static RGSYNC_AUX: RedisType = RedisType::new(
-    "rgsyncaux",
-    1,
-    raw::RedisModuleTypeMethods {
-        version: raw::REDISMODULE_TYPE_METHOD_VERSION as u64,
-        rdb_load: None,
-        rdb_save: None,
-        aof_rewrite: None,
-        mem_usage: None,
-        digest: None,
-        free: None,
-        aux_load: Some(aux_load),
-        aux_save: Some(aux_save),
-        aux_save_triggers: raw::REDISMODULE_AUX_BEFORE_RDB as c_int,
-        free_effort: None,
-        unlink: None,
-        copy: None,
-        defrag: None,
-        mem_usage2: None,
-        free_effort2: None,
-        unlink2: None,
-        copy2: None,
-        aux_save2: None,
-    },
-);
+pub static RGSYNC_AUX: RedisType =
+    RedisType::new("rgsyncaux", 1, gears::aux_only_methods(aux_load, aux_save));
 
 /// Encodes job configurations (format version 1).
 pub fn encode(configs: &[JobConfig]) -> Vec<u8> {
