@@ -231,6 +231,39 @@ impl TestCluster {
         cluster
     }
 
+    /// Starts one more node with `module` and joins it to the cluster as a master without
+    /// slots (`redis-cli --cluster add-node`); returns its index in `nodes`.
+    pub fn add_master(
+        &mut self,
+        module: &str,
+        module_args: &[&str],
+        node_timeout_ms: u64,
+    ) -> usize {
+        let node = start_node(module, module_args, Some(node_timeout_ms));
+        let out = Command::new("redis-cli")
+            .args(["--cluster", "add-node"])
+            .arg(format!("127.0.0.1:{}", node.port))
+            .arg(format!("127.0.0.1:{}", self.nodes[0].port))
+            .output()
+            .expect("redis-cli");
+        assert!(
+            out.status.success(),
+            "add-node failed: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        self.nodes.push(node);
+        let total = self.nodes.len();
+        let joined = wait_until(Duration::from_secs(30), || {
+            self.nodes.iter().all(|n| {
+                let info = run(&mut n.conn(), &["CLUSTER", "INFO"]);
+                info.contains("cluster_state:ok")
+                    && info.contains(&format!("cluster_known_nodes:{total}"))
+            })
+        });
+        assert!(joined, "the new node did not join");
+        total - 1
+    }
+
     /// The node serving `slot` as master: index into `nodes`.
     pub fn master_of_slot(&self, slot: u16) -> usize {
         self.master_in(&self.slot_ports(), slot)

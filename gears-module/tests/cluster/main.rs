@@ -187,7 +187,61 @@ fn three_masters_answer_like_one_server() {
     abort_is_cluster_wide(&cluster);
     a_silent_shard_fails_the_run_after_the_idle_time(&cluster, &ids, &mut single);
     slots_moved_are_followed(&cluster, &ids, &mut single);
+    a_node_added_is_followed(&mut cluster, &ids, &mut single);
     messages_are_retransmitted_across_a_restart(&mut cluster, &ids);
+}
+
+/// A fourth master joins and takes slots (with their keys): every master, the new one too,
+/// sees four shards by itself and the runs still answer what one server answers.
+fn a_node_added_is_followed(
+    cluster: &mut TestCluster,
+    ids: &[String],
+    single: &mut redis::Connection,
+) {
+    let new = cluster.add_master(MODULE, &["ClusterTestHooks", "1"], 5000);
+    let new_id = cluster.nodes[new].id();
+    let out = std::process::Command::new("redis-cli")
+        .args(["--cluster", "reshard"])
+        .arg(format!("127.0.0.1:{}", cluster.nodes[0].port))
+        .args(["--cluster-from", &ids[1], "--cluster-to", &new_id])
+        .args(["--cluster-slots", "500", "--cluster-yes"])
+        .output()
+        .expect("redis-cli");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let four_shards = wait_until(Duration::from_secs(10), || {
+        cluster.nodes.iter().all(|n| {
+            let info: Vec<redis::Value> = redis::cmd("RG.INFOCLUSTER")
+                .query(&mut n.conn())
+                .unwrap_or_default();
+            matches!(info.get(4), Some(redis::Value::Array(shards)) if shards.len() == 4)
+        })
+    });
+    assert!(four_shards, "the topology did not follow the new node");
+    every_master_answers_like_one_server(cluster, single, "after a node joined");
+}
+
+/// Every flow but the whole-keyspace count (the checks before wrote keys on the cluster only),
+/// plus a count of the documents, started from every master, answers what one server answers.
+fn every_master_answers_like_one_server(
+    cluster: &TestCluster,
+    single: &mut redis::Connection,
+    when: &str,
+) {
+    let doc_keys: &[&str] = &["count_keys", "ARGS", "doc:*"];
+    for flow in FLOWS
+        .iter()
+        .filter(|f| f.last() != Some(&"*"))
+        .chain([&doc_keys])
+    {
+        let expected = rg_run(single, flow);
+        for node in &cluster.nodes {
+            assert_eq!(rg_run(&mut node.conn(), flow), expected, "{flow:?} {when}");
+        }
+    }
 }
 
 /// Resharding moves slots (and their keys) between masters: the next runs follow without
@@ -212,22 +266,7 @@ fn slots_moved_are_followed(cluster: &TestCluster, ids: &[String], single: &mut 
         Some(cluster.nodes[1].port),
         "slot 0 moved: {ports:?}"
     );
-    // (`count_keys *` is left out: the checks before wrote keys on the cluster only.)
-    let doc_keys: &[&str] = &["count_keys", "ARGS", "doc:*"];
-    for flow in FLOWS
-        .iter()
-        .filter(|f| f.last() != Some(&"*"))
-        .chain([&doc_keys])
-    {
-        let expected = rg_run(single, flow);
-        for node in &cluster.nodes {
-            assert_eq!(
-                rg_run(&mut node.conn(), flow),
-                expected,
-                "{flow:?} after resharding"
-            );
-        }
-    }
+    every_master_answers_like_one_server(cluster, single, "after resharding");
 }
 
 fn messages_are_retransmitted_across_a_restart(cluster: &mut TestCluster, ids: &[String]) {
