@@ -68,9 +68,6 @@ impl Drop for Cursor {
 /// A scan of the local keyspace through `RedisModule_Scan`.
 pub(crate) struct NativeScan {
     host: RedisHost,
-    /// Whether pages may be read ahead on a thread of their own (not for `sync` executions,
-    /// which run on the main thread inside a command).
-    background: bool,
     keys: Cursor,
     fields: Cursor,
     pattern: String,
@@ -98,7 +95,6 @@ impl NativeScan {
             return None;
         }
         Some(Self {
-            background: !host.is_inline(),
             host,
             keys: Cursor::new().ok()?,
             fields: Cursor::new().ok()?,
@@ -322,7 +318,8 @@ impl KeyScan for PrefetchingScan {
                     return Ok(false);
                 };
                 let more = scan.scan_page(count, out)?;
-                if more && scan.background {
+                // Not for `sync` executions: they run on the main thread inside a command.
+                if more && !scan.host.is_inline() {
                     if let Some(scan) = slot.take() {
                         let ahead = read_ahead(scan, count).map_err(|e| {
                             HostError::new(format!("ERR cannot start a scan thread: {e}"))
