@@ -47,6 +47,12 @@ fn parse_positive(key: &str, value: &str) -> Result<u64, String> {
     }
 }
 
+fn parse_count(key: &str, value: &str) -> Result<u64, String> {
+    value
+        .parse::<u64>()
+        .map_err(|_| format!("{key} must be a non-negative integer, got '{value}'"))
+}
+
 fn parse_bool(key: &str, value: &str) -> Result<bool, String> {
     match value.to_ascii_lowercase().as_str() {
         "1" | "yes" | "true" => Ok(true),
@@ -85,7 +91,8 @@ impl Config {
             }
             "profileexecutions" => self.profile_executions = parse_bool(key, value)?,
             "executionmaxidletime" => self.execution_max_idle_time_ms = parse_positive(key, value)?,
-            "sendmsgretries" => self.send_msg_retries = parse_positive(key, value)?,
+            // 0: no retransmission at all, give up after the first timeout.
+            "sendmsgretries" => self.send_msg_retries = parse_count(key, value)?,
             "shufflebatchbytes" => {
                 self.shuffle_batch_bytes = parse_positive(key, value)?.min(1 << 20) as usize
             }
@@ -143,6 +150,10 @@ mod tests {
         assert!(Config::from_args(&args(&["MaxExecutions"])).is_err());
         assert!(Config::from_args(&args(&["MaxExecutions", "zero"])).is_err());
         assert!(Config::from_args(&args(&["MaxExecutions", "0"])).is_err());
+        // No retransmission at all is a valid choice; a negative count is not.
+        let c = Config::from_args(&args(&["SendMsgRetries", "0"])).unwrap();
+        assert_eq!(c.send_msg_retries, 0);
+        assert!(Config::from_args(&args(&["SendMsgRetries", "-1"])).is_err());
     }
 
     #[test]

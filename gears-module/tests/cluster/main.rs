@@ -186,6 +186,7 @@ fn three_masters_answer_like_one_server() {
     registrations_are_cluster_wide(&cluster, &ids);
     abort_is_cluster_wide(&cluster);
     a_silent_shard_fails_the_run_after_the_idle_time(&cluster, &ids, &mut single);
+    undelivered_messages_fail_the_run_after_the_retries(&cluster, &ids, &mut single);
     slots_moved_are_followed(&cluster, &ids, &mut single);
     a_node_added_is_followed(&mut cluster, &ids, &mut single);
     messages_are_retransmitted_across_a_restart(&mut cluster, &ids);
@@ -332,6 +333,60 @@ fn a_silent_shard_fails_the_run_after_the_idle_time(
     assert_eq!(sleeper.join().unwrap(), "OK");
     run(&mut con, &["RG.CONFIGSET", "ExecutionMaxIdleTime", "5000"]);
     // Once awake, the cluster runs flows again (late messages of the failed run are ignored).
+    assert_eq!(
+        rg_run(&mut con, &["word_count"]),
+        rg_run(single, &["word_count"])
+    );
+}
+
+/// A message a shard does not acknowledge is retransmitted `SendMsgRetries` times; then the
+/// sender gives up and the run fails naming the shard, well before `ExecutionMaxIdleTime`.
+fn undelivered_messages_fail_the_run_after_the_retries(
+    cluster: &TestCluster,
+    ids: &[String],
+    single: &mut redis::Connection,
+) {
+    let mut con = cluster.nodes[0].conn();
+    assert_eq!(
+        run(&mut con, &["RG.CONFIGSET", "SendMsgRetries", "0"]),
+        "[OK]"
+    );
+    assert_eq!(
+        run(&mut con, &["RG.CONFIGSET", "ExecutionMaxIdleTime", "20000"]),
+        "[OK]"
+    );
+    let undelivered_before = info_counter(&mut con, "undelivered");
+    // Everything sent so far is acknowledged: no backoff in progress (the timeout is 2 s).
+    assert!(wait_until(Duration::from_secs(5), || {
+        let info = run(&mut con, &["RG.INFOCLUSTER"]);
+        info.split("pendingMessages,")
+            .skip(1)
+            .all(|rest| rest.starts_with('0'))
+    }));
+    // Node 1 reads nothing for 4 s: the retransmission timeout (2 s) comes first.
+    let sleeper = {
+        let mut c = cluster.nodes[1].conn();
+        std::thread::spawn(move || run(&mut c, &["DEBUG", "SLEEP", "4"]))
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    let reply = rg_run(&mut con, &["word_count"]);
+    let took = started.elapsed();
+    eprintln!("undelivered: the run failed after {took:?}: {reply}");
+    assert!(
+        reply.contains(&format!("shard {}", ids[1]))
+            && reply.contains("after 0 retries (SendMsgRetries)"),
+        "{reply}"
+    );
+    assert!(
+        took > Duration::from_millis(1500) && took < Duration::from_millis(3000),
+        "{took:?}"
+    );
+    assert_eq!(sleeper.join().unwrap(), "OK");
+    assert!(info_counter(&mut con, "undelivered") > undelivered_before);
+    run(&mut con, &["RG.CONFIGSET", "SendMsgRetries", "3"]);
+    run(&mut con, &["RG.CONFIGSET", "ExecutionMaxIdleTime", "5000"]);
+    // The sender started a new stream to node 1: the next run goes through.
     assert_eq!(
         rg_run(&mut con, &["word_count"]),
         rg_run(single, &["word_count"])
