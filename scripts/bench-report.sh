@@ -31,15 +31,23 @@ while [ $# -gt 0 ]; do
   shift
 done
 T_START=$(date +%s)
+# section TITLE: prints the header; the seconds each section took go to machine.txt (timings=).
+SECTION=; SECTION_AT=$T_START; TIMINGS=
+section() {
+  local now; now=$(date +%s)
+  [ -n "$SECTION" ] && TIMINGS="$TIMINGS${TIMINGS:+, }$SECTION $(( now - SECTION_AT )) s"
+  SECTION=$2; SECTION_AT=$now
+  echo "== $1"
+}
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 
 if [ "$MODE" = quick ]; then
-  STAGES=quick; DRAIN_N=50000; MOD_N=50000; MOD_HASHES=100000; CRIT_ARGS="--warm-up-time 0.5 --measurement-time 1"
+  STAGES=quick; DRAIN_N=50000; CAP_N=100000; MOD_N=50000; MOD_HASHES=100000; CRIT_ARGS="--warm-up-time 0.5 --measurement-time 1"
 else
-  STAGES=full; DRAIN_N=200000; MOD_N=200000; MOD_HASHES=1000000; CRIT_ARGS="--warm-up-time 1 --measurement-time 3"
+  STAGES=full; DRAIN_N=200000; CAP_N=300000; MOD_N=200000; MOD_HASHES=1000000; CRIT_ARGS="--warm-up-time 1 --measurement-time 3"
 fi
 
-echo "== dependencies"
+section "dependencies" deps
 bash scripts/install-deps.sh >/dev/null
 if [ ! -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] && [ -z "${BENCH_FONT:-}" ]; then
   echo "bench: installing fonts-dejavu-core (chart text)"
@@ -81,7 +89,7 @@ cleanup() {
 source scripts/lib.sh
 trap cleanup EXIT
 
-echo "== release build (bench-harness, rgsync module)"
+section "release build (bench-harness, rgsync module)" build
 cargo build --release -q -p bench-harness -p rgsync-module
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 B="$TARGET/release/gears-bench"
@@ -139,7 +147,7 @@ spike() { # scenario args...
 }
 
 # --- spike, protocol level --------------------------------------------------------------
-echo "== spike test ($STAGES), protocol level"
+section "spike test ($STAGES), protocol level" spike-protocol
 reset bench_direct
 DBPID=$(mariadbd_pid)
 spike proto-db --target mariadb --table bench_direct --db-table bench_direct --cpu "mariadbd=$DBPID"
@@ -153,7 +161,7 @@ spike proto-redis --target redis --redis "redis://127.0.0.1:$PLAIN_PORT/" --pref
 stop_redis "$S/plain1"
 
 # --- spike, through the HTTP app --------------------------------------------------------
-echo "== spike test ($STAGES), through the HTTP app"
+section "spike test ($STAGES), through the HTTP app" spike-http
 reset bench_http_direct
 fresh_wb wb2
 fresh_plain plain2
@@ -175,14 +183,47 @@ kill "$APP_PID"; wait "$APP_PID" 2>/dev/null || true; APP_PID=
 stop_redis "$S/wb2"; stop_redis "$S/plain2"
 
 # --- drain rate -------------------------------------------------------------------------
-echo "== drain rate ($DRAIN_N changes)"
+section "drain rate ($DRAIN_N changes)" drain
 fresh_wb wb3
 "$B" drain --redis "redis://127.0.0.1:$WB_PORT/" --job bench --n "$DRAIN_N" --out "$OUT/drain.info" ||
   echo "error=drain measurement failed" >>"$OUT/drain.info"
 stop_redis "$S/wb3"
 
+# --- capture overhead -------------------------------------------------------------------
+# The capture alone (the writer paused, so it does not compete for the cores): redis-benchmark
+# HSETs with the job ÷ plain HSETs ÷ a Lua EVAL doing HSET+XADD, alternated, best of 3 each.
+section "capture overhead (writer paused; redis-benchmark, 48 clients, $CAP_N requests)" capture
+fresh_wb wb4
+fresh_plain plain4
+WRITER=$(redis-cli -p "$WB_PORT" RG.DUMPREGISTRATIONS |
+  awk 'prev == "id" { id = $0 } prev == "PD" && $0 == "rgsync_writer" { print id } { prev = $0 }')
+redis-cli -p "$WB_PORT" RG.PAUSEREGISTRATIONS "$WRITER" >/dev/null
+rb() { # port command...: requests/s
+  redis-benchmark -p "$1" -c 48 -n "$CAP_N" -r 1000000 --csv "${@:2}" 2>/dev/null |
+    tail -1 | cut -d, -f2 | tr -d '"'
+}
+best() { printf '%s\n' "$@" | sort -g | tail -1; }
+LUA="redis.call('HSET', KEYS[1], 'temperature', ARGV[1]); redis.call('XADD', 'wb', '*', 'k', KEYS[1], 'temperature', ARGV[1])"
+P=(); C=(); L=()
+for _ in 1 2 3; do
+  P+=("$(rb "$PLAIN_PORT" HSET 'user:__rand_int__' temperature 36.6)")
+  C+=("$(rb "$WB_PORT" HSET 'user:__rand_int__' temperature 36.6)")
+  L+=("$(rb "$PLAIN_PORT" EVAL "$LUA" 1 'user:__rand_int__' 36.6)")
+done
+CAPTURED=$(redis-cli -p "$WB_PORT" RGSYNC.STATUS bench | awk 'prev == "captured" { print; exit } { prev = $0 }')
+{
+  echo "requests=$CAP_N"
+  echo "plain_rps=$(best "${P[@]}")"
+  echo "capture_rps=$(best "${C[@]}")"
+  echo "lua_rps=$(best "${L[@]}")"
+  echo "runs=plain ${P[*]}; capture ${C[*]}; lua ${L[*]}"
+  echo "captured=$CAPTURED of $(( 3 * CAP_N ))"
+} >"$OUT/capture.info"
+cat "$OUT/capture.info"
+stop_redis "$S/wb4"; stop_redis "$S/plain4"
+
 # --- module rows ------------------------------------------------------------------------
-echo "== module benchmarks (scripts/bench-module.sh, N=$MOD_N HASHES=$MOD_HASHES)"
+section "module benchmarks (scripts/bench-module.sh, N=$MOD_N HASHES=$MOD_HASHES)" module
 if N=$MOD_N HASHES=$MOD_HASHES bash scripts/bench-module.sh >"$OUT/module.log" 2>&1; then
   sed -n '/^| benchmark/,$p' "$OUT/module.log" >"$OUT/module.md"
 else
@@ -197,7 +238,7 @@ if [ -f scripts/bench-cluster.sh ]; then
     CLUSTER_ENV="KEYS=1000000 EMPTY_RUNS=2000"
   fi
   echo "cluster_settings=\`$CLUSTER_ENV scripts/bench-cluster.sh\`" >>"$OUT/machine.txt"
-  echo "== cluster benchmarks ($CLUSTER_ENV scripts/bench-cluster.sh)"
+  section "cluster benchmarks ($CLUSTER_ENV scripts/bench-cluster.sh)" cluster
   if env $CLUSTER_ENV timeout 1200 bash scripts/bench-cluster.sh >"$OUT/cluster.log" 2>&1 &&
     grep -qE '^(count|empty|\|)' "$OUT/cluster.log"; then
     cp "$OUT/cluster.log" "$OUT/cluster.md"
@@ -221,7 +262,7 @@ if [ "$MODE" = quick ] && have_crit; then
 else
   # Quick mode without earlier results: only the benchmarks that carry goals (pipeline.rs).
   CRIT_BENCH=""; [ "$MODE" = quick ] && CRIT_BENCH="--bench pipeline"
-  echo "== criterion ($CRIT_BENCH $CRIT_ARGS)"
+  section "criterion ($CRIT_BENCH $CRIT_ARGS)" criterion
   # Bounded: a benchmark that stalls (seen on a loaded 2-core machine) must not hang the report.
   CRIT_TIMEOUT=$([ "$MODE" = quick ] && echo 600 || echo 1800)
   if timeout "$CRIT_TIMEOUT" cargo bench -q -p gears-benches $CRIT_BENCH -- $CRIT_ARGS >"$OUT/criterion.log" 2>&1; then
@@ -231,7 +272,8 @@ else
   fi
 fi
 
+section report report
 echo "duration=$(( $(date +%s) - T_START )) s (mode $MODE, build included)" >>"$OUT/machine.txt"
-echo "== report"
+echo "timings=$TIMINGS" >>"$OUT/machine.txt"
 "$B" report --dir "$OUT" --criterion "$CRIT"
 echo "bench: done in $(( $(date +%s) - T_START )) s; see $OUT/report.md"

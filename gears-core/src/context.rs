@@ -56,6 +56,47 @@ pub fn call(args: &[&str]) -> Result<Value, GearsError> {
     with_host(|h| h.call(args))?.map_err(GearsError::from)
 }
 
+/// The values of `fields` in hash `key` on the current shard, like `HMGET` (`None` for a
+/// missing field; all `None` for a missing key). On Redis the hash is read natively, without
+/// a command round trip.
+///
+/// ```
+/// # use gears_core as gears;
+/// use gears::prelude::*;
+/// let host = gears::testing::MemoryHost::new();
+/// host.hset("user:1", &[("name", "ada"), ("city", "paris")]);
+/// let out = GearsBuilder::new(IterReader::new(|_| ["user:1", "user:2"].map(String::from)))
+///     .try_map(|k| gears::context::hash_get(&k, &["city", "age"]))
+///     .run(&host);
+/// assert_eq!(
+///     out.results,
+///     [vec![Some("paris".to_string()), None], vec![None, None]]
+/// );
+/// ```
+pub fn hash_get(key: &str, fields: &[&str]) -> Result<Vec<Option<String>>, GearsError> {
+    with_host(|h| h.hash_get(key, fields))?.map_err(GearsError::from)
+}
+
+/// Appends an entry with an automatic id to stream `key` on the current shard and returns
+/// its id, like `XADD key * field value …`. Inside a `sync` execution on Redis the entry is
+/// appended natively (replicated as `XADD key <id> …`, `xadd` event raised; clients blocked
+/// in `XREAD` on that stream see it with the next `XADD` — a Redis 7.0 limit of the module
+/// stream API).
+///
+/// ```
+/// # use gears_core as gears;
+/// use gears::prelude::*;
+/// let host = gears::testing::MemoryHost::new();
+/// let out = GearsBuilder::new(IterReader::new(|_| ["a", "b"].map(String::from)))
+///     .try_map(|k| gears::context::stream_add("log", &[("key", k.as_str())]))
+///     .run(&host);
+/// assert_eq!(out.results.len(), 2);
+/// assert!(out.results[0] < out.results[1], "{:?}", out.results);
+/// ```
+pub fn stream_add(key: &str, fields: &[(&str, &str)]) -> Result<String, GearsError> {
+    with_host(|h| h.stream_add(key, fields))?.map_err(GearsError::from)
+}
+
 /// Writes a notice line to the server log (stderr outside an execution).
 pub fn log(message: &str) {
     log_at(LogLevel::Notice, message)

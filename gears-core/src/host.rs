@@ -351,6 +351,20 @@ pub trait Host: Send + Sync {
     /// Calls a Redis command; errors come back as `Err`, never hidden.
     fn call(&self, args: &[&str]) -> Result<Value, HostError>;
 
+    /// The values of `fields` in hash `key` (`None` for a missing field, all `None` for a
+    /// missing key), like `HMGET`. The default calls `HMGET`; the Redis host reads the hash
+    /// natively.
+    fn hash_get(&self, key: &str, fields: &[&str]) -> Result<Vec<Option<String>>, HostError> {
+        hash_get_by_call(self, key, fields)
+    }
+
+    /// Appends an entry with an automatic id to stream `key` and returns the id, like
+    /// `XADD key * field value …`. The default calls `XADD`; the Redis host appends natively
+    /// inside `sync` executions.
+    fn stream_add(&self, key: &str, fields: &[(&str, &str)]) -> Result<String, HostError> {
+        stream_add_by_call(self, key, fields)
+    }
+
     /// Sends an engine message to another shard (the cluster bus).
     fn send(&self, shard: &ShardId, payload: Vec<u8>) -> Result<(), HostError>;
 
@@ -392,6 +406,47 @@ pub trait Host: Send + Sync {
                 .map(|(k, (t, v))| (k, t, v))
                 .collect(),
         ))
+    }
+}
+
+/// [`Host::hash_get`] through `HMGET`.
+pub fn hash_get_by_call<H: Host + ?Sized>(
+    host: &H,
+    key: &str,
+    fields: &[&str],
+) -> Result<Vec<Option<String>>, HostError> {
+    let mut args = Vec::with_capacity(fields.len() + 2);
+    args.extend(["HMGET", key]);
+    args.extend_from_slice(fields);
+    match host.call(&args)? {
+        Value::Array(values) => Ok(values
+            .into_iter()
+            .map(|v| v.as_str().map(str::to_string))
+            .collect()),
+        other => Err(HostError::new(format!(
+            "ERR unexpected HMGET reply {other:?}"
+        ))),
+    }
+}
+
+/// [`Host::stream_add`] through `XADD key * …`.
+pub fn stream_add_by_call<H: Host + ?Sized>(
+    host: &H,
+    key: &str,
+    fields: &[(&str, &str)],
+) -> Result<String, HostError> {
+    let mut args = Vec::with_capacity(fields.len() * 2 + 3);
+    args.extend(["XADD", key, "*"]);
+    for (f, v) in fields {
+        args.push(f);
+        args.push(v);
+    }
+    match host.call(&args)? {
+        Value::Bulk(id) => Ok(String::from_utf8_lossy(&id).into_owned()),
+        Value::Status(id) => Ok(id),
+        other => Err(HostError::new(format!(
+            "ERR unexpected XADD reply {other:?}"
+        ))),
     }
 }
 

@@ -308,8 +308,8 @@ impl MemoryHost {
         let name = cmd.to_ascii_uppercase();
         const KNOWN: &[&str] = &[
             "PING", "ECHO", "DBSIZE", "GET", "SET", "DEL", "EXISTS", "TYPE", "INCR", "INCRBY",
-            "HSET", "HGET", "HGETALL", "HLEN", "HDEL", "RPUSH", "LPUSH", "SADD", "ZADD", "XADD",
-            "XLEN",
+            "HSET", "HGET", "HMGET", "HGETALL", "HLEN", "HDEL", "RPUSH", "LPUSH", "SADD", "ZADD",
+            "XADD", "XLEN",
         ];
         if !KNOWN.contains(&name.as_str()) {
             return Err(HostError::new(format!(
@@ -387,6 +387,16 @@ impl MemoryHost {
                 Some(Stored::Hash(h)) => h
                     .get(args[2])
                     .map_or(Value::Nil, |v| Value::bulk(v.clone())),
+                Some(_) => return Err(wrong_type()),
+            },
+            ("HMGET", n) if n >= 3 => match ks.get(args[1]) {
+                None => Value::Array(vec![Value::Nil; n - 2]),
+                Some(Stored::Hash(h)) => Value::Array(
+                    args[2..]
+                        .iter()
+                        .map(|f| h.get(*f).map_or(Value::Nil, |v| Value::bulk(v.clone())))
+                        .collect(),
+                ),
                 Some(_) => return Err(wrong_type()),
             },
             ("HGETALL", 2) => match ks.get(args[1]) {

@@ -212,6 +212,25 @@ fn scan_page(
     Ok((next, keys))
 }
 
+impl RedisHost {
+    /// On a cluster, an error naming the slot and its owner if `key` is not this shard's (the
+    /// module key API would not refuse it, `RM_Call` would).
+    fn check_local(&self, key: &str) -> Result<(), HostError> {
+        if crate::cluster::cluster().is_none() {
+            return Ok(());
+        }
+        let topology = self.topology();
+        if topology.len() < 2 || topology.owner_of_key(key.as_bytes()) == topology.me() {
+            return Ok(());
+        }
+        Err(crate::cluster::explain_foreign_key(
+            &topology,
+            &["", key],
+            HostError::new("ERR Attempted to access a non local key in a cluster node"),
+        ))
+    }
+}
+
 impl Host for RedisHost {
     fn topology(&self) -> Topology {
         // The module's own host (local executions) follows the cluster's current topology,
@@ -290,6 +309,26 @@ impl Host for RedisHost {
             }
         }
         Ok(result)
+    }
+
+    fn hash_get(&self, key: &str, fields: &[&str]) -> Result<Vec<Option<String>>, HostError> {
+        self.check_local(key)?;
+        self.with_ctx(|ctx| crate::native_keys::hash_get(ctx, key, fields))
+    }
+
+    fn stream_add(&self, key: &str, fields: &[(&str, &str)]) -> Result<String, HostError> {
+        // Natively only inside a `sync` execution (the running command's context); elsewhere
+        // through `XADD`, which also wakes clients blocked on the stream.
+        let Some(InlineContext(ptr)) = self.inline else {
+            return gears_core::host::stream_add_by_call(self, key, fields);
+        };
+        self.check_local(key)?;
+        let ctx = Context::new(ptr);
+        let id = crate::native_keys::stream_add(&ctx, key, fields)?;
+        // Redis does not deliver keyspace events raised inside a notification callback to the
+        // module that is running it: stream registrations are told here.
+        crate::registrations::on_stream_write(&ctx, key);
+        Ok(id)
     }
 
     fn send(&self, shard: &ShardId, _payload: Vec<u8>) -> Result<(), HostError> {

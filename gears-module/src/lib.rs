@@ -32,6 +32,7 @@ mod commands;
 mod config;
 mod host_impl;
 mod info;
+mod native_keys;
 mod native_scan;
 mod persist;
 mod registrations;

@@ -216,6 +216,11 @@ fn replicas_hold_registrations_but_fire_only_once_promoted() {
     std::thread::sleep(Duration::from_millis(300));
     // The replica applied the master's writes (the audit XADD, the INCRs) without firing.
     assert_eq!(run(&mut r, &["XLEN", "audit"]), "1");
+    // The natively appended entry reached the replica with the master's id.
+    assert_eq!(
+        run(&mut r, &["XRANGE", "audit", "-", "+"]),
+        run(&mut m, &["XRANGE", "audit", "-", "+"])
+    );
     assert_eq!(run(&mut r, &["GET", "events:seen"]), "100");
     let dump = run(&mut r, &["RG.DUMPREGISTRATIONS"]);
     assert!(dump.contains("numTriggered,0"), "{dump}");

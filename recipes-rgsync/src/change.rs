@@ -98,9 +98,31 @@ impl Change {
         out.extend(
             self.fields
                 .iter()
-                .map(|(f, v)| (format!("={f}"), v.clone())),
+                .map(|(f, v)| (Self::entry_field(f), v.clone())),
         );
         out
+    }
+
+    /// The stream entry's name of hash field `field`.
+    pub fn entry_field(field: &str) -> String {
+        format!("={field}")
+    }
+
+    /// The stream entry of an upsert of `key` with `fields` (`(entry name, value)`, names from
+    /// [`entry_field`](Self::entry_field)), without building a `Change`: what
+    /// [`to_fields`](Self::to_fields) gives for the same change.
+    pub fn upsert_entry<'a>(
+        key: &'a str,
+        ack: Option<&'a str>,
+        fields: impl Iterator<Item = (&'a str, &'a str)>,
+        out: &mut Vec<(&'a str, &'a str)>,
+    ) {
+        out.push(("k", key));
+        out.push(("o", "="));
+        if let Some(a) = ack {
+            out.push(("a", a));
+        }
+        out.extend(fields);
     }
 
     /// Reads a stream entry written by [`to_fields`](Self::to_fields).
@@ -165,6 +187,25 @@ mod tests {
             fields: vec![("k".into(), "v".into()), ("o".into(), "~".into())],
         };
         assert_eq!(Change::from_fields(&d.to_fields()).unwrap(), d);
+        // the capture's allocation-free upsert entry is the same entry
+        for ack in [None, Some("a7")] {
+            let names: Vec<String> = ["k", "o"].iter().map(|f| Change::entry_field(f)).collect();
+            let mut fast = Vec::new();
+            Change::upsert_entry(
+                "k:2",
+                ack,
+                names.iter().map(String::as_str).zip(["v", "~"]),
+                &mut fast,
+            );
+            let slow = Change {
+                ack: ack.map(str::to_string),
+                ..d.clone()
+            }
+            .to_fields();
+            let slow: Vec<(&str, &str)> =
+                slow.iter().map(|(f, v)| (f.as_str(), v.as_str())).collect();
+            assert_eq!(fast, slow);
+        }
         assert!(Change::from_fields(&[("x".into(), "1".into())]).is_err());
         assert!(Change::from_fields(&[("k".into(), "1".into())]).is_err());
         assert!(

@@ -20,7 +20,8 @@ pub fn audit_trail() -> Result<Registration, GearsError> {
     )
     .try_for_each(|r| {
         let event = r.event.as_deref().unwrap_or("?");
-        context::call(&["XADD", "audit", "*", "key", &r.key, "event", event]).map(|_| ())
+        // Appended natively inside the write (replicated as `XADD audit <id> …`).
+        context::stream_add("audit", &[("key", &r.key), ("event", event)]).map(|_| ())
     })
     .register(ExecutionMode::Sync)
 }

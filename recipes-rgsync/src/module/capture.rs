@@ -35,7 +35,7 @@ pub(crate) fn job_of(args: &[String], function: &str) -> Result<Arc<Job>, GearsE
 /// The capture registration of job `ARGS <job>`.
 pub fn registration(args: &[String]) -> Result<Registration, GearsError> {
     let job = job_of(args, jobs::CAPTURE)?;
-    // No value read by the reader: the capture asks for the mapped fields only (HMGET).
+    // No value read by the reader: the capture reads the mapped fields only.
     GearsBuilder::new(
         KeysReader::new(job.config.key.glob())
             .event_types(job.config.event_types())
@@ -96,37 +96,23 @@ fn local_tag(job: &Job) -> Result<&str, SyncError> {
 
 fn capture(job: &Job, r: &KeyRecord) -> Result<(), SyncError> {
     let key = r.key.as_str();
-    let change = match r.event.as_deref().unwrap_or("") {
-        "del" | "expired" => Change {
-            key: key.to_string(),
-            op: Op::Delete,
-            ack: None,
-            fields: Vec::new(),
-        },
-        _ => {
-            // Gone (an HDEL of the last field: its `del` event follows) or not a hash.
-            if r.key_type != KeyType::Hash {
-                return Ok(());
-            }
-            // `#` and the mapped fields, in one call.
-            let mut hmget: Vec<&str> = Vec::with_capacity(job.config.columns.len() + 3);
-            hmget.extend(["HMGET", key, "#"]);
-            hmget.extend(job.config.columns.iter().map(|c| c.field.as_str()));
-            let values: Vec<Option<String>> = match context::call(&hmget)? {
-                Value::Array(v) => v
-                    .into_iter()
-                    .map(|x| x.as_str().map(str::to_string))
-                    .collect(),
-                _ => Vec::new(),
-            };
-            let (op, ack) = match values.first().cloned().flatten() {
-                Some(control) => {
-                    context::call(&["HDEL", key, "#"])?;
-                    ControlOp::parse(&control)?
-                }
-                None => (ControlOp::Upsert, None),
-            };
+    let deleted = matches!(r.event.as_deref(), Some("del" | "expired"));
+    // `#` and the mapped fields, read natively in one go (upserts only).
+    let mut values: Vec<Option<String>> = Vec::new();
+    let mut ack = None;
+    if !deleted {
+        // Gone (an HDEL of the last field: its `del` event follows) or not a hash.
+        if r.key_type != KeyType::Hash {
+            return Ok(());
+        }
+        let wanted: Vec<&str> = job.read_fields.iter().map(String::as_str).collect();
+        values = context::hash_get(key, &wanted)?;
+        if let Some(control) = values.first().cloned().flatten() {
+            context::call(&["HDEL", key, "#"])?;
+            let (op, id) = ControlOp::parse(&control)?;
+            ack = id;
             match op {
+                ControlOp::Upsert => {}
                 ControlOp::UpdateOnly | ControlOp::DeleteOnly => {
                     if op == ControlOp::DeleteOnly {
                         context::call(&["DEL", key])?;
@@ -138,38 +124,49 @@ fn capture(job: &Job, r: &KeyRecord) -> Result<(), SyncError> {
                 }
                 ControlOp::Delete => {
                     context::call(&["DEL", key])?;
-                    Change {
+                    let change = Change {
                         key: key.to_string(),
                         op: Op::Delete,
                         ack,
                         fields: Vec::new(),
-                    }
+                    };
+                    return append(job, &change.to_fields());
                 }
-                ControlOp::Upsert => Change {
-                    key: key.to_string(),
-                    op: Op::Upsert,
-                    ack,
-                    fields: job
-                        .config
-                        .columns
-                        .iter()
-                        .zip(values.into_iter().skip(1))
-                        .filter_map(|(c, v)| v.map(|v| (c.field.clone(), v)))
-                        .collect(),
-                },
             }
         }
-    };
-    let tag = local_tag(job)?;
-    let stream = job.local_stream(tag);
-    let fields = change.to_fields();
-    let mut args: Vec<&str> = Vec::with_capacity(3 + fields.len() * 2);
-    args.extend(["XADD", stream, "*"]);
-    for (f, v) in &fields {
-        args.push(f);
-        args.push(v);
     }
-    context::call(&args)?;
+    if deleted {
+        let change = Change {
+            key: key.to_string(),
+            op: Op::Delete,
+            ack: None,
+            fields: Vec::new(),
+        };
+        return append(job, &change.to_fields());
+    }
+    // The upsert's entry, straight from the values read (no `Change` built).
+    let mut entry = Vec::with_capacity(job.entry_fields.len() + 3);
+    let present = job
+        .entry_fields
+        .iter()
+        .zip(values.iter().skip(1))
+        .filter_map(|(name, v)| v.as_deref().map(|v| (name.as_str(), v)));
+    Change::upsert_entry(key, ack.as_deref(), present, &mut entry);
+    append_pairs(job, &entry)
+}
+
+/// Appends an entry to the job's stream on this shard.
+fn append(job: &Job, fields: &[(String, String)]) -> Result<(), SyncError> {
+    let pairs: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(f, v)| (f.as_str(), v.as_str()))
+        .collect();
+    append_pairs(job, &pairs)
+}
+
+fn append_pairs(job: &Job, pairs: &[(&str, &str)]) -> Result<(), SyncError> {
+    let tag = local_tag(job)?;
+    context::stream_add(job.local_stream(tag), pairs)?;
     job.captured
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     job.pending

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
 
 use gears::host::StreamId;
 
+use crate::change::Change;
 use crate::config::JobConfig;
 use crate::error::SyncError;
 use crate::writer::Writer;
@@ -60,12 +61,15 @@ pub struct Job {
     stream_key: OnceLock<String>,
     /// Changes captured (counted without a lock: the capture runs for every write).
     pub(crate) captured: std::sync::atomic::AtomicU64,
+    /// What the capture reads: `#` then the mapped fields.
+    pub(crate) read_fields: Vec<String>,
+    /// The stream entry's name of each mapped field (`=<field>`, see `Change::to_fields`).
+    pub(crate) entry_fields: Vec<String>,
 }
 
 impl Job {
     fn new(config: JobConfig, from_file: bool) -> Self {
         Self {
-            config,
             from_file,
             stopped: AtomicBool::new(false),
             pending: AtomicI64::new(0),
@@ -74,6 +78,15 @@ impl Job {
             tag: OnceLock::new(),
             stream_key: OnceLock::new(),
             captured: std::sync::atomic::AtomicU64::new(0),
+            read_fields: std::iter::once("#".to_string())
+                .chain(config.columns.iter().map(|c| c.field.clone()))
+                .collect(),
+            entry_fields: config
+                .columns
+                .iter()
+                .map(|c| Change::entry_field(&c.field))
+                .collect(),
+            config,
         }
     }
 
