@@ -9,7 +9,7 @@
 #
 #   scripts/bench-report.sh [--quick|--full] [--out DIR] [--note "text for the report"]
 #
-# --quick (default): 20 s spikes, smaller module/drain sizes, criterion results reused when
+# --quick (default): 16 s spikes, smaller module/drain sizes, criterion results reused when
 #   target/criterion has them (else a short run of the benchmarks with goals, pipeline.rs);
 #   about 3-4 minutes after the build.
 # --full: the demo's timings (140 s per spike), full module sizes, a criterion run.
@@ -42,9 +42,9 @@ section() {
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 
 if [ "$MODE" = quick ]; then
-  STAGES=quick; DRAIN_N=50000; CAP_N=100000; MOD_N=50000; MOD_HASHES=100000; CRIT_ARGS="--warm-up-time 0.5 --measurement-time 1"
+  STAGES=quick; SETTLE=1; DRAIN_N=50000; CAP_N=100000; MOD_N=50000; MOD_HASHES=100000; CRIT_ARGS="--warm-up-time 0.5 --measurement-time 1"
 else
-  STAGES=full; DRAIN_N=200000; CAP_N=300000; MOD_N=200000; MOD_HASHES=1000000; CRIT_ARGS="--warm-up-time 1 --measurement-time 3"
+  STAGES=full; SETTLE=2; DRAIN_N=200000; CAP_N=300000; MOD_N=200000; MOD_HASHES=1000000; CRIT_ARGS="--warm-up-time 1 --measurement-time 3"
 fi
 
 section "dependencies" deps
@@ -143,7 +143,7 @@ fresh_plain() {
 spike() { # scenario args...
   echo "-- $1"
   "$B" spike --scenario "$1" --stages "$STAGES" --odbc "$ODBC" --out "$OUT/spike" "${@:2}"
-  sleep 2 # let MariaDB settle between runs
+  sleep "$SETTLE" # let MariaDB settle between runs
 }
 
 # --- spike, protocol level --------------------------------------------------------------
@@ -200,7 +200,7 @@ WRITER=$(redis-cli -p "$WB_PORT" RG.DUMPREGISTRATIONS |
 redis-cli -p "$WB_PORT" RG.PAUSEREGISTRATIONS "$WRITER" >/dev/null
 rb() { # port command...: requests/s
   redis-benchmark -p "$1" -c 48 -n "$CAP_N" -r 1000000 --csv "${@:2}" 2>/dev/null |
-    tail -1 | cut -d, -f2 | tr -d '"'
+    tail -1 | awk -F'","' '{ print $2 }'
 }
 best() { printf '%s\n' "$@" | sort -g | tail -1; }
 LUA="redis.call('HSET', KEYS[1], 'temperature', ARGV[1]); redis.call('XADD', 'wb', '*', 'k', KEYS[1], 'temperature', ARGV[1])"
@@ -233,7 +233,7 @@ fi
 # --- cluster rows -----------------------------------------------------------------------
 if [ -f scripts/bench-cluster.sh ]; then
   if [ "$MODE" = quick ]; then
-    CLUSTER_ENV="KEYS=200000 EMPTY_RUNS=500 SHUFFLE_RECORDS=50000 PER_RECORD_RECORDS=10000"
+    CLUSTER_ENV="KEYS=100000 EMPTY_RUNS=500 SHUFFLE_RECORDS=50000 PER_RECORD_RECORDS=10000"
   else
     CLUSTER_ENV="KEYS=1000000 EMPTY_RUNS=2000"
   fi

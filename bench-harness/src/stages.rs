@@ -40,9 +40,9 @@ impl Profile {
         Profile::spike(10.0, 20.0, 5.0)
     }
 
-    /// The quick mode's timings: 1 s holds, a 4 s hold at 48 VUs, 1 s ramps (20 s).
+    /// The quick mode's timings: 1 s holds, a 4 s hold at 48 VUs, 0.5 s ramps (16 s).
     pub(crate) fn quick() -> Profile {
-        Profile::spike(1.0, 4.0, 1.0)
+        Profile::spike(1.0, 4.0, 0.5)
     }
 
     /// Parses `full`, `quick` or `HOLD,PEAK_HOLD,RAMP` seconds.
@@ -162,8 +162,8 @@ mod tests {
     #[test]
     fn quick_and_custom() {
         let q = Profile::quick();
-        assert_eq!(q.total(), Duration::from_secs(20));
-        assert_eq!(q.peak_seconds(), (8, 12));
+        assert_eq!(q.total(), Duration::from_secs(16));
+        assert_eq!(q.peak_seconds(), (6, 10));
         let c = Profile::parse("1,3,0.5").unwrap();
         assert_eq!(c.max_vus(), 48);
         assert!(Profile::parse("x").is_err());
