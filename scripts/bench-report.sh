@@ -7,12 +7,14 @@
 # summary, and writes bench-results/: report.md, spike.csv (every second of every run), PNG
 # charts. Every server it starts is stopped by PID on exit.
 #
-#   scripts/bench-report.sh [--quick|--full] [--out DIR] [--note "text for the report"]
+#   scripts/bench-report.sh [--quick|--full|--demo] [--out DIR] [--note "text for the report"]
 #
 # --quick (default): 16 s spikes, smaller module/drain sizes, criterion results reused when
 #   target/criterion has them (else a short run of the benchmarks with goals, pipeline.rs);
-#   about 3-4 minutes after the build.
-# --full: the demo's timings (140 s per spike), full module sizes, a criterion run.
+#   about 3.5 minutes with an up-to-date build.
+# --full: the demo's stages at half their durations (70 s per spike), full module sizes
+#   (1M hashes, 1M cluster keys), a short criterion run of every benchmark.
+# --demo: as --full with the demo's own stages (140 s per spike).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -22,11 +24,12 @@ NOTE=${BENCH_NOTE:-}
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) MODE=quick ;;
+    --demo) MODE=demo ;;
     --full) MODE=full ;;
     --out) OUT=$2; shift ;;
     --note) NOTE=$2; shift ;;
-    -h|--help) sed -n 2,14p "$0"; exit 0 ;;
-    *) echo "unknown argument $1 (want --quick, --full, --out DIR, --note TEXT)" >&2; exit 2 ;;
+    -h|--help) sed -n 2,16p "$0"; exit 0 ;;
+    *) echo "unknown argument $1 (want --quick, --full, --demo, --out DIR, --note TEXT)" >&2; exit 2 ;;
   esac
   shift
 done
@@ -44,7 +47,8 @@ LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 if [ "$MODE" = quick ]; then
   STAGES=quick; SETTLE=1; DRAIN_N=50000; CAP_N=100000; MOD_N=50000; MOD_HASHES=100000; CRIT_ARGS="--warm-up-time 0.5 --measurement-time 1"
 else
-  STAGES=full; SETTLE=2; DRAIN_N=200000; CAP_N=300000; MOD_N=200000; MOD_HASHES=1000000; CRIT_ARGS="--warm-up-time 1 --measurement-time 3"
+  # --full: the demo's stages at half their durations; --demo: the demo's own (140 s each).
+  STAGES=$MODE; SETTLE=2; DRAIN_N=200000; CAP_N=200000; MOD_N=200000; MOD_HASHES=1000000; CRIT_ARGS="--warm-up-time 0.5 --measurement-time 1.5"
 fi
 
 section "dependencies" deps

@@ -14,6 +14,8 @@ use gears_core::registry::{self, Registered as Built};
 
 use crate::runtime::runtime;
 
+use redis_module::{Context, RedisResult, RedisValue};
+
 /// Statistics of one registration (as `RG.DUMPREGISTRATIONS` shows them).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RegistrationStats {
@@ -122,4 +124,33 @@ pub(crate) fn extra_status(function: &str, args: &[String]) -> Option<Vec<(Strin
     let hook = hooks.iter().find(|(f, _)| *f == function)?.1;
     drop(hooks);
     std::panic::catch_unwind(|| hook(args)).ok()
+}
+
+/// Declares `command` (a module command that changes this shard's state, such as a recipe's
+/// `XYZ.ADD`) cluster-wide: [`fan_out`] may apply it on every other master, and a master
+/// applies it when another asks. Call it at module load, before the command is used.
+pub fn cluster_wide_command(command: &str) {
+    crate::cluster::mgmt::declare_cluster_wide(command);
+}
+
+/// After `command` (its name and arguments, as the client sent them) succeeded here with
+/// reply `local`: on a Redis Cluster master, applies the same command on every other master
+/// (through the command itself, so with its checks, and replicated to that master's replicas)
+/// and replies `[[shard id, reply], ...]` (this shard first) once every master answered or
+/// `ExecutionMaxIdleTime` passed. Returns `local` unchanged on a standalone server, on a
+/// replica, when the command is itself being applied for another master or replayed
+/// (replication, AOF), and inside `MULTI`/Lua (where it is still sent to every master, but
+/// only this shard's reply is given). `command` must have been declared with
+/// [`cluster_wide_command`].
+///
+/// ```ignore
+/// fn my_add(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
+///     let args: Vec<String> = args.iter().map(|a| a.to_string_lossy()).collect();
+///     apply_here(&args)?;
+///     ctx.replicate_verbatim();
+///     gears::api::fan_out(ctx, &args, RedisValue::SimpleStringStatic("OK"))
+/// }
+/// ```
+pub fn fan_out(ctx: &Context, command: &[String], local: RedisValue) -> RedisResult {
+    crate::cluster::mgmt::after_registration_change(ctx, command, local, None)
 }

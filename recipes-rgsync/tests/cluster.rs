@@ -84,28 +84,50 @@ fn three_masters_each_drain_their_own_stream() {
             &format!("DELETE FROM rgsync_checkpoint WHERE job = '{table}'"),
         )
     });
+    // One RGSYNC.ADD, on one master, adds the job on every master.
+    let reply: redis::Value = redis::cmd("RGSYNC.ADD")
+        .arg(&[
+            table.as_str(),
+            "KEY",
+            "user:{id:integer}",
+            "TABLE",
+            &table,
+            "COLUMNS",
+            "name",
+            "CONNECTION",
+            POSTGRES,
+            "CREATE_TABLE",
+            "yes",
+            "BATCH",
+            "100",
+            "DURATION",
+            "20",
+        ])
+        .query(&mut nodes[0].conn())
+        .unwrap();
+    let redis::Value::Array(per_shard) = &reply else {
+        panic!("a reply per shard: {reply:?}")
+    };
+    assert_eq!(per_shard.len(), 3, "{reply:?}");
+    assert!(
+        format!("{reply:?}").matches("OK").count() == 3,
+        "every master added the job: {reply:?}"
+    );
     for n in &nodes {
-        redis::cmd("RGSYNC.ADD")
-            .arg(&[
-                table.as_str(),
-                "KEY",
-                "user:{id:integer}",
-                "TABLE",
-                &table,
-                "COLUMNS",
-                "name",
-                "CONNECTION",
-                POSTGRES,
-                "CREATE_TABLE",
-                "yes",
-                "BATCH",
-                "100",
-                "DURATION",
-                "20",
-            ])
-            .query::<()>(&mut n.conn())
-            .unwrap();
+        let list: redis::Value = redis::cmd("RGSYNC.LIST").query(&mut n.conn()).unwrap();
+        assert!(
+            format!("{list:?}").contains(&table),
+            "port {}: {list:?}",
+            n.port
+        );
     }
+    // Adding it again, on any master, is refused there (nothing fans out).
+    let again: redis::Value = redis::cmd("RGSYNC.ADD")
+        .arg(&[table.as_str(), "KEY", "user:{id}", "TABLE", &table])
+        .arg(&["CONNECTION", POSTGRES])
+        .query(&mut nodes[1].conn())
+        .unwrap_or_else(|e| redis::Value::SimpleString(e.to_string()));
+    assert!(format!("{again:?}").contains("exists"), "{again:?}");
     let owners = slot_owners(&mut nodes[0].conn());
     let mut cons: BTreeMap<u16, redis::Connection> =
         nodes.iter().map(|n| (n.port, n.conn())).collect();
@@ -148,4 +170,22 @@ fn three_masters_each_drain_their_own_stream() {
         &format!("SELECT stream FROM rgsync_checkpoint WHERE job = '{table}'"),
     );
     assert_eq!(cps.len(), 3, "a checkpoint per shard: {cps:?}");
+    // One RGSYNC.REMOVE removes it everywhere.
+    let removed: redis::Value = redis::cmd("RGSYNC.REMOVE")
+        .arg(&table)
+        .query(&mut nodes[2].conn())
+        .unwrap();
+    assert_eq!(
+        format!("{removed:?}").matches("OK").count(),
+        3,
+        "{removed:?}"
+    );
+    for n in &nodes {
+        let list: redis::Value = redis::cmd("RGSYNC.LIST").query(&mut n.conn()).unwrap();
+        assert!(
+            !format!("{list:?}").contains(&table),
+            "port {}: {list:?}",
+            n.port
+        );
+    }
 }

@@ -297,8 +297,10 @@ fn apply_registration(
         }
     }
     let (cmd, rest) = command.split_first().ok_or("empty command")?;
-    if !cmd.to_ascii_uppercase().starts_with("RG.") || !is_registration_command(cmd) {
-        return Err(format!("'{cmd}' is not a registration command"));
+    if !is_registration_command(cmd) {
+        return Err(format!(
+            "'{cmd}' is not a registration command nor a command declared cluster-wide"
+        ));
     }
     let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
     let options = redis_module::CallOptionsBuilder::new()
@@ -321,15 +323,29 @@ fn apply_registration(
 }
 
 fn is_registration_command(cmd: &str) -> bool {
+    let upper = cmd.to_ascii_uppercase();
     matches!(
-        cmd.to_ascii_uppercase().as_str(),
+        upper.as_str(),
         "RG.REGISTER"
             | "RG.INNERREGISTER"
             | "RG.UNREGISTER"
             | "RG.PAUSEREGISTRATIONS"
             | "RG.UNPAUSEREGISTRATIONS"
             | "RG.CLEARREGISTRATIONSSTATS"
-    )
+    ) || lock(&CLUSTER_WIDE).iter().any(|c| *c == upper)
+}
+
+/// Module commands declared cluster-wide (upper case): another master may ask this one to
+/// apply them (see [`crate::api::cluster_wide_command`]).
+static CLUSTER_WIDE: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Declares `command` cluster-wide.
+pub(crate) fn declare_cluster_wide(command: &str) {
+    let upper = command.to_ascii_uppercase();
+    let mut list = lock(&CLUSTER_WIDE);
+    if !list.contains(&upper) {
+        list.push(upper);
+    }
 }
 
 /// After a registration command succeeded here: on a cluster, applies it on every other

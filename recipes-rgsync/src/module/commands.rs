@@ -10,7 +10,8 @@
 //! ```
 //!
 //! `RGSYNC.ADD` and `RGSYNC.REMOVE` are write commands replicated verbatim (replicas, AOF);
-//! jobs are also saved with the RDB.
+//! jobs are also saved with the RDB. On a Redis Cluster master they apply on every master
+//! (`gears::api::fan_out`) and reply `[[shard id, OK or error], ...]`, this shard first.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -48,7 +49,7 @@ pub fn rgsync_add(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
         jobs::add(config, false).map_err(err)?;
         ctx.replicate_verbatim();
         ctx.log_notice(&format!("rgsync: job '{name}' added"));
-        Ok(RedisValue::SimpleStringStatic("OK"))
+        gears::api::fan_out(ctx, &args, RedisValue::SimpleStringStatic("OK"))
     })
 }
 
@@ -63,7 +64,7 @@ pub fn rgsync_remove(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
         }
         ctx.replicate_verbatim();
         ctx.log_notice(&format!("rgsync: job '{name}' removed"));
-        Ok(RedisValue::SimpleStringStatic("OK"))
+        gears::api::fan_out(ctx, &args, RedisValue::SimpleStringStatic("OK"))
     })
 }
 

@@ -33,6 +33,9 @@ pub fn init(ctx: &Context, args: &[RedisString]) -> Status {
     }
     gears::set_write_guard(ctx, jobs::write_guard);
     gears::api::set_status_hook(jobs::WRITER, jobs::writer_status);
+    // On a cluster, adding or removing a job on one master does it on every master.
+    gears::api::cluster_wide_command("RGSYNC.ADD");
+    gears::api::cluster_wide_command("RGSYNC.REMOVE");
     let file = args
         .chunks(2)
         .find(|p| p.len() == 2 && p[0].eq_ignore_ascii_case("rgsync.config"))
