@@ -332,7 +332,7 @@ fn is_registration_command(cmd: &str) -> bool {
             | "RG.PAUSEREGISTRATIONS"
             | "RG.UNPAUSEREGISTRATIONS"
             | "RG.CLEARREGISTRATIONSSTATS"
-    ) || lock(&CLUSTER_WIDE).iter().any(|c| *c == upper)
+    ) || lock(&CLUSTER_WIDE).contains(&upper)
 }
 
 /// Module commands declared cluster-wide (upper case): another master may ask this one to
