@@ -133,6 +133,11 @@ pub(crate) fn seal<C: Chain>(chain: C, prev: Arc<dyn Node<C::In>>) -> Arc<dyn No
 ///
 /// With profiling on, the chain runs step by step ([`Chain::run_batch`]) and the sink's time
 /// is booked on `sink_step`.
+///
+/// Inlined into its callers so a fold's state (a counter, an accumulator) can live in a
+/// register: out of line, `count()` after a `filter` stored the counter per record behind a
+/// 50%-mispredicted branch (5× slower on random input).
+#[inline(always)]
 pub(crate) fn drive_chain<C: Chain>(
     chain: &C,
     batch: &mut Vec<C::In>,
