@@ -154,6 +154,16 @@ fn writer_registration(con: &mut redis::Connection) -> String {
     panic!("no rgsync_writer registration");
 }
 
+/// One request of the Redis runs: `HSET user:<id> temp 36.7`.
+fn hset_user(c: &mut redis::Connection, id: u64) {
+    redis::cmd("HSET")
+        .arg(format!("user:{id}"))
+        .arg("temp")
+        .arg("36.7")
+        .query::<()>(c)
+        .unwrap();
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let plain: u16 = args[1].parse().unwrap();
@@ -199,14 +209,7 @@ fn main() {
 
     // B. plain HSET; C. Lua HSET+XADD (same plain server).
     let hset = |port: u16| move || redis_con(port);
-    let plain_run = closed_loop(secs, hset(plain), |c: &mut redis::Connection, id| {
-        redis::cmd("HSET")
-            .arg(format!("user:{id}"))
-            .arg("temp")
-            .arg("36.7")
-            .query::<()>(c)
-            .unwrap();
-    });
+    let plain_run = closed_loop(secs, hset(plain), hset_user);
     plain_run.show("plain HSET");
     let lua = closed_loop(secs, hset(plain), |c: &mut redis::Connection, id| {
         redis::cmd("EVAL")
@@ -248,14 +251,7 @@ fn main() {
         .arg(&writer)
         .query::<()>(&mut con)
         .unwrap();
-    let capture_run = closed_loop(secs, hset(wb), |c: &mut redis::Connection, id| {
-        redis::cmd("HSET")
-            .arg(format!("user:{id}"))
-            .arg("temp")
-            .arg("36.7")
-            .query::<()>(c)
-            .unwrap();
-    });
+    let capture_run = closed_loop(secs, hset(wb), hset_user);
     capture_run.show("HSET with write-behind (writer paused)");
     redis::cmd("RG.UNPAUSEREGISTRATIONS")
         .arg(&writer)
@@ -263,14 +259,7 @@ fn main() {
         .unwrap();
     wait_drained(&mut con, Duration::from_secs(600));
     // D2. the same while the writer drains into MariaDB on the same cores.
-    let wb_run = closed_loop(secs, hset(wb), |c: &mut redis::Connection, id| {
-        redis::cmd("HSET")
-            .arg(format!("user:{id}"))
-            .arg("temp")
-            .arg("36.7")
-            .query::<()>(c)
-            .unwrap();
-    });
+    let wb_run = closed_loop(secs, hset(wb), hset_user);
     wb_run.show("HSET with write-behind to MariaDB");
     wait_drained(&mut con, Duration::from_secs(600));
 

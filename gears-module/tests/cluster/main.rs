@@ -315,14 +315,7 @@ fn a_silent_shard_fails_the_run_after_the_idle_time(
     );
     // Node 1 stops answering for 3 s (its main thread sleeps; node timeout is 5 s, so the
     // cluster does not flag it): only the idle time can end the run.
-    let sleeper = {
-        let mut c = cluster.nodes[1].conn();
-        std::thread::spawn(move || run(&mut c, &["DEBUG", "SLEEP", "3"]))
-    };
-    std::thread::sleep(Duration::from_millis(200));
-    let started = Instant::now();
-    let reply = rg_run(&mut con, &["word_count"]);
-    let took = started.elapsed();
+    let (sleeper, reply, took) = word_count_while_asleep(cluster, &mut con, 1, "3");
     eprintln!("silent shard: the run failed after {took:?}: {reply}");
     assert!(
         reply.contains(&format!("shard {}", ids[1]))
@@ -337,6 +330,24 @@ fn a_silent_shard_fails_the_run_after_the_idle_time(
         rg_run(&mut con, &["word_count"]),
         rg_run(single, &["word_count"])
     );
+}
+
+/// Puts node `node`'s main thread to sleep for `secs` seconds (`DEBUG SLEEP`, on a thread of
+/// its own), then runs `word_count` from `con`: the sleeper, the reply and how long it took.
+fn word_count_while_asleep(
+    cluster: &TestCluster,
+    con: &mut redis::Connection,
+    node: usize,
+    secs: &'static str,
+) -> (std::thread::JoinHandle<String>, String, Duration) {
+    let sleeper = {
+        let mut c = cluster.nodes[node].conn();
+        std::thread::spawn(move || run(&mut c, &["DEBUG", "SLEEP", secs]))
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    let reply = rg_run(con, &["word_count"]);
+    (sleeper, reply, started.elapsed())
 }
 
 /// A message a shard does not acknowledge is retransmitted `SendMsgRetries` times; then the
@@ -364,14 +375,7 @@ fn undelivered_messages_fail_the_run_after_the_retries(
             .all(|rest| rest.starts_with('0'))
     }));
     // Node 1 reads nothing for 4 s: the retransmission timeout (2 s) comes first.
-    let sleeper = {
-        let mut c = cluster.nodes[1].conn();
-        std::thread::spawn(move || run(&mut c, &["DEBUG", "SLEEP", "4"]))
-    };
-    std::thread::sleep(Duration::from_millis(200));
-    let started = Instant::now();
-    let reply = rg_run(&mut con, &["word_count"]);
-    let took = started.elapsed();
+    let (sleeper, reply, took) = word_count_while_asleep(cluster, &mut con, 1, "4");
     eprintln!("undelivered: the run failed after {took:?}: {reply}");
     assert!(
         reply.contains(&format!("shard {}", ids[1]))
