@@ -43,6 +43,9 @@ pub struct StageCx<'a> {
     pub(crate) profile: bool,
     pub(crate) abort: &'a AtomicBool,
     pub(crate) batch: usize,
+    /// Whether the stage's local output is kept (`false`: the final stage of a run for
+    /// effects drops its records as they come).
+    pub(crate) keep_output: bool,
 }
 
 impl StageCx<'_> {

@@ -216,11 +216,14 @@ where
         let mut remote = Vec::new();
         let mut key = Vec::new();
         let mut routed = 0usize;
+        let keep = cx.keep_output;
         drain(&mut *pull, cx, |batch, cx| {
             drive_chain(&*self.chain, batch, cx, Some(self.step), |record, at| {
                 routed += 1;
                 if shards == 1 {
-                    local.push(record);
+                    if keep {
+                        local.push(record);
+                    }
                     return Ok(());
                 }
                 at.set(R::KIND);
@@ -385,6 +388,28 @@ impl<T: Record> Plan<T> {
         event: Option<Event>,
         options: &RunOptions,
     ) -> Result<RunResult<T>, GearsError> {
+        self.run_local(host, event, options, true)
+    }
+
+    /// [`run_with`](Self::run_with) for the steps' effects only: the final records are dropped
+    /// as they come (never collected), and unless profiling, no per-step statistics are
+    /// returned. The per-event path of `sync` registrations.
+    pub fn run_for_effects(
+        &self,
+        host: Arc<dyn Host>,
+        event: Option<Event>,
+        options: &RunOptions,
+    ) -> Result<RunResult<T>, GearsError> {
+        self.run_local(host, event, options, false)
+    }
+
+    fn run_local(
+        &self,
+        host: Arc<dyn Host>,
+        event: Option<Event>,
+        options: &RunOptions,
+        keep_results: bool,
+    ) -> Result<RunResult<T>, GearsError> {
         let route = RouteCx {
             topology: Topology::standalone(),
             initiator: 0,
@@ -393,8 +418,9 @@ impl<T: Record> Plan<T> {
         let mut state = self.new_shard_state();
         let mut event = event;
         let mut inbox = StageInbox::default();
+        let last = self.stages.len().saturating_sub(1);
         for stage in 0..self.stages.len() {
-            let output = self.run_stage(
+            let output = self.run_stage_keeping(
                 stage,
                 &host,
                 event.take(),
@@ -403,8 +429,16 @@ impl<T: Record> Plan<T> {
                 &route,
                 options,
                 &mut state,
+                keep_results || stage < last,
             )?;
             inbox.add_local(output);
+        }
+        if !keep_results && !options.profile {
+            return Ok(RunResult {
+                results: Vec::new(),
+                errors: state.errors,
+                stats: Vec::new(),
+            });
         }
         let results = self.results_from(inbox)?;
         Ok(self.finish(results, vec![state]))
@@ -432,6 +466,26 @@ impl<T: Record> Plan<T> {
         options: &RunOptions,
         state: &mut ShardRunState,
     ) -> Result<StageOutput, GearsError> {
+        self.run_stage_keeping(
+            stage, host, event, inbox, initiator, route, options, state, true,
+        )
+    }
+
+    /// [`run_stage`](Self::run_stage); `keep_output: false` drops the stage's local output
+    /// (the final stage of a run for effects).
+    #[allow(clippy::too_many_arguments)]
+    fn run_stage_keeping(
+        &self,
+        stage: usize,
+        host: &Arc<dyn Host>,
+        event: Option<Event>,
+        inbox: StageInbox,
+        initiator: bool,
+        route: &RouteCx,
+        options: &RunOptions,
+        state: &mut ShardRunState,
+        keep_output: bool,
+    ) -> Result<StageOutput, GearsError> {
         let runner = self
             .stages
             .get(stage)
@@ -450,6 +504,7 @@ impl<T: Record> Plan<T> {
             profile: options.profile,
             abort: &options.abort,
             batch: options.batch.max(1),
+            keep_output,
         };
         runner.run(input, &mut cx, route)
     }
@@ -498,5 +553,57 @@ impl<T: Record> Plan<T> {
             errors,
             stats: self.steps.iter().cloned().zip(totals).collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use crate::prelude::*;
+    use crate::testing::MemoryHost;
+
+    use super::*;
+
+    #[test]
+    fn a_run_for_effects_drops_the_final_records_and_keeps_the_errors() {
+        static SEEN: AtomicU32 = AtomicU32::new(0);
+        let plan = GearsBuilder::new(IterReader::new(|_| 0..10u32))
+            .try_for_each(|x: &u32| {
+                SEEN.fetch_add(1, Ordering::Relaxed);
+                if *x == 3 {
+                    Err("three")
+                } else {
+                    Ok(())
+                }
+            })
+            .build();
+        let host: Arc<dyn Host> = Arc::new(MemoryHost::new());
+        let effects = plan
+            .run_for_effects(host.clone(), None, &RunOptions::default())
+            .unwrap();
+        assert_eq!(
+            SEEN.load(Ordering::Relaxed),
+            10,
+            "every record's effect ran"
+        );
+        assert!(effects.results.is_empty());
+        assert!(effects.stats.is_empty());
+        assert_eq!(effects.errors.len(), 1, "{:?}", effects.errors);
+        assert!(effects.errors[0].to_string().contains("three"));
+        // The same plan run for its results keeps them (and the stats).
+        let full = plan.run_with(host, None, &RunOptions::default()).unwrap();
+        assert_eq!(full.results, [0, 1, 2, 4, 5, 6, 7, 8, 9]);
+        assert_eq!(full.errors.len(), 1);
+        assert!(!full.stats.is_empty());
+        // Profiling keeps the step statistics of a run for effects.
+        let profiled = RunOptions {
+            profile: true,
+            ..RunOptions::default()
+        };
+        let host: Arc<dyn Host> = Arc::new(MemoryHost::new());
+        let effects = plan.run_for_effects(host, None, &profiled).unwrap();
+        assert!(effects.results.is_empty());
+        assert!(!effects.stats.is_empty());
     }
 }

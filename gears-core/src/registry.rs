@@ -110,7 +110,7 @@ impl<T: Record + IntoValue> ErasedPlan for Plan<T> {
         event: Option<Event>,
         options: &RunOptions,
     ) -> Result<RunResult<Value>, GearsError> {
-        Plan::run_with(self, host, event, options).map(|r| RunResult {
+        Plan::run_for_effects(self, host, event, options).map(|r| RunResult {
             results: Vec::new(),
             errors: r.errors,
             stats: r.stats,
