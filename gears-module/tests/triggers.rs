@@ -45,6 +45,31 @@ fn sync_trigger_runs_inside_the_write_with_filters() {
     run(&mut con, &["HSET", "user:4", "a", "1"]);
     run(&mut con, &["EXEC"]);
     assert_eq!(run(&mut con, &["XLEN", "audit"]), "3");
+    // The native append refuses a key of another type, like XADD: the flow fails (its error
+    // in the registration's stats), the write itself stands.
+    run(&mut con, &["RENAME", "audit", "audit:old"]);
+    run(&mut con, &["SET", "audit", "not a stream"]);
+    assert_eq!(run(&mut con, &["HSET", "user:5", "a", "1"]), "1");
+    assert_eq!(run(&mut con, &["HGET", "user:5", "a"]), "1");
+    assert_eq!(run(&mut con, &["GET", "audit"]), "not a stream");
+    let dump = run(&mut con, &["RG.DUMPREGISTRATIONS"]);
+    assert!(dump.contains("WRONGTYPE"), "{dump}");
+    // Keys and values with any bytes (NUL included) are appended as they are.
+    run(&mut con, &["DEL", "audit"]);
+    redis::cmd("HSET")
+        .arg(b"user:\x00nul".as_slice())
+        .arg("a")
+        .arg("1")
+        .query::<i64>(&mut con)
+        .unwrap();
+    let entry: Vec<(String, Vec<(Vec<u8>, Vec<u8>)>)> = redis::cmd("XRANGE")
+        .arg("audit")
+        .arg("-")
+        .arg("+")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(entry.len(), 1, "{entry:?}");
+    assert_eq!(entry[0].1[0].1, b"user:\x00nul".to_vec());
 }
 
 #[test]
