@@ -62,7 +62,8 @@ fn sync_trigger_runs_inside_the_write_with_filters() {
         .arg("1")
         .query::<i64>(&mut con)
         .unwrap();
-    let entry: Vec<(String, Vec<(Vec<u8>, Vec<u8>)>)> = redis::cmd("XRANGE")
+    type Entry = (String, Vec<(Vec<u8>, Vec<u8>)>);
+    let entry: Vec<Entry> = redis::cmd("XRANGE")
         .arg("audit")
         .arg("-")
         .arg("+")
