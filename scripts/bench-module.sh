@@ -31,8 +31,7 @@ used() { redis-cli -p "$1" INFO memory | tr -d '\r' | awk -F: '/^used_memory:/ {
 # only_active PORT FUNCTION: pause every registration but FUNCTION's (each benchmark measures
 # its own registration, not the example module's others).
 only_active() {
-  redis-cli -p "$1" RG.DUMPREGISTRATIONS | awk -v f="$2" '
-    prev == "id" { id = $0 } prev == "PD" { print id, $0 } { prev = $0 }' |
+  registrations "$1" |
   while read -r id fn; do
     if [ "$fn" = "$2" ]; then redis-cli -p "$1" RG.UNPAUSEREGISTRATIONS "$id" >/dev/null
     else redis-cli -p "$1" RG.PAUSEREGISTRATIONS "$id" >/dev/null; fi

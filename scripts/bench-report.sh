@@ -199,8 +199,7 @@ stop_redis "$S/wb3"
 section "capture overhead (writer paused; redis-benchmark, 48 clients, $CAP_N requests)" capture
 fresh_wb wb4
 fresh_plain plain4
-WRITER=$(redis-cli -p "$WB_PORT" RG.DUMPREGISTRATIONS |
-  awk 'prev == "id" { id = $0 } prev == "PD" && $0 == "rgsync_writer" { print id } { prev = $0 }')
+WRITER=$(registrations "$WB_PORT" | awk '$2 == "rgsync_writer" { print $1 }')
 redis-cli -p "$WB_PORT" RG.PAUSEREGISTRATIONS "$WRITER" >/dev/null
 rb() { # port command...: requests/s
   redis-benchmark -p "$1" -c 48 -n "$CAP_N" -r 1000000 --csv "${@:2}" 2>/dev/null |

@@ -34,3 +34,9 @@ stop_redis() {
     rm -f "$dir/redis.pid"
   fi
 }
+
+# registrations PORT: one "<id> <function>" line per Gears registration of the server on PORT.
+registrations() {
+  redis-cli -p "$1" RG.DUMPREGISTRATIONS |
+    awk 'prev == "id" { id = $0 } prev == "PD" { print id, $0 } { prev = $0 }'
+}

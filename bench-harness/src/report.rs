@@ -784,30 +784,48 @@ pub(crate) fn write(dir: &Path, criterion_dir: Option<&Path>) -> Result<PathBuf,
         ("http", "http-db", "http-wb", "http-redis"),
     ] {
         if let (Some(d), Some(w)) = (peak(db), peak(wb)) {
-            goals.push(GoalRow::new(
-                "spike",
-                &format!("{level}: write-behind ÷ direct MariaDB, req/s at 48 VUs (demo: ≈4×)"),
-                format!("{} req/s", f1(w.rps)),
-                format!("{} req/s", f1(d.rps)),
-                ratio(w.rps, d.rps),
-                "≥ 4",
-            ));
-            goals.push(GoalRow::new(
-                "spike",
-                &format!("{level}: p95 at 48 VUs, direct ÷ write-behind (demo: 32 ms → under 10 ms, 3.2×)"),
-                format!("{} ms", f1(w.p95_ms)),
-                format!("{} ms", f1(d.p95_ms)),
-                ratio(d.p95_ms, w.p95_ms),
-                "≥ 3.2",
-            ));
-            goals.push(GoalRow::new(
-                "spike",
-                &format!("{level}: mean latency at 48 VUs, direct ÷ write-behind (demo: 8 ms → 2 ms, 4×)"),
-                format!("{} ms", f1(w.mean_ms)),
-                format!("{} ms", f1(d.mean_ms)),
-                ratio(d.mean_ms, w.mean_ms),
-                "≥ 4",
-            ));
+            // (comparison, unit, write-behind's value, direct's value, higher is better for
+            // write-behind, goal): the demo's three claims.
+            let rows = [
+                (
+                    "write-behind ÷ direct MariaDB, req/s at 48 VUs (demo: ≈4×)",
+                    "req/s",
+                    w.rps,
+                    d.rps,
+                    true,
+                    "≥ 4",
+                ),
+                (
+                    "p95 at 48 VUs, direct ÷ write-behind (demo: 32 ms → under 10 ms, 3.2×)",
+                    "ms",
+                    w.p95_ms,
+                    d.p95_ms,
+                    false,
+                    "≥ 3.2",
+                ),
+                (
+                    "mean latency at 48 VUs, direct ÷ write-behind (demo: 8 ms → 2 ms, 4×)",
+                    "ms",
+                    w.mean_ms,
+                    d.mean_ms,
+                    false,
+                    "≥ 4",
+                ),
+            ];
+            for (name, unit, wv, dv, higher_is_better, goal) in rows {
+                goals.push(GoalRow::new(
+                    "spike",
+                    &format!("{level}: {name}"),
+                    format!("{} {unit}", f1(wv)),
+                    format!("{} {unit}", f1(dv)),
+                    if higher_is_better {
+                        ratio(wv, dv)
+                    } else {
+                        ratio(dv, wv)
+                    },
+                    goal,
+                ));
+            }
         }
         if let (Some(w), Some(p)) = (peak(wb), peak(plain)) {
             // Not the capture overhead (that is measured alone, below): the writer drains

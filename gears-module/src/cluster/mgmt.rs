@@ -297,7 +297,7 @@ fn apply_registration(
         }
     }
     let (cmd, rest) = command.split_first().ok_or("empty command")?;
-    if !is_registration_command(cmd) {
+    if !applies_for_peers(cmd) {
         return Err(format!(
             "'{cmd}' is not a registration command nor a command declared cluster-wide"
         ));
@@ -322,7 +322,9 @@ fn apply_registration(
     }
 }
 
-fn is_registration_command(cmd: &str) -> bool {
+/// Whether another master may ask this one to apply `cmd`: the registration commands and the
+/// module commands declared cluster-wide.
+fn applies_for_peers(cmd: &str) -> bool {
     let upper = cmd.to_ascii_uppercase();
     matches!(
         upper.as_str(),
