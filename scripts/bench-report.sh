@@ -45,10 +45,10 @@ section() {
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 
 if [ "$MODE" = quick ]; then
-  STAGES=quick; SETTLE=1; DRAIN_N=50000; CAP_N=100000; MOD_N=50000; MOD_HASHES=100000; CRIT_ARGS="--warm-up-time 0.5 --measurement-time 1"
+  STAGES=quick; SETTLE=1; DRAIN_N=50000; CAP_N=100000; CAP_ROUNDS=5; MOD_N=50000; MOD_HASHES=100000; CRIT_ARGS="--warm-up-time 0.5 --measurement-time 1"
 else
   # --full: the demo's stages at half their durations; --demo: the demo's own (140 s each).
-  STAGES=$MODE; SETTLE=2; DRAIN_N=200000; CAP_N=200000; MOD_N=200000; MOD_HASHES=1000000; CRIT_ARGS="--warm-up-time 0.5 --measurement-time 1.5"
+  STAGES=$MODE; SETTLE=2; DRAIN_N=200000; CAP_N=200000; CAP_ROUNDS=7; MOD_N=200000; MOD_HASHES=1000000; CRIT_ARGS="--warm-up-time 0.5 --measurement-time 1.5"
 fi
 
 section "dependencies" deps
@@ -195,8 +195,10 @@ stop_redis "$S/wb3"
 
 # --- capture overhead -------------------------------------------------------------------
 # The capture alone (the writer paused, so it does not compete for the cores): redis-benchmark
-# HSETs with the job ÷ plain HSETs ÷ a Lua EVAL doing HSET+XADD, alternated, best of 3 each.
-section "capture overhead (writer paused; redis-benchmark, 48 clients, $CAP_N requests)" capture
+# HSETs with the job, plain HSETs and a Lua EVAL doing HSET+XADD, back to back in each of
+# $CAP_ROUNDS rounds; the report takes the median of the rounds' ratios (this machine's speed
+# drifts between rounds, a round's three runs see nearly the same machine).
+section "capture overhead (writer paused; redis-benchmark, 48 clients, $CAP_ROUNDS rounds of $CAP_N requests)" capture
 fresh_wb wb4
 fresh_plain plain4
 WRITER=$(registrations "$WB_PORT" | awk '$2 == "rgsync_writer" { print $1 }')
@@ -205,10 +207,13 @@ rb() { # port command...: requests/s
   redis-benchmark -p "$1" -c 48 -n "$CAP_N" -r 1000000 --csv "${@:2}" 2>/dev/null |
     tail -1 | awk -F'","' '{ print $2 }'
 }
-best() { printf '%s\n' "$@" | sort -g | tail -1; }
+usec_per_call() { # port command: the server's own time per call (INFO commandstats)
+  redis-cli -p "$1" INFO commandstats | tr -d '\r' |
+    awk -F'usec_per_call=' -v c="cmdstat_$2:" 'index($0, c) == 1 { split($2, a, ","); print a[1] }'
+}
 LUA="redis.call('HSET', KEYS[1], 'temperature', ARGV[1]); redis.call('XADD', 'wb', '*', 'k', KEYS[1], 'temperature', ARGV[1])"
 P=(); C=(); L=()
-for _ in 1 2 3; do
+for _ in $(seq "$CAP_ROUNDS"); do
   P+=("$(rb "$PLAIN_PORT" HSET 'user:__rand_int__' temperature 36.6)")
   C+=("$(rb "$WB_PORT" HSET 'user:__rand_int__' temperature 36.6)")
   L+=("$(rb "$PLAIN_PORT" EVAL "$LUA" 1 'user:__rand_int__' 36.6)")
@@ -216,11 +221,16 @@ done
 CAPTURED=$(redis-cli -p "$WB_PORT" RGSYNC.STATUS bench | awk 'prev == "captured" { print; exit } { prev = $0 }')
 {
   echo "requests=$CAP_N"
-  echo "plain_rps=$(best "${P[@]}")"
-  echo "capture_rps=$(best "${C[@]}")"
-  echo "lua_rps=$(best "${L[@]}")"
-  echo "runs=plain ${P[*]}; capture ${C[*]}; lua ${L[*]}"
-  echo "captured=$CAPTURED of $(( 3 * CAP_N ))"
+  echo "rounds=$CAP_ROUNDS"
+  echo "plain=${P[*]}"
+  echo "capture=${C[*]}"
+  echo "lua=${L[*]}"
+  # Server time per call: plain HSET (its server also ran the EVALs' HSETs, same cost),
+  # HSET with the capture, the whole EVAL.
+  echo "usec_plain_hset=$(usec_per_call "$PLAIN_PORT" hset)"
+  echo "usec_capture_hset=$(usec_per_call "$WB_PORT" hset)"
+  echo "usec_lua_eval=$(usec_per_call "$PLAIN_PORT" eval)"
+  echo "captured=$CAPTURED of $(( CAP_ROUNDS * CAP_N ))"
 } >"$OUT/capture.info"
 cat "$OUT/capture.info"
 stop_redis "$S/wb4"; stop_redis "$S/plain4"

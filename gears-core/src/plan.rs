@@ -248,7 +248,12 @@ where
         }
         cx.book(self.step, routed, None);
         Ok(StageOutput {
-            local: Box::new(local),
+            // A dropped output is a unit box: no allocation.
+            local: if keep || shards > 1 {
+                Box::new(local)
+            } else {
+                Box::new(())
+            },
             remote,
         })
     }
@@ -415,11 +420,20 @@ impl<T: Record> Plan<T> {
             initiator: 0,
             message_bytes: options.message_bytes,
         };
-        let mut state = self.new_shard_state();
+        let mut state = if keep_results || options.profile {
+            self.new_shard_state()
+        } else {
+            // Step statistics nobody will read: none kept.
+            ShardRunState {
+                errors: Vec::new(),
+                stats: Vec::new(),
+            }
+        };
         let mut event = event;
         let mut inbox = StageInbox::default();
         let last = self.stages.len().saturating_sub(1);
         for stage in 0..self.stages.len() {
+            let keep = keep_results || stage < last;
             let output = self.run_stage_keeping(
                 stage,
                 &host,
@@ -429,9 +443,11 @@ impl<T: Record> Plan<T> {
                 &route,
                 options,
                 &mut state,
-                keep_results || stage < last,
+                keep,
             )?;
-            inbox.add_local(output);
+            if keep {
+                inbox.add_local(output);
+            }
         }
         if !keep_results && !options.profile {
             return Ok(RunResult {

@@ -10,13 +10,19 @@
 //! or at their timeout. `RedisHost` uses it only inside `sync` executions.
 
 use std::ffi::CStr;
-use std::os::raw::c_int;
+use std::os::raw::{c_char, c_int};
+use std::ptr;
 
-use redis_module::{raw, Context, KeyType as RawKeyType, RedisString};
+use redis_module::{raw, Context};
 
 use gears_core::error::HostError;
 
 const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
+
+const OUT_OF_MEMORY: &str = "ERR could not make a Redis string (out of memory)";
+
+/// Field names up to this long (NUL included) are passed as C strings from the stack.
+const STACK_FIELD: usize = 128;
 
 /// The values of `fields` in hash `key`, `None` for a missing field (all `None` for a missing
 /// key), like `HMGET`. `ctx` must hold the Redis lock.
@@ -25,37 +31,185 @@ pub(crate) fn hash_get(
     key: &str,
     fields: &[&str],
 ) -> Result<Vec<Option<String>>, HostError> {
-    let mut out = vec![None; fields.len()];
-    let name = owned(key);
-    let open = ctx.open_key(&name);
-    match open.key_type() {
-        RawKeyType::Empty => return Ok(out),
-        RawKeyType::Hash => {}
-        _ => return Err(HostError::new(WRONGTYPE)),
-    }
-    let Some(found) = open
-        .hash_get_multi::<&str, RedisString>(fields)
-        .map_err(|e| HostError::new(format!("ERR reading hash '{key}': {e}")))?
-    else {
-        return Ok(out);
+    // SAFETY: reading function pointers the module loader filled (never changed after).
+    #[allow(unsafe_code)]
+    let api = unsafe {
+        (
+            raw::RedisModule_OpenKey,
+            raw::RedisModule_KeyType,
+            raw::RedisModule_HashGet,
+            raw::RedisModule_StringPtrLen,
+            raw::RedisModule_FreeString,
+        )
     };
-    // The pairs come in field order, missing fields skipped: walk the fields alongside.
-    let mut at = 0;
-    for (field, value) in found {
-        while at < fields.len() && !std::ptr::eq(fields[at], field) {
-            at += 1;
+    let (Some(open), Some(key_type), Some(get), Some(ptr_len), Some(free)) = api else {
+        return Err(HostError::new("ERR the module hash API is not available"));
+    };
+    let name = OneString::new(key.as_bytes());
+    if name.0.is_null() {
+        return Err(HostError::new(OUT_OF_MEMORY));
+    }
+    // SAFETY: the caller holds the Redis lock with `ctx` (a live context); `name` outlives the
+    // key, which the `OpenKey` guard closes before `name` is freed (declared after it).
+    #[allow(unsafe_code)]
+    let handle = unsafe { open(ctx.ctx, name.0, raw::REDISMODULE_READ as c_int) };
+    if handle.is_null() {
+        return Ok(vec![None; fields.len()]); // no such key
+    }
+    let handle = OpenKey(handle.cast());
+    // SAFETY: `handle.0` is an open key.
+    #[allow(unsafe_code)]
+    let t = unsafe { key_type(handle.0) };
+    if t == raw::REDISMODULE_KEYTYPE_EMPTY as c_int {
+        return Ok(vec![None; fields.len()]);
+    }
+    if t != raw::REDISMODULE_KEYTYPE_HASH as c_int {
+        return Err(HostError::new(WRONGTYPE));
+    }
+    let mut out = Vec::with_capacity(fields.len());
+    let mut c_field = [0u8; STACK_FIELD];
+    for field in fields {
+        let bytes = field.as_bytes();
+        let mut value: *mut raw::RedisModuleString = ptr::null_mut();
+        if bytes.len() < STACK_FIELD && !bytes.contains(&0) {
+            c_field[..bytes.len()].copy_from_slice(bytes);
+            c_field[bytes.len()] = 0;
+            // SAFETY: `handle.0` is an open hash key; `c_field` is NUL-terminated; `value` is a
+            // valid out-pointer; the variadic list ends with a null pointer as required.
+            #[allow(unsafe_code)]
+            unsafe {
+                get(
+                    handle.0,
+                    raw::REDISMODULE_HASH_CFIELDS as c_int,
+                    c_field.as_ptr().cast::<c_char>(),
+                    &mut value as *mut *mut raw::RedisModuleString,
+                    ptr::null::<c_char>(),
+                );
+            }
+        } else {
+            // Long names, or names holding NUL bytes: as a Redis string.
+            let field_name = OneString::new(bytes);
+            // SAFETY: as above, with a live Redis string for the field name.
+            #[allow(unsafe_code)]
+            unsafe {
+                get(
+                    handle.0,
+                    raw::REDISMODULE_HASH_NONE as c_int,
+                    field_name.0,
+                    &mut value as *mut *mut raw::RedisModuleString,
+                    ptr::null::<c_char>(),
+                );
+            }
         }
-        if let Some(slot) = out.get_mut(at) {
-            *slot = Some(value.to_string_lossy());
-            at += 1;
+        if value.is_null() {
+            out.push(None);
+            continue;
         }
+        let mut len = 0usize;
+        // SAFETY: `value` is a live string Redis made for us; its bytes are copied before
+        // it is freed, once, with the context of the running command or callback.
+        #[allow(unsafe_code)]
+        let text = unsafe {
+            let at = ptr_len(value, &mut len);
+            let text = String::from_utf8_lossy(std::slice::from_raw_parts(at.cast::<u8>(), len))
+                .into_owned();
+            free(ctx.ctx, value);
+            text
+        };
+        out.push(Some(text));
     }
     Ok(out)
 }
 
-/// A Redis string holding a copy of `s` (any bytes, NUL included), freed on drop.
-fn owned(s: &str) -> RedisString {
-    RedisString::create_from_slice(std::ptr::null_mut(), s.as_bytes())
+/// A Redis string holding a copy of `bytes` (any bytes, NUL included) that the module owns,
+/// or null if Redis could not make it.
+fn make_string(bytes: &[u8]) -> *mut raw::RedisModuleString {
+    // SAFETY: reading a function pointer the module loader filled.
+    #[allow(unsafe_code)]
+    let create = unsafe { raw::RedisModule_CreateString };
+    match create {
+        // SAFETY: a null context makes a string the module owns (freed by `free_string`); the
+        // pointer and length describe `bytes`, which Redis copies.
+        #[allow(unsafe_code)]
+        Some(create) => unsafe {
+            create(
+                ptr::null_mut(),
+                bytes.as_ptr().cast::<c_char>(),
+                bytes.len(),
+            )
+        },
+        None => ptr::null_mut(),
+    }
+}
+
+/// Frees a string of [`make_string`] (nothing for null).
+fn free_string(s: *mut raw::RedisModuleString) {
+    // SAFETY: reading a function pointer the module loader filled.
+    #[allow(unsafe_code)]
+    let free = unsafe { raw::RedisModule_FreeString };
+    if let (Some(free), false) = (free, s.is_null()) {
+        // SAFETY: `s` was made with a null context by `make_string` and its owner frees it
+        // once, here, while the function that made it still holds the Redis lock.
+        #[allow(unsafe_code)]
+        unsafe {
+            free(ptr::null_mut(), s)
+        };
+    }
+}
+
+/// One string of [`make_string`], freed on drop.
+struct OneString(*mut raw::RedisModuleString);
+
+impl OneString {
+    fn new(bytes: &[u8]) -> Self {
+        OneString(make_string(bytes))
+    }
+}
+
+impl Drop for OneString {
+    fn drop(&mut self) {
+        free_string(self.0);
+    }
+}
+
+/// Strings of [`make_string`], freed on drop. A null slot is a place kept for a string made
+/// later ([`Strings::set`]).
+struct Strings(Vec<*mut raw::RedisModuleString>);
+
+impl Strings {
+    fn with_capacity(n: usize) -> Self {
+        Strings(Vec::with_capacity(n))
+    }
+
+    /// Appends a copy of `bytes` (a null slot if Redis could not make it).
+    fn push(&mut self, bytes: &[u8]) {
+        self.0.push(make_string(bytes));
+    }
+
+    fn push_empty_slot(&mut self) {
+        self.0.push(ptr::null_mut());
+    }
+
+    fn set(&mut self, at: usize, bytes: &[u8]) {
+        free_string(std::mem::replace(&mut self.0[at], make_string(bytes)));
+    }
+
+    fn get(&self, at: usize) -> *mut raw::RedisModuleString {
+        self.0[at]
+    }
+
+    /// How many slots hold no string.
+    fn missing(&self) -> usize {
+        self.0.iter().filter(|s| s.is_null()).count()
+    }
+}
+
+impl Drop for Strings {
+    fn drop(&mut self) {
+        for s in self.0.drain(..) {
+            free_string(s);
+        }
+    }
 }
 
 /// An open key, closed on drop.
@@ -64,7 +218,7 @@ struct OpenKey(*mut raw::RedisModuleKey);
 impl Drop for OpenKey {
     fn drop(&mut self) {
         // SAFETY: `self.0` came from `RedisModule_OpenKey` (non-null) and is closed once, here,
-        // while the caller still holds the Redis lock (the guard lives inside `stream_add`).
+        // while the caller still holds the Redis lock (the guard lives inside the function).
         #[allow(unsafe_code)]
         unsafe {
             if let Some(close) = raw::RedisModule_CloseKey {
@@ -101,20 +255,26 @@ pub(crate) fn stream_add(
     let (Some(open), Some(key_type), Some(add), Some(replicate), Some(notify)) = api else {
         return Err(HostError::new("ERR the module stream API is not available"));
     };
-    let name = owned(key);
-    let mut argv: Vec<RedisString> = Vec::with_capacity(fields.len() * 2);
+    // The replicated command's arguments: key, id (made once known), then the pairs, which
+    // are also the entry's.
+    let mut argv = Strings::with_capacity(2 + fields.len() * 2);
+    argv.push(key.as_bytes());
+    argv.push_empty_slot();
     for (f, v) in fields {
-        argv.push(owned(f));
-        argv.push(owned(v));
+        argv.push(f.as_bytes());
+        argv.push(v.as_bytes());
     }
-    let mut raw_argv: Vec<*mut raw::RedisModuleString> = argv.iter().map(|s| s.inner).collect();
+    if argv.missing() > 1 {
+        return Err(HostError::new(OUT_OF_MEMORY));
+    }
     let mut id = raw::RedisModuleStreamID { ms: 0, seq: 0 };
-    // SAFETY: the caller holds the Redis lock with `ctx` (a live context); `name` and every
-    // string of `raw_argv` outlive these calls (`argv` owns them); the key is closed by the
-    // `OpenKey` guard before the strings are freed; `id` is a valid out-pointer.
+    // SAFETY: the caller holds the Redis lock with `ctx` (a live context); every string of
+    // `argv` outlives these calls; the key is closed by the `OpenKey` guard before the strings
+    // are freed (declared after `argv`); `id` is a valid out-pointer; the pairs start at
+    // `argv[2]`, `fields.len()` of them.
     #[allow(unsafe_code)]
     let added = unsafe {
-        let handle = open(ctx.ctx, name.inner, raw::REDISMODULE_WRITE as c_int);
+        let handle = open(ctx.ctx, argv.get(0), raw::REDISMODULE_WRITE as c_int);
         if handle.is_null() {
             return Err(HostError::new(format!("ERR cannot open stream '{key}'")));
         }
@@ -129,7 +289,7 @@ pub(crate) fn stream_add(
             handle.0,
             raw::REDISMODULE_STREAM_ADD_AUTOID as c_int,
             &mut id,
-            raw_argv.as_mut_ptr(),
+            argv.0.as_mut_ptr().add(2),
             fields.len() as i64,
         )
     };
@@ -138,10 +298,14 @@ pub(crate) fn stream_add(
             "ERR The ID specified in XADD is equal or smaller than the target stream top item",
         ));
     }
-    let id_text = format!("{}-{}", id.ms, id.seq);
-    let id_string = owned(&id_text);
+    let mut id_buf = [0u8; ID_CHARS];
+    let id_text = format_id(id.ms, id.seq, &mut id_buf);
+    argv.set(1, id_text.as_bytes());
+    if argv.missing() > 0 {
+        return Err(HostError::new(OUT_OF_MEMORY));
+    }
     const XADD: &CStr = c"XADD";
-    const FORMAT: &CStr = c"ssv";
+    const FORMAT: &CStr = c"v";
     const EVENT: &CStr = c"xadd";
     // SAFETY: as above; the `v` format takes the array pointer and its length (`size_t`),
     // every element a live string owned by `argv`.
@@ -151,17 +315,58 @@ pub(crate) fn stream_add(
             ctx.ctx,
             XADD.as_ptr(),
             FORMAT.as_ptr(),
-            name.inner,
-            id_string.inner,
-            raw_argv.as_ptr(),
-            raw_argv.len(),
+            argv.0.as_ptr(),
+            argv.0.len(),
         );
         notify(
             ctx.ctx,
             raw::REDISMODULE_NOTIFY_STREAM,
             EVENT.as_ptr(),
-            name.inner,
+            argv.get(0),
         );
     }
-    Ok(id_text)
+    Ok(id_text.to_string())
+}
+
+/// The longest stream id: two 20-digit numbers and a dash.
+const ID_CHARS: usize = 41;
+
+/// `<ms>-<seq>` written into `buf` (no formatting machinery: once per captured write).
+fn format_id(ms: u64, seq: u64, buf: &mut [u8; ID_CHARS]) -> &str {
+    fn digits(mut n: u64, out: &mut [u8]) -> usize {
+        let mut tmp = [0u8; 20];
+        let mut i = tmp.len();
+        loop {
+            i -= 1;
+            tmp[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        let len = tmp.len() - i;
+        out[..len].copy_from_slice(&tmp[i..]);
+        len
+    }
+    let mut at = digits(ms, &mut buf[..]);
+    buf[at] = b'-';
+    at += 1;
+    at += digits(seq, &mut buf[at..]);
+    std::str::from_utf8(&buf[..at]).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_ids_are_written_like_redis() {
+        let mut buf = [0u8; ID_CHARS];
+        assert_eq!(format_id(0, 0, &mut buf), "0-0");
+        assert_eq!(format_id(1_700_000_000_123, 7, &mut buf), "1700000000123-7");
+        assert_eq!(
+            format_id(u64::MAX, u64::MAX, &mut buf),
+            format!("{}-{}", u64::MAX, u64::MAX)
+        );
+    }
 }

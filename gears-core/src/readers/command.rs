@@ -1,4 +1,4 @@
-use super::{Event, Once, Reader, ReaderCx, ReaderRun};
+use super::{Event, OneRecord, Reader, ReaderCx, ReaderRun};
 use crate::error::GearsError;
 
 /// Event-only reader fired by `RG.TRIGGER <trigger> [arg ...]`; the record is
@@ -61,9 +61,7 @@ impl Reader for CommandReader {
 
     fn open(&self, cx: &ReaderCx<'_>) -> Result<Box<dyn ReaderRun<Vec<String>>>, GearsError> {
         match cx.event {
-            Some(Event::Command { args }) => {
-                Ok(Box::new(Once(Some(vec![args.clone()].into_iter()))))
-            }
+            Some(Event::Command { args }) => Ok(Box::new(OneRecord(Some(args.clone())))),
             Some(_) => Err(GearsError::Reader {
                 reader: "CommandReader",
                 message: "fired by a non-command event".into(),

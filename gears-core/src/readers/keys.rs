@@ -1,6 +1,7 @@
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use super::{Event, Once, Reader, ReaderCx, ReaderRun};
+use super::{Event, Once, OneRecord, Reader, ReaderCx, ReaderRun};
 use crate::error::GearsError;
 use crate::host::{Host, KeyScan, KeyType, KeyValue, ScannedKey};
 use crate::value::{IntoValue, Value};
@@ -171,7 +172,7 @@ impl KeysReader {
 }
 
 struct ScanRun {
-    host: std::sync::Arc<dyn Host>,
+    host: Arc<dyn Host>,
     /// The host's native scan, when it has one.
     native: Option<Box<dyn KeyScan>>,
     pattern: String,
@@ -245,6 +246,33 @@ impl Reader for KeysReader {
         })
     }
 
+    fn open_owned(
+        &self,
+        host: &Arc<dyn Host>,
+        event: Option<Event>,
+    ) -> Result<Box<dyn ReaderRun<KeyRecord>>, GearsError> {
+        match event {
+            // Nothing to read: the record is the event's key and name, moved.
+            Some(Event::Key {
+                key,
+                event,
+                key_type,
+                snapshot: None,
+            }) if !self.read_value && key_type != KeyType::Empty => {
+                Ok(Box::new(OneRecord(Some(KeyRecord {
+                    key,
+                    key_type,
+                    value: None,
+                    event: Some(event),
+                }))))
+            }
+            event => self.open(&ReaderCx {
+                host,
+                event: event.as_ref(),
+            }),
+        }
+    }
+
     fn open(&self, cx: &ReaderCx<'_>) -> Result<Box<dyn ReaderRun<KeyRecord>>, GearsError> {
         match cx.event {
             Some(Event::Key {
@@ -276,7 +304,7 @@ impl Reader for KeysReader {
                 } else {
                     read_one(&**cx.host, key, self.read_value, Some(event.clone()))?
                 };
-                Ok(Box::new(Once(Some(vec![record].into_iter()))))
+                Ok(Box::new(OneRecord(Some(record))))
             }
             Some(_) => Err(GearsError::Reader {
                 reader: "KeysReader",
@@ -300,6 +328,83 @@ impl Reader for KeysReader {
                 cursor: 0,
                 done: false,
             })),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::MemoryHost;
+
+    fn all(mut run: Box<dyn ReaderRun<KeyRecord>>) -> Vec<KeyRecord> {
+        let mut out = Vec::new();
+        while run.next_batch(&mut out, 10).unwrap() {}
+        out
+    }
+
+    fn key_event(event: &str, key_type: KeyType, snapshot: bool) -> Event {
+        Event::Key {
+            key: "user:1".into(),
+            event: event.into(),
+            key_type,
+            snapshot: snapshot.then(|| {
+                let mut fields = BTreeMap::new();
+                fields.insert("name".to_string(), "then".to_string());
+                (KeyType::Hash, Some(KeyValue::Hash(fields)))
+            }),
+        }
+    }
+
+    #[test]
+    fn an_event_gives_the_same_record_lent_or_given() {
+        let memory = MemoryHost::new();
+        memory.hset("user:1", &[("name", "now")]);
+        let host: Arc<dyn Host> = Arc::new(memory);
+        let events = [
+            key_event("hset", KeyType::Hash, false),
+            key_event("hset", KeyType::Hash, true),
+            key_event("del", KeyType::Empty, false),
+        ];
+        for reader in [
+            KeysReader::new("user:*").read_value(false),
+            KeysReader::new("user:*"),
+        ] {
+            for event in &events {
+                let lent = all(reader
+                    .open(&ReaderCx {
+                        host: &host,
+                        event: Some(event),
+                    })
+                    .unwrap());
+                let given = all(reader.open_owned(&host, Some(event.clone())).unwrap());
+                assert_eq!(lent, given, "{event:?}");
+                assert_eq!(given.len(), 1);
+                assert_eq!(given[0].key, "user:1");
+                assert_eq!(given[0].event.as_deref(), event_name(event));
+            }
+        }
+        // Without values, the record of the hset event (moved) says hash and carries none.
+        let keys_only = KeysReader::new("user:*").read_value(false);
+        let given = all(keys_only
+            .open_owned(&host, Some(events[0].clone()))
+            .unwrap());
+        assert_eq!((given[0].key_type, &given[0].value), (KeyType::Hash, &None));
+        // With values, the snapshot wins over the value now.
+        let with_value = KeysReader::new("user:*");
+        let given = all(with_value
+            .open_owned(&host, Some(events[1].clone()))
+            .unwrap());
+        let Some(KeyValue::Hash(fields)) = &given[0].value else {
+            panic!("a hash value expected: {given:?}");
+        };
+        assert_eq!(fields["name"], "then");
+    }
+
+    fn event_name(event: &Event) -> Option<&str> {
+        match event {
+            Event::Key { event, .. } => Some(event),
+            _ => None,
         }
     }
 }

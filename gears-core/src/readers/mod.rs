@@ -69,6 +69,20 @@ pub trait Reader: Send + Sync + 'static {
     /// Opens the reader on one shard.
     fn open(&self, cx: &ReaderCx<'_>) -> Result<Box<dyn ReaderRun<Self::Record>>, GearsError>;
 
+    /// [`open`](Self::open), given the event to keep: a reader whose record carries parts of
+    /// the event can move them instead of copying (the per-event path of registrations). By
+    /// default, `open` with the event borrowed.
+    fn open_owned(
+        &self,
+        host: &Arc<dyn Host>,
+        event: Option<Event>,
+    ) -> Result<Box<dyn ReaderRun<Self::Record>>, GearsError> {
+        self.open(&ReaderCx {
+            host,
+            event: event.as_ref(),
+        })
+    }
+
     /// What events can fire a registration of this reader (`None`: batch only).
     fn trigger(&self) -> Option<crate::registration::TriggerSpec> {
         None
@@ -98,6 +112,16 @@ impl<T: Send> ReaderRun<T> for Once<T> {
     }
 }
 
+/// A reader run yielding one record (the record of an event): no list to allocate.
+pub(crate) struct OneRecord<T>(pub(crate) Option<T>);
+
+impl<T: Send> ReaderRun<T> for OneRecord<T> {
+    fn next_batch(&mut self, out: &mut Vec<T>, _max: usize) -> Result<bool, GearsError> {
+        out.extend(self.0.take());
+        Ok(false)
+    }
+}
+
 /// The first node of stage 0: the reader.
 pub(crate) struct ReaderNode<R> {
     pub(crate) reader: Arc<R>,
@@ -111,10 +135,7 @@ struct ReaderPull<T> {
 
 impl<R: Reader> Node<R::Record> for ReaderNode<R> {
     fn open(&self, input: &mut StageInput) -> Result<Box<dyn Pull<R::Record>>, GearsError> {
-        let run = self.reader.open(&ReaderCx {
-            host: &input.host,
-            event: input.event.as_ref(),
-        })?;
+        let run = self.reader.open_owned(&input.host, input.event.take())?;
         Ok(Box::new(ReaderPull {
             run,
             step: self.step,
