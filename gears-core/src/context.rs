@@ -56,9 +56,9 @@ pub fn call(args: &[&str]) -> Result<Value, GearsError> {
     with_host(|h| h.call(args))?.map_err(GearsError::from)
 }
 
-/// The values of `fields` in hash `key` on the current shard, like `HMGET` (`None` for a
-/// missing field; all `None` for a missing key). On Redis the hash is read natively, without
-/// a command round trip.
+/// The values of `fields` (`&str`s, `String`s, ...) in hash `key` on the current shard, like
+/// `HMGET` (`None` for a missing field; all `None` for a missing key). On Redis the hash is
+/// read natively, without a command round trip.
 ///
 /// ```
 /// # use gears_core as gears;
@@ -73,8 +73,21 @@ pub fn call(args: &[&str]) -> Result<Value, GearsError> {
 ///     [vec![Some("paris".to_string()), None], vec![None, None]]
 /// );
 /// ```
-pub fn hash_get(key: &str, fields: &[&str]) -> Result<Vec<Option<String>>, GearsError> {
-    with_host(|h| h.hash_get(key, fields))?.map_err(GearsError::from)
+pub fn hash_get<S: AsRef<str>>(key: &str, fields: &[S]) -> Result<Vec<Option<String>>, GearsError> {
+    // The names as `&str`s, on the stack for the usual few (no allocation per call).
+    const ON_STACK: usize = 16;
+    let mut stack = [""; ON_STACK];
+    let heap: Vec<&str>;
+    let names: &[&str] = if fields.len() <= ON_STACK {
+        for (slot, f) in stack.iter_mut().zip(fields) {
+            *slot = f.as_ref();
+        }
+        &stack[..fields.len()]
+    } else {
+        heap = fields.iter().map(AsRef::as_ref).collect();
+        &heap
+    };
+    with_host(|h| h.hash_get(key, names))?.map_err(GearsError::from)
 }
 
 /// Appends an entry with an automatic id to stream `key` on the current shard and returns

@@ -460,9 +460,22 @@ pub fn stream_add_by_call<H: Host + ?Sized>(
 /// assert!(glob_match("u*:[0-9]?", "user:12"));
 /// assert!(!glob_match("user:?", "user:12"));
 /// assert!(glob_match("*", ""));
+/// assert!(glob_match("user:*", "user:") && !glob_match("user:*", "use"));
+/// assert!(glob_match("a\\*b*", "a*bc") && !glob_match("a\\*b*", "axbc"));
 /// ```
 pub fn glob_match(pattern: &str, text: &str) -> bool {
-    glob_bytes(pattern.as_bytes(), text.as_bytes())
+    let (p, t) = (pattern.as_bytes(), text.as_bytes());
+    // The usual registration pattern, `prefix*`: a prefix comparison (every keyspace event
+    // of a watched prefix comes here).
+    if let Some((b'*', prefix)) = p.split_last() {
+        if !prefix
+            .iter()
+            .any(|b| matches!(b, b'*' | b'?' | b'[' | b'\\'))
+        {
+            return t.starts_with(prefix);
+        }
+    }
+    glob_bytes(p, t)
 }
 
 fn glob_bytes(p: &[u8], t: &[u8]) -> bool {

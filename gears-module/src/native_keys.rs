@@ -9,6 +9,7 @@
 //! (`RM_SignalKeyAsReady` signals module types only); they see the entry with the next `XADD`
 //! or at their timeout. `RedisHost` uses it only inside `sync` executions.
 
+use std::cell::RefCell;
 use std::ffi::CStr;
 use std::os::raw::{c_char, c_int};
 use std::ptr;
@@ -20,9 +21,6 @@ use gears_core::error::HostError;
 const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
 
 const OUT_OF_MEMORY: &str = "ERR could not make a Redis string (out of memory)";
-
-/// Field names up to this long (NUL included) are passed as C strings from the stack.
-const STACK_FIELD: usize = 128;
 
 /// The values of `fields` in hash `key`, `None` for a missing field (all `None` for a missing
 /// key), like `HMGET`. `ctx` must hold the Redis lock.
@@ -67,39 +65,23 @@ pub(crate) fn hash_get(
         return Err(HostError::new(WRONGTYPE));
     }
     let mut out = Vec::with_capacity(fields.len());
-    let mut c_field = [0u8; STACK_FIELD];
     for field in fields {
-        let bytes = field.as_bytes();
+        let name = OneString::name(field.as_bytes());
+        if name.0.is_null() {
+            return Err(HostError::new(OUT_OF_MEMORY));
+        }
         let mut value: *mut raw::RedisModuleString = ptr::null_mut();
-        if bytes.len() < STACK_FIELD && !bytes.contains(&0) {
-            c_field[..bytes.len()].copy_from_slice(bytes);
-            c_field[bytes.len()] = 0;
-            // SAFETY: `handle.0` is an open hash key; `c_field` is NUL-terminated; `value` is a
-            // valid out-pointer; the variadic list ends with a null pointer as required.
-            #[allow(unsafe_code)]
-            unsafe {
-                get(
-                    handle.0,
-                    raw::REDISMODULE_HASH_CFIELDS as c_int,
-                    c_field.as_ptr().cast::<c_char>(),
-                    &mut value as *mut *mut raw::RedisModuleString,
-                    ptr::null::<c_char>(),
-                );
-            }
-        } else {
-            // Long names, or names holding NUL bytes: as a Redis string.
-            let field_name = OneString::new(bytes);
-            // SAFETY: as above, with a live Redis string for the field name.
-            #[allow(unsafe_code)]
-            unsafe {
-                get(
-                    handle.0,
-                    raw::REDISMODULE_HASH_NONE as c_int,
-                    field_name.0,
-                    &mut value as *mut *mut raw::RedisModuleString,
-                    ptr::null::<c_char>(),
-                );
-            }
+        // SAFETY: `handle.0` is an open hash key; `name` a live Redis string; `value` a valid
+        // out-pointer; the variadic list ends with a null pointer as required.
+        #[allow(unsafe_code)]
+        unsafe {
+            get(
+                handle.0,
+                raw::REDISMODULE_HASH_NONE as c_int,
+                name.0,
+                &mut value as *mut *mut raw::RedisModuleString,
+                ptr::null::<c_char>(),
+            );
         }
         if value.is_null() {
             out.push(None);
@@ -157,12 +139,79 @@ fn free_string(s: *mut raw::RedisModuleString) {
     }
 }
 
+/// Slots of the per-thread name cache ...
+const KEPT_SLOTS: usize = 64;
+/// ... for names of at most this many bytes.
+const MAX_KEPT_NAME_BYTES: usize = 64;
+
+thread_local! {
+    /// Redis strings for names written again and again (stream keys, field names), so that a
+    /// capture makes strings for its values only. Direct-mapped by the name's address (names
+    /// live in long-lived strings or literals: no hashing of the bytes), checked by content, a
+    /// miss replaces the slot. Used only by the thread holding the Redis lock.
+    static KEPT_NAMES: RefCell<Vec<Option<KeptName>>> =
+        RefCell::new((0..KEPT_SLOTS).map(|_| None).collect());
+}
+
+/// A name and the Redis string made for it (one reference, held by the cache; left behind at
+/// thread exit, when the Redis lock may not be held).
+struct KeptName {
+    bytes: Box<[u8]>,
+    string: *mut raw::RedisModuleString,
+}
+
+/// The thread's kept string for `bytes`, with one more reference for the caller (who frees it
+/// like a made one: the cache's reference stays); `None` if `bytes` is too long.
+fn kept_name(bytes: &[u8]) -> Option<*mut raw::RedisModuleString> {
+    if bytes.len() > MAX_KEPT_NAME_BYTES {
+        return None;
+    }
+    // SAFETY: reading a function pointer the module loader filled.
+    #[allow(unsafe_code)]
+    let retain = unsafe { raw::RedisModule_RetainString }?;
+    let at = bytes.as_ptr() as usize;
+    let slot = (at ^ (at >> 7) ^ bytes.len()) % KEPT_SLOTS;
+    KEPT_NAMES.with(|kept| {
+        let mut kept = kept.try_borrow_mut().ok()?;
+        let entry = kept.get_mut(slot)?;
+        let string = match entry {
+            Some(k) if *k.bytes == *bytes => k.string,
+            _ => {
+                let string = make_string(bytes);
+                if string.is_null() {
+                    return None;
+                }
+                let old = entry.replace(KeptName {
+                    bytes: bytes.into(),
+                    string,
+                });
+                if let Some(old) = old {
+                    free_string(old.string); // Redis may hold its own references still
+                }
+                string
+            }
+        };
+        // SAFETY: `string` is live (the cache holds a reference); a null context adds one
+        // reference, for the caller, who frees it.
+        #[allow(unsafe_code)]
+        unsafe {
+            retain(ptr::null_mut(), string)
+        };
+        Some(string)
+    })
+}
+
 /// One string of [`make_string`], freed on drop.
 struct OneString(*mut raw::RedisModuleString);
 
 impl OneString {
     fn new(bytes: &[u8]) -> Self {
         OneString(make_string(bytes))
+    }
+
+    /// A name used again and again (a field, a stream key): the thread's kept string for it.
+    fn name(bytes: &[u8]) -> Self {
+        OneString(kept_name(bytes).unwrap_or_else(|| make_string(bytes)))
     }
 }
 
@@ -184,6 +233,12 @@ impl Strings {
     /// Appends a copy of `bytes` (a null slot if Redis could not make it).
     fn push(&mut self, bytes: &[u8]) {
         self.0.push(make_string(bytes));
+    }
+
+    /// Appends a name used again and again (see [`OneString::name`]).
+    fn push_name(&mut self, bytes: &[u8]) {
+        self.0
+            .push(kept_name(bytes).unwrap_or_else(|| make_string(bytes)));
     }
 
     fn push_empty_slot(&mut self) {
@@ -258,10 +313,10 @@ pub(crate) fn stream_add(
     // The replicated command's arguments: key, id (made once known), then the pairs, which
     // are also the entry's.
     let mut argv = Strings::with_capacity(2 + fields.len() * 2);
-    argv.push(key.as_bytes());
+    argv.push_name(key.as_bytes());
     argv.push_empty_slot();
     for (f, v) in fields {
-        argv.push(f.as_bytes());
+        argv.push_name(f.as_bytes());
         argv.push(v.as_bytes());
     }
     if argv.missing() > 1 {

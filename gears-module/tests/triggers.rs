@@ -136,6 +136,49 @@ fn command_triggers() {
     assert!(
         run(&mut con, &["EXEC"]).contains("can not run a non-sync execution inside a MULTI/LUA")
     );
+    // Stream names and field names of any length and content, changing with every call (the
+    // native append keeps Redis strings for names it sees again and again: never mixed up).
+    let long = "f".repeat(100);
+    let mut expected = Vec::new();
+    for i in 0..200 {
+        let (stream, field) = (format!("names:{}", i % 3), format!("field{i}"));
+        let field = if i % 50 == 0 {
+            format!("{long}{i}")
+        } else {
+            field
+        };
+        let id = run(
+            &mut con,
+            &[
+                "RG.TRIGGER",
+                "append",
+                &stream,
+                &field,
+                &i.to_string(),
+                "k",
+                "v",
+            ],
+        );
+        assert!(id.starts_with('[') && id.contains('-'), "{id}");
+        expected.push((stream, field, i));
+    }
+    for s in 0..3 {
+        let stream = format!("names:{s}");
+        let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+            .arg(&stream)
+            .arg("-")
+            .arg("+")
+            .query(&mut con)
+            .unwrap();
+        let want: Vec<Vec<(String, String)>> = expected
+            .iter()
+            .filter(|(st, _, _)| *st == stream)
+            .map(|(_, f, i)| vec![(f.clone(), i.to_string()), ("k".into(), "v".into())])
+            .collect();
+        let got: Vec<Vec<(String, String)>> = entries.into_iter().map(|(_, f)| f).collect();
+        assert_eq!(got, want, "{stream}");
+    }
+    assert!(run(&mut con, &["RG.TRIGGER", "append", "s", "odd"]).contains("usage"));
     // RG.RUN refuses registrations.
     assert!(run(&mut con, &["RG.RUN", "hello"]).contains("is a registration"));
 }

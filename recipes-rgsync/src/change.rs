@@ -1,7 +1,8 @@
 //! A captured change as it sits in the job's stream, and the `#` control field of rgsync.
 //!
-//! Entry layout (field order): `k` the Redis key, `o` the operation (`=` upsert, `~` delete),
-//! optionally `a` the ack id, then one `=<field>` per mapped hash field present in the hash.
+//! Entry layout (field order): `k` the Redis key, `o` `~` for a delete (no `o`: an upsert, the
+//! common case kept small; `o` `=` is read as an upsert too), optionally `a` the ack id, then
+//! one `=<field>` per mapped hash field present in the hash.
 //!
 //! `#` values written by clients with `HSET key … # <op>[<ack id>]`:
 //!
@@ -82,16 +83,11 @@ pub struct Change {
 impl Change {
     /// The stream entry's field/value pairs.
     pub fn to_fields(&self) -> Vec<(String, String)> {
-        let mut out = Vec::with_capacity(self.fields.len() + 3);
+        let mut out = Vec::with_capacity(self.fields.len() + 3); // k, o, a
         out.push(("k".to_string(), self.key.clone()));
-        out.push((
-            "o".to_string(),
-            match self.op {
-                Op::Upsert => "=",
-                Op::Delete => "~",
-            }
-            .to_string(),
-        ));
+        if self.op == Op::Delete {
+            out.push(("o".to_string(), "~".to_string()));
+        }
         if let Some(a) = &self.ack {
             out.push(("a".to_string(), a.clone()));
         }
@@ -118,7 +114,6 @@ impl Change {
         out: &mut Vec<(&'a str, &'a str)>,
     ) {
         out.push(("k", key));
-        out.push(("o", "="));
         if let Some(a) = ack {
             out.push(("a", a));
         }
@@ -150,7 +145,7 @@ impl Change {
         }
         Ok(Change {
             key: key.ok_or_else(|| SyncError::Entry("no key".into()))?,
-            op: op.ok_or_else(|| SyncError::Entry("no op".into()))?,
+            op: op.unwrap_or(Op::Upsert),
             ack,
             fields: data,
         })
@@ -207,7 +202,18 @@ mod tests {
             assert_eq!(fast, slow);
         }
         assert!(Change::from_fields(&[("x".into(), "1".into())]).is_err());
-        assert!(Change::from_fields(&[("k".into(), "1".into())]).is_err());
+        // No `o`: an upsert (the capture's entries); `o` = `=` still reads (older streams).
+        let bare = Change::from_fields(&[("k".into(), "1".into())]).unwrap();
+        assert_eq!((bare.op, bare.fields.len()), (Op::Upsert, 0));
+        let older = Change::from_fields(&[
+            ("k".into(), "1".into()),
+            ("o".into(), "=".into()),
+            ("=n".into(), "v".into()),
+        ])
+        .unwrap();
+        assert_eq!(older.op, Op::Upsert);
+        assert_eq!(older.fields, [("n".to_string(), "v".to_string())]);
+        assert!(Change::from_fields(&[("o".into(), "=".into())]).is_err()); // no key
         assert!(
             Change::from_fields(&[("k".into(), "1".into()), ("o".into(), "?".into())]).is_err()
         );

@@ -5,7 +5,8 @@
 //! - `count_events` (`async_local`): every write to `event:*` increments `events:seen` on a
 //!   background worker, in order;
 //! - `hello` / `sum` (`RG.TRIGGER hello <name>`, `RG.TRIGGER sum <n> ...`): commands made of
-//!   flows, `sync` and `async_local`.
+//!   flows, `sync` and `async_local`; `append` (`RG.TRIGGER append <stream> <field> <value>
+//!   ...`): an `XADD` made of a flow.
 
 use gears::context;
 use gears::prelude::*;
@@ -41,6 +42,26 @@ pub fn hello() -> Result<Registration, GearsError> {
         .try_map(|args| match args.as_slice() {
             [_, name] => Ok(format!("hello {name}")),
             _ => Err("usage: RG.TRIGGER hello <name>"),
+        })
+        .register(ExecutionMode::Sync)
+}
+
+/// `RG.TRIGGER append <stream> <field> <value> ...` → the new entry's id: an `XADD` made of a
+/// flow, appended natively inside the command (`sync`).
+#[gears::register]
+pub fn append() -> Result<Registration, GearsError> {
+    GearsBuilder::new(CommandReader::new("append"))
+        .try_map(|args| match args.as_slice() {
+            [_, stream, pairs @ ..] if !pairs.is_empty() && pairs.len() % 2 == 0 => {
+                let pairs: Vec<(&str, &str)> = pairs
+                    .chunks(2)
+                    .map(|p| (p[0].as_str(), p[1].as_str()))
+                    .collect();
+                context::stream_add(stream, &pairs)
+            }
+            _ => Err(GearsError::Invalid(
+                "usage: RG.TRIGGER append <stream> <field> <value> ...".into(),
+            )),
         })
         .register(ExecutionMode::Sync)
 }

@@ -105,8 +105,7 @@ fn capture(job: &Job, r: &KeyRecord) -> Result<(), SyncError> {
         if r.key_type != KeyType::Hash {
             return Ok(());
         }
-        let wanted: Vec<&str> = job.read_fields.iter().map(String::as_str).collect();
-        values = context::hash_get(key, &wanted)?;
+        values = context::hash_get(key, &job.read_fields)?;
         if let Some(control) = values.first().cloned().flatten() {
             context::call(&["HDEL", key, "#"])?;
             let (op, id) = ControlOp::parse(&control)?;
@@ -145,7 +144,7 @@ fn capture(job: &Job, r: &KeyRecord) -> Result<(), SyncError> {
         return append(job, &change.to_fields());
     }
     // The upsert's entry, straight from the values read (no `Change` built).
-    let mut entry = Vec::with_capacity(job.entry_fields.len() + 3);
+    let mut entry = Vec::with_capacity(job.entry_fields.len() + 2);
     let present = job
         .entry_fields
         .iter()
