@@ -1178,7 +1178,7 @@ fn known_reason(name: &str) -> &'static str {
     } else if n.contains("group-by") && n.contains("lua") {
         "the module reads natively (RM_Scan + RM_ScanKey); Lua's own SCAN is ~40% of its run, which bounds the ratio any SCAN-based reader can reach (the bound bench-module.sh prints); docs/benchmarks.md"
     } else if n.contains("capture") {
-        "every write-behind HSET also runs the job's sync capture inside the command: the hash read, the stream append and its replication (native, no RM_Call), and the sync execution's plan machinery (about 1.7 µs); docs/benchmarks.md"
+        "every write-behind HSET also runs the job's sync capture inside the command (about 4 µs of server time: the stream append and its replication about half, the hash read, Gears' sync execution); on 2 shared cores the rounds' ratios move by ±0.1 with the machine; docs/benchmarks.md"
     } else if n.contains("write-behind ÷ direct") || n.contains("direct ÷ write-behind") {
         "the load generator, Redis and MariaDB share this machine's cores (the demo's setup asked for ~64); the write-behind path still pays MariaDB's CPU for every row, batched, while the load runs — the CPU table shows what each process spends per request, which bounds the req/s this machine can serve"
     } else if n.contains("gears") && n.contains("hand_written") {
