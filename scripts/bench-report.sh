@@ -194,44 +194,12 @@ fresh_wb wb3
 stop_redis "$S/wb3"
 
 # --- capture overhead -------------------------------------------------------------------
-# The capture alone (the writer paused, so it does not compete for the cores): redis-benchmark
-# HSETs with the job, plain HSETs and a Lua EVAL doing HSET+XADD, back to back in each of
-# $CAP_ROUNDS rounds; the report takes the median of the rounds' ratios (this machine's speed
-# drifts between rounds, a round's three runs see nearly the same machine).
+# The capture alone (the writer paused, so it does not compete for the cores), plain HSETs and
+# a Lua EVAL doing HSET+XADD, alternated for $CAP_ROUNDS rounds: scripts/bench-capture.sh.
 section "capture overhead (writer paused; redis-benchmark, 48 clients, $CAP_ROUNDS rounds of $CAP_N requests)" capture
 fresh_wb wb4
 fresh_plain plain4
-WRITER=$(registrations "$WB_PORT" | awk '$2 == "rgsync_writer" { print $1 }')
-redis-cli -p "$WB_PORT" RG.PAUSEREGISTRATIONS "$WRITER" >/dev/null
-rb() { # port command...: requests/s
-  redis-benchmark -p "$1" -c 48 -n "$CAP_N" -r 1000000 --csv "${@:2}" 2>/dev/null |
-    tail -1 | awk -F'","' '{ print $2 }'
-}
-usec_per_call() { # port command: the server's own time per call (INFO commandstats)
-  redis-cli -p "$1" INFO commandstats | tr -d '\r' |
-    awk -F'usec_per_call=' -v c="cmdstat_$2:" 'index($0, c) == 1 { split($2, a, ","); print a[1] }'
-}
-LUA="redis.call('HSET', KEYS[1], 'temperature', ARGV[1]); redis.call('XADD', 'wb', '*', 'k', KEYS[1], 'temperature', ARGV[1])"
-P=(); C=(); L=()
-for _ in $(seq "$CAP_ROUNDS"); do
-  P+=("$(rb "$PLAIN_PORT" HSET 'user:__rand_int__' temperature 36.6)")
-  C+=("$(rb "$WB_PORT" HSET 'user:__rand_int__' temperature 36.6)")
-  L+=("$(rb "$PLAIN_PORT" EVAL "$LUA" 1 'user:__rand_int__' 36.6)")
-done
-CAPTURED=$(redis-cli -p "$WB_PORT" RGSYNC.STATUS bench | awk 'prev == "captured" { print; exit } { prev = $0 }')
-{
-  echo "requests=$CAP_N"
-  echo "rounds=$CAP_ROUNDS"
-  echo "plain=${P[*]}"
-  echo "capture=${C[*]}"
-  echo "lua=${L[*]}"
-  # Server time per call: plain HSET (its server also ran the EVALs' HSETs, same cost),
-  # HSET with the capture, the whole EVAL.
-  echo "usec_plain_hset=$(usec_per_call "$PLAIN_PORT" hset)"
-  echo "usec_capture_hset=$(usec_per_call "$WB_PORT" hset)"
-  echo "usec_lua_eval=$(usec_per_call "$PLAIN_PORT" eval)"
-  echo "captured=$CAPTURED of $(( CAP_ROUNDS * CAP_N ))"
-} >"$OUT/capture.info"
+bash scripts/bench-capture.sh "$PLAIN_PORT" "$WB_PORT" bench temperature "$CAP_ROUNDS" "$CAP_N" >"$OUT/capture.info"
 cat "$OUT/capture.info"
 stop_redis "$S/wb4"; stop_redis "$S/plain4"
 

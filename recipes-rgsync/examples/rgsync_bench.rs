@@ -2,8 +2,10 @@
 //!
 //! - front end: 48 clients writing user hashes through Redis + write-behind, vs the same 48
 //!   clients upserting rows directly into MariaDB (throughput and p95 latency ratios);
-//! - capture overhead: HSET with the job (writer paused: the capture alone) ÷ plain HSET, and
-//!   ÷ a Lua `EVAL` doing HSET+XADD; also with the writer draining on the same cores;
+//! - capture overhead with these clients (context: the script's verdict comes from
+//!   `scripts/bench-capture.sh`, redis-benchmark): HSET with the job (writer paused: the
+//!   capture alone) ÷ plain HSET, and ÷ a Lua `EVAL` doing HSET+XADD; also with the writer
+//!   draining on the same cores;
 //! - drain: rows/s the writer puts into MariaDB from a paused-then-released backlog ÷ direct
 //!   single-row upserts from 48 clients; time to drain the backlog;
 //! - lag: p99 of the age of the oldest unapplied change, sampled every 20 ms at a steady
@@ -154,6 +156,30 @@ fn writer_registration(con: &mut redis::Connection) -> String {
     panic!("no rgsync_writer registration");
 }
 
+/// The job's batching for the drain and lag runs (the front end runs on rgsync's defaults).
+const DRAIN_OPTIONS: &str = "BATCH 1000 DURATION 20";
+
+/// `RGSYNC.ADD bench …` writing `user:{id}`'s `temp` into `bench_wb`, plus `options`.
+fn add_job(con: &mut redis::Connection, options: &str) {
+    redis::cmd("RGSYNC.ADD")
+        .arg(&[
+            "bench",
+            "KEY",
+            "user:{id}",
+            "TABLE",
+            "bench_wb",
+            "COLUMNS",
+            "temp",
+            "CONNECTION",
+            MARIADB,
+            "CREATE_TABLE",
+            "yes",
+        ])
+        .arg(options.split_whitespace().collect::<Vec<_>>())
+        .query::<()>(con)
+        .unwrap();
+}
+
 /// One request of the Redis runs: `HSET user:<id> temp 36.7`.
 fn hset_user(c: &mut redis::Connection, id: u64) {
     redis::cmd("HSET")
@@ -222,28 +248,10 @@ fn main() {
     });
     lua.show("Lua EVAL HSET+XADD");
 
-    // D. HSET through the write-behind job (the writer drains into MariaDB meanwhile).
+    // D. HSET through the write-behind job with rgsync's defaults (batch 100, duration 100 ms),
+    // like the demo; the writer drains into MariaDB meanwhile.
     let mut con = redis_con(wb);
-    redis::cmd("RGSYNC.ADD")
-        .arg(&[
-            "bench",
-            "KEY",
-            "user:{id}",
-            "TABLE",
-            "bench_wb",
-            "COLUMNS",
-            "temp",
-            "CONNECTION",
-            MARIADB,
-            "CREATE_TABLE",
-            "yes",
-            "BATCH",
-            "1000",
-            "DURATION",
-            "20",
-        ])
-        .query::<()>(&mut con)
-        .unwrap();
+    add_job(&mut con, "");
     // D1. the capture alone: the writer paused, so nothing but the capture competes with the
     // clients (like-for-like with the Lua HSET+XADD); the backlog is drained afterwards.
     let writer = writer_registration(&mut con);
@@ -263,7 +271,15 @@ fn main() {
     wb_run.show("HSET with write-behind to MariaDB");
     wait_drained(&mut con, Duration::from_secs(600));
 
-    // E. drain a backlog.
+    // E. drain a backlog, with the job re-added with batches for throughput (the stream and
+    // its consumer group stay: the job resumes where it was).
+    redis::cmd("RGSYNC.REMOVE")
+        .arg("bench")
+        .query::<()>(&mut con)
+        .unwrap();
+    add_job(&mut con, DRAIN_OPTIONS);
+    println!("job re-added with {DRAIN_OPTIONS} for the drain and lag runs");
+    let writer = writer_registration(&mut con);
     redis::cmd("RG.PAUSEREGISTRATIONS")
         .arg(&writer)
         .query::<()>(&mut con)
@@ -369,7 +385,7 @@ fn main() {
         wb_run.pct(0.95) / direct.pct(0.95)
     );
     println!(
-        "capture overhead: HSET with job (writer paused) / plain HSET = {:.2} (goal >= 0.8); / Lua HSET+XADD = {:.2} (goal >= 1)",
+        "capture with these 48 client threads (context; the verdict is bench-capture.sh's): HSET with job (writer paused) / plain HSET = {:.2}; / Lua HSET+XADD = {:.2}",
         capture_run.rps() / plain_run.rps(),
         capture_run.rps() / lua.rps()
     );
