@@ -56,6 +56,38 @@ pub fn call(args: &[&str]) -> Result<Value, GearsError> {
     with_host(|h| h.call(args))?.map_err(GearsError::from)
 }
 
+/// Calls several Redis commands on the current shard, one after the other, each with its own
+/// result. On Redis they run under one hold of the server's lock: from a background
+/// execution, one handoff with the main thread instead of one per command.
+///
+/// ```
+/// # use gears_core as gears;
+/// use gears::prelude::*;
+/// let host = gears::testing::MemoryHost::new();
+/// let out = GearsBuilder::new(IterReader::new(|_| ["a"].map(String::from)))
+///     .map(|k| {
+///         let replies = gears::context::call_all(&[&["SET", &k, "1"], &["NOSUCH"], &["GET", &k]]);
+///         replies
+///             .into_iter()
+///             .map(|r| match r {
+///                 Ok(v) => v.as_str().unwrap_or_default().to_string(),
+///                 Err(_) => "error".to_string(),
+///             })
+///             .collect::<Vec<_>>()
+///     })
+///     .run(&host);
+/// assert_eq!(out.results, [["OK", "error", "1"]]);
+/// ```
+pub fn call_all(commands: &[&[&str]]) -> Vec<Result<Value, GearsError>> {
+    match with_host(|h| h.call_all(commands)) {
+        Ok(results) => results
+            .into_iter()
+            .map(|r| r.map_err(GearsError::from))
+            .collect(),
+        Err(e) => commands.iter().map(|_| Err(e.clone())).collect(),
+    }
+}
+
 /// The values of `fields` (`&str`s, `String`s, ...) in hash `key` on the current shard, like
 /// `HMGET` (`None` for a missing field; all `None` for a missing key). On Redis the hash is
 /// read natively, without a command round trip.

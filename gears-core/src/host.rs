@@ -351,6 +351,13 @@ pub trait Host: Send + Sync {
     /// Calls a Redis command; errors come back as `Err`, never hidden.
     fn call(&self, args: &[&str]) -> Result<Value, HostError>;
 
+    /// Calls several commands one after the other, each with its own result. The default
+    /// calls [`Host::call`] for each; the Redis host takes its lock once for all of them, so a
+    /// worker thread hands the lock back and forth with the main thread once, not per command.
+    fn call_all(&self, commands: &[&[&str]]) -> Vec<Result<Value, HostError>> {
+        commands.iter().map(|args| self.call(args)).collect()
+    }
+
     /// The values of `fields` in hash `key` (`None` for a missing field, all `None` for a
     /// missing key), like `HMGET`. The default calls `HMGET`; the Redis host reads the hash
     /// natively.

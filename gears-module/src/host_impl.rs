@@ -61,6 +61,20 @@ impl RedisHost {
         self.inline.is_some()
     }
 
+    /// One command of [`Host::call`] / [`Host::call_all`] with `ctx` (the lock held).
+    fn call_in(&self, ctx: &Context, args: &[&str]) -> Result<Value, HostError> {
+        let result = call(ctx, args, true)
+            .map_err(|e| crate::cluster::explain_foreign_key(&self.topology(), args, e))?;
+        if let (Some(_), [cmd, key, ..]) = (self.inline, args) {
+            // Redis does not deliver keyspace notifications raised inside a notification
+            // callback: a `sync` execution's XADD must reach stream registrations here.
+            if cmd.eq_ignore_ascii_case("XADD") {
+                crate::registrations::on_stream_write(ctx, key);
+            }
+        }
+        Ok(result)
+    }
+
     /// Runs `f` with a context: the inline one, or the module context under the Redis lock.
     pub(crate) fn with_ctx<R>(&self, f: impl FnOnce(&Context) -> R) -> R {
         match self.inline {
@@ -86,7 +100,7 @@ fn options(replicate: bool) -> &'static CallOptions {
 }
 
 /// Calls a command with errors as replies (never hidden, see platform notes).
-fn call(ctx: &Context, args: &[&str], replicate: bool) -> Result<Value, HostError> {
+pub(crate) fn call(ctx: &Context, args: &[&str], replicate: bool) -> Result<Value, HostError> {
     let (cmd, rest) = args
         .split_first()
         .ok_or_else(|| HostError::new("ERR empty command"))?;
@@ -298,17 +312,16 @@ impl Host for RedisHost {
     }
 
     fn call(&self, args: &[&str]) -> Result<Value, HostError> {
-        let result = self
-            .with_ctx(|ctx| call(ctx, args, true))
-            .map_err(|e| crate::cluster::explain_foreign_key(&self.topology(), args, e))?;
-        if let (Some(InlineContext(ptr)), [cmd, key, ..]) = (self.inline, args) {
-            // Redis does not deliver keyspace notifications raised inside a notification
-            // callback: a `sync` execution's XADD must reach stream registrations here.
-            if cmd.eq_ignore_ascii_case("XADD") {
-                crate::registrations::on_stream_write(&Context::new(ptr), key);
-            }
-        }
-        Ok(result)
+        self.with_ctx(|ctx| self.call_in(ctx, args))
+    }
+
+    fn call_all(&self, commands: &[&[&str]]) -> Vec<Result<Value, HostError>> {
+        self.with_ctx(|ctx| {
+            commands
+                .iter()
+                .map(|args| self.call_in(ctx, args))
+                .collect()
+        })
     }
 
     fn hash_get(&self, key: &str, fields: &[&str]) -> Result<Vec<Option<String>>, HostError> {

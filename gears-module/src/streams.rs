@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use redis_module::Context;
+use redis_module::{Context, ContextFlags};
 
 use gears_core::error::GearsError;
 use gears_core::execution::{Execution, Outcome};
@@ -21,7 +21,7 @@ use gears_core::readers::Event;
 use gears_core::registration::{FailurePolicy, TriggerSpec};
 use gears_core::value::Value;
 
-use crate::host_impl::RedisHost;
+use crate::host_impl::{call, RedisHost};
 use crate::registrations::Registered;
 use crate::runtime::Runtime;
 
@@ -235,44 +235,116 @@ fn entries_of(reply: Value) -> (Vec<StreamEntry>, Vec<String>) {
     (out, deleted)
 }
 
-fn ack(host: &RedisHost, key: &str, group: &str, ids: &[String]) -> Result<(), GearsError> {
-    if ids.is_empty() {
-        return Ok(());
-    }
-    let mut args = vec!["XACK", key, group];
-    args.extend(ids.iter().map(String::as_str));
-    host.call(&args)?;
-    Ok(())
-}
-
 /// `XREADGROUP` for this registration's consumer: `from` is `0` (its pending entries) or `>`
 /// (new ones).
 fn read_group(
-    host: &RedisHost,
+    ctx: &Context,
     key: &str,
     group: &str,
     count: &str,
     from: &str,
 ) -> Result<Value, GearsError> {
-    Ok(host.call(&[
-        "XREADGROUP",
-        "GROUP",
-        group,
-        CONSUMER,
-        "COUNT",
-        count,
-        "STREAMS",
-        key,
-        from,
-    ])?)
+    Ok(call(
+        ctx,
+        &[
+            "XREADGROUP",
+            "GROUP",
+            group,
+            CONSUMER,
+            "COUNT",
+            count,
+            "STREAMS",
+            key,
+            from,
+        ],
+        true,
+    )?)
 }
 
-/// Whether this node is a replica now (a drain queued before a demotion must stop).
-fn is_replica() -> bool {
-    redis_module::MODULE_CONTEXT
-        .lock()
-        .get_flags()
-        .contains(redis_module::ContextFlags::SLAVE)
+/// `XACK`s `ids` (and `XDEL`s them when the registration trims and its group is the only one
+/// on `key`). `ctx` holds the Redis lock.
+fn ack(
+    ctx: &Context,
+    key: &str,
+    group: &str,
+    ids: &[String],
+    trim: bool,
+) -> Result<(), GearsError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let mut args = vec!["XACK", key, group];
+    args.extend(ids.iter().map(String::as_str));
+    call(ctx, &args, true)?;
+    if trim && only_group(ctx, key)? {
+        args[0] = "XDEL";
+        args.remove(2);
+        call(ctx, &args, true)?;
+    }
+    Ok(())
+}
+
+/// What one turn of a drain found.
+enum Turn {
+    /// Unregistered, paused or demoted: stop; what is unread or pending stays for later.
+    Stop,
+    /// Nothing pending, nothing new.
+    Empty,
+    /// Pending entries deleted since they were read, acknowledged; read again.
+    OnlyDeleted,
+    /// Entries to run.
+    Entries(Vec<StreamEntry>),
+}
+
+/// One turn of a drain, under **one** hold of the Redis lock (each hold from a worker thread
+/// is a handoff with the main thread, which waits meanwhile): acknowledge the batch that just
+/// ran (`done`), check the registration is still to drain here, then read this consumer's
+/// pending entries (after a failure, a restart, a promotion) or else new ones.
+#[allow(clippy::too_many_arguments)]
+fn turn(
+    reg: &Registered,
+    host: &RedisHost,
+    key: &str,
+    group: &str,
+    count: &str,
+    done: &[String],
+    trim: bool,
+    create_group: bool,
+) -> Result<Turn, GearsError> {
+    host.with_ctx(|ctx| {
+        if create_group {
+            if let Err(e) = call(
+                ctx,
+                &["XGROUP", "CREATE", key, group, "0", "MKSTREAM"],
+                true,
+            ) {
+                if !e.message.starts_with("BUSYGROUP") {
+                    return Err(e.into());
+                }
+            }
+        }
+        ack(ctx, key, group, done, trim)?;
+        if reg.retired.load(Ordering::Acquire)
+            || reg.paused.load(Ordering::Acquire)
+            || ctx.get_flags().contains(ContextFlags::SLAVE)
+        {
+            return Ok(Turn::Stop);
+        }
+        let (entries, deleted) = entries_of(read_group(ctx, key, group, count, "0")?);
+        ack(ctx, key, group, &deleted, false)?;
+        if !entries.is_empty() {
+            return Ok(Turn::Entries(entries));
+        }
+        if !deleted.is_empty() {
+            return Ok(Turn::OnlyDeleted);
+        }
+        let entries = entries_of(read_group(ctx, key, group, count, ">")?).0;
+        Ok(if entries.is_empty() {
+            Turn::Empty
+        } else {
+            Turn::Entries(entries)
+        })
+    })
 }
 
 /// Reads and runs batches until nothing is pending or new (worker thread).
@@ -288,34 +360,27 @@ fn drain(
     };
     let (batch, _, policy, trim) = settings(reg);
     let group = consumer.group.as_str();
-    if let Err(e) = host.call(&["XGROUP", "CREATE", key, group, "0", "MKSTREAM"]) {
-        if !e.message.starts_with("BUSYGROUP") {
-            return Err(e.into());
-        }
-    }
     let count = batch.to_string();
     let mut outcome = Outcome::default();
+    // The ids of the batch that ran, acknowledged at the start of the next turn.
+    let mut done: Vec<String> = Vec::new();
+    let mut first = true;
     loop {
         if execution.abort_requested() {
+            host.with_ctx(|ctx| ack(ctx, key, group, &done, trim))?;
             return Err(GearsError::Aborted);
         }
-        // Unregistered, paused, or demoted: stop; what is unread or pending stays for later.
-        if reg.retired.load(Ordering::Acquire) || reg.paused.load(Ordering::Acquire) || is_replica()
-        {
-            return Ok(outcome);
-        }
-        // Pending entries of this consumer first (left by a failure, a restart, a promotion).
-        let (mut entries, deleted) = entries_of(read_group(host, key, group, &count, "0")?);
-        ack(host, key, group, &deleted)?;
-        if entries.is_empty() && deleted.is_empty() {
-            entries = entries_of(read_group(host, key, group, &count, ">")?).0;
-        }
-        if entries.is_empty() {
-            if deleted.is_empty() {
-                return Ok(outcome);
+        let entries = match turn(reg, host, key, group, &count, &done, trim, first)? {
+            Turn::Stop | Turn::Empty => return Ok(outcome),
+            Turn::OnlyDeleted => {
+                done.clear();
+                first = false;
+                continue;
             }
-            continue;
-        }
+            Turn::Entries(entries) => entries,
+        };
+        done.clear();
+        first = false;
         let ids: Vec<String> = entries.iter().map(|e| e.id.to_string()).collect();
         let options = RunOptions::for_execution(execution.abort_flag(), profile);
         let event = Event::Stream {
@@ -360,18 +425,13 @@ fn drain(
                 }
             }
         }
-        ack(host, key, group, &ids)?;
-        if trim && only_group(host, key)? {
-            let mut del = vec!["XDEL", key];
-            del.extend(ids.iter().map(String::as_str));
-            host.call(&del)?;
-        }
+        done = ids;
     }
 }
 
 /// Whether this registration's group is the only one on `key` (trimming is safe then).
-fn only_group(host: &RedisHost, key: &str) -> Result<bool, GearsError> {
-    match host.call(&["XINFO", "GROUPS", key])? {
+fn only_group(ctx: &Context, key: &str) -> Result<bool, GearsError> {
+    match call(ctx, &["XINFO", "GROUPS", key], false)? {
         Value::Array(groups) => Ok(groups.len() == 1),
         _ => Ok(false),
     }

@@ -114,20 +114,38 @@ fn write(job: &Job, batch: Vec<StreamRecord>) -> Result<u64, SyncError> {
     }
     // Committed (or dead-lettered): the entries are not needed any more, even before Gears
     // acknowledges them (a pending entry deleted meanwhile is simply acknowledged). XTRIM
-    // MINID drops whole stream nodes, cheaper than deleting entry by entry.
-    if let (Ok(_), Some(last)) = (&result, newest) {
-        let min = StreamId {
-            ms: last.ms,
-            seq: last.seq + 1,
-        };
-        if let Err(e) = context::call(&["XTRIM", &stream, "MINID", &min.to_string()]) {
+    // MINID drops whole stream nodes, cheaper than deleting entry by entry. The trim and the
+    // backlog's length take the Redis lock once.
+    let min = match (&result, newest) {
+        (Ok(_), Some(last)) => Some(
+            StreamId {
+                ms: last.ms,
+                seq: last.seq + 1,
+            }
+            .to_string(),
+        ),
+        _ => None,
+    };
+    let trim: Vec<&str> = match &min {
+        Some(min) => vec!["XTRIM", &stream, "MINID", min],
+        None => Vec::new(),
+    };
+    let len = ["XLEN", stream.as_str()];
+    let commands: Vec<&[&str]> = if trim.is_empty() {
+        vec![&len]
+    } else {
+        vec![&trim, &len]
+    };
+    let mut replies = context::call_all(&commands).into_iter();
+    if !trim.is_empty() {
+        if let Some(Err(e)) = replies.next() {
             context::log(&format!(
                 "rgsync: job '{}': cannot trim: {e}",
                 job.config.name
             ));
         }
     }
-    if let Ok(Value::Int(len)) = context::call(&["XLEN", &stream]) {
+    if let Some(Ok(Value::Int(len))) = replies.next() {
         job.pending.store(len.max(0), Ordering::Relaxed);
     }
     let mut s = job.stats();
