@@ -16,14 +16,19 @@ pub const POSTGRES: &str =
     "Driver={PostgreSQL Unicode};Server=127.0.0.1;Port=5432;Database=test;Uid=test;Pwd=test;";
 
 pub fn module_path() -> PathBuf {
+    module_file("librgsync.so", "rgsync-module")
+}
+
+/// `target/debug/<file>`, built by `cargo build -p <package>` (scripts/test.sh builds them all).
+pub fn module_file(file: &str, package: &str) -> PathBuf {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"));
-    let path = target.join("debug").join("librgsync.so");
+    let path = target.join("debug").join(file);
     assert!(
         path.exists(),
-        "{} is missing: run `cargo build -p rgsync-module` first (scripts/test.sh does)",
+        "{} is missing: run `cargo build -p {package}` first (scripts/test.sh does)",
         path.display()
     );
     path
@@ -55,6 +60,17 @@ impl Server {
     /// Starts redis-server with the rgsync module, `module_args` after it, `server_args`
     /// before it.
     pub fn start(name: &str, server_args: &[&str], module_args: &[&str]) -> Server {
+        Self::start_module(name, &module_path(), server_args, module_args)
+    }
+
+    /// Starts redis-server with the module at `module`, `module_args` after it,
+    /// `server_args` before it.
+    pub fn start_module(
+        name: &str,
+        module: &std::path::Path,
+        server_args: &[&str],
+        module_args: &[&str],
+    ) -> Server {
         let dir = scratch(name);
         let port = free_port();
         let mut args: Vec<String> = [
@@ -78,7 +94,7 @@ impl Server {
         .collect();
         args.extend(server_args.iter().map(|s| s.to_string()));
         args.push("--loadmodule".into());
-        args.push(module_path().to_string_lossy().to_string());
+        args.push(module.to_string_lossy().to_string());
         args.extend(module_args.iter().map(|s| s.to_string()));
         let child = spawn(&args);
         let mut s = Server {
