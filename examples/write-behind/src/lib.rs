@@ -10,13 +10,12 @@
 //! redis-cli RGSYNC.STATUS users                   # backlog, lag, rows, ... (rgsync's commands)
 //! ```
 //!
-//! The module declares rgsync's commands and RDB type too, so `RGSYNC.STATUS`/`LIST`/`ADD` work
-//! on it as on `librgsync.so`; a module that wants none of them keeps only the `init`
-//! and `recipes_rgsync::registrations!()`.
+//! Its job lives in code, so the module declares only rgsync's read-only commands
+//! (`RGSYNC.STATUS`, `RGSYNC.LIST`); `librgsync.so` adds `RGSYNC.ADD`/`REMOVE` and the RDB type
+//! that keeps jobs added at runtime.
 
 use std::time::Duration;
 
-use recipes_rgsync::module::RGSYNC_AUX;
 use recipes_rgsync::types::ColumnType;
 use recipes_rgsync::WriteBehind;
 use redis_module::{Context, RedisString, Status};
@@ -59,10 +58,7 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
 
 gears::export! {
     name: "write_behind",
-    data_types: [RGSYNC_AUX],
     commands: [
-        ["RGSYNC.ADD", recipes_rgsync::module::commands::rgsync_add, "write deny-oom", 0, 0, 0, ""],
-        ["RGSYNC.REMOVE", recipes_rgsync::module::commands::rgsync_remove, "write", 0, 0, 0, ""],
         ["RGSYNC.LIST", recipes_rgsync::module::commands::rgsync_list, "readonly", 0, 0, 0, ""],
         ["RGSYNC.STATUS", recipes_rgsync::module::commands::rgsync_status, "readonly", 0, 0, 0, ""],
     ],
