@@ -33,6 +33,19 @@ pub struct Column {
     pub ty: ColumnType,
 }
 
+/// Keyspace events every job captures: writes of a hash's fields (`HSET`, `HMSET`, `HSETNX`,
+/// `HINCRBY`, `HINCRBYFLOAT`) upsert the row from the hash as it is then; `DEL` (and the end of
+/// a hash whose last field went) deletes it; `RENAME` deletes the old key's row and upserts
+/// the new key's.
+pub const ALWAYS_CAPTURED: [&str; 6] = [
+    "hset",
+    "hincrby",
+    "hincrbyfloat",
+    "del",
+    "rename_from",
+    "rename_to",
+];
+
 /// A write-behind job.
 #[derive(Debug, Clone, PartialEq, bincode::Encode, bincode::Decode)]
 pub struct JobConfig {
@@ -64,7 +77,7 @@ pub struct JobConfig {
     pub backoff_ms: u64,
     /// Retry delay cap (ms).
     pub max_backoff_ms: u64,
-    /// Extra keyspace events captured besides `hset` and `del`: `hdel`, `expired`.
+    /// Extra keyspace events captured besides [`ALWAYS_CAPTURED`]: `hdel`, `expired`.
     pub events: Vec<String>,
     /// Create the target table (and checkpoint table) if missing.
     pub create_table: bool,
@@ -244,7 +257,8 @@ impl JobConfig {
                         let e = e.to_ascii_lowercase();
                         if !matches!(e.as_str(), "hdel" | "expired") {
                             return Err(SyncError::Config(format!(
-                                "EVENTS: '{e}' is not one of hdel, expired (hset and del are always captured)"
+                                "EVENTS: '{e}' is not one of hdel, expired ({} are always captured)",
+                                ALWAYS_CAPTURED.join(", ")
                             )));
                         }
                         job.events.push(e);
@@ -260,7 +274,7 @@ impl JobConfig {
 
     /// The keyspace events captured.
     pub fn event_types(&self) -> Vec<String> {
-        let mut e = vec!["hset".to_string(), "del".to_string()];
+        let mut e: Vec<String> = ALWAYS_CAPTURED.iter().map(|e| e.to_string()).collect();
         e.extend(self.events.iter().cloned());
         e
     }
@@ -398,7 +412,19 @@ mod tests {
         .unwrap();
         assert_eq!(j.dialect, Dialect::MySql);
         assert!(j.coalesce && j.exactly_once);
-        assert_eq!(j.event_types(), ["hset", "del", "hdel", "expired"]);
+        assert_eq!(
+            j.event_types(),
+            [
+                "hset",
+                "hincrby",
+                "hincrbyfloat",
+                "del",
+                "rename_from",
+                "rename_to",
+                "hdel",
+                "expired"
+            ]
+        );
         assert_eq!(j.columns[1].ty, ColumnType::Float);
         assert_eq!(j.max_backlog, 1000);
         assert_eq!(j.columns_spec(), "a=a:text b=b:float");

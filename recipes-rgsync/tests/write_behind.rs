@@ -63,8 +63,9 @@ fn xrange(con: &mut Connection, stream: &str) -> Vec<Vec<String>> {
 
 const EVIL: &str = "x'); DROP TABLE people;--";
 
-/// Upserts, partial updates, `HDEL`, `DEL`, every `#` op with and without acks, composite
-/// keys, typed columns, a conversion failure, injection attempts in keys and values.
+/// Upserts, partial updates, `HDEL`, `DEL`, `HINCRBY[FLOAT]`, `RENAME`, every `#` op with and
+/// without acks and a bad one, composite keys, typed columns, a conversion failure, injection
+/// attempts in keys and values.
 fn ops_end_to_end(conn: &str, table: &str) {
     let server = Server::start(&format!("ops-{table}"), &[], &[]);
     let mut con = server.conn();
@@ -114,6 +115,14 @@ fn ops_end_to_end(conn: &str, table: &str) {
         vec!["HSET", &evil_key, "name", "y"],
         vec!["HSET", "person:eu:9", "age", "notanumber", "#", "=a9"],
         vec!["HSET", "person:eu:10", "name", "zed", "born", "1700000000"],
+        // Field writes other than HSET: the row follows the hash.
+        vec!["HINCRBY", "person:eu:6", "age", "5"],
+        vec!["HINCRBYFLOAT", "person:eu:10", "score", "2.25"],
+        // A rename moves the row.
+        vec!["HSET", "person:us:11", "name", "ren", "age", "7"],
+        vec!["RENAME", "person:us:11", "person:us:12"],
+        // A `#` that is no op: not synced, dead-lettered with its error.
+        vec!["HSET", "person:eu:13", "name", "bad", "#", "*oops"],
     ];
     for cmd in &script {
         ok(&mut con, cmd);
@@ -156,15 +165,33 @@ fn ops_end_to_end(conn: &str, table: &str) {
         .query(&mut con)
         .unwrap();
     assert!(ttl > 3000, "ack streams expire after an hour");
-    // The dead letter keeps its error and the original change.
+    // The dead letters keep their error and the original change: the writer's conversion
+    // failure, and the capture's bad `#` (which also left the hash, without its `#`).
     let dlq = xrange(&mut con, "{0}rgsync:people:dlq");
-    assert_eq!(dlq.len(), 1);
-    let joined = dlq[0].join(" ");
+    assert_eq!(dlq.len(), 2, "{dlq:?}");
+    let joined = |key: &str| {
+        dlq.iter()
+            .map(|e| e.join(" "))
+            .find(|e| e.contains(key))
+            .unwrap_or_else(|| panic!("no dead letter for {key}: {dlq:?}"))
+    };
+    let conversion = joined("person:eu:9");
     assert!(
-        joined.contains("cannot convert 'notanumber' to integer"),
-        "{joined}"
+        conversion.contains("cannot convert 'notanumber' to integer"),
+        "{conversion}"
     );
-    assert!(joined.contains("person:eu:9"), "{joined}");
+    let control = joined("person:eu:13");
+    assert!(control.starts_with("id capture error "), "{control}");
+    assert!(control.contains("'#' must start with one of"), "{control}");
+    assert!(
+        control.contains("# *oops") && control.contains("bad"),
+        "{control}"
+    );
+    let h: BTreeMap<String, String> = redis::cmd("HGETALL")
+        .arg("person:eu:13")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(h, BTreeMap::from([("name".to_string(), "bad".to_string())]));
     // The whole table.
     let got = rows(
         conn,
@@ -181,20 +208,22 @@ fn ops_end_to_end(conn: &str, table: &str) {
     );
     let null = "NULL".to_string();
     let s = |x: &str| x.to_string();
-    assert_eq!(got.len(), 5, "{got:?}");
+    assert_eq!(got.len(), 6, "{got:?}");
     assert_eq!(
         got[0][..5],
         [s("eu"), s("1"), s("ann"), s("32"), null.clone()]
     );
     assert!(got[0][5].starts_with("2000-01-02 00:00:00"), "{:?}", got[0]);
     assert_eq!(got[1][..4], [s("eu"), s("10"), s("zed"), null.clone()]);
+    assert_eq!(got[1][4].parse::<f64>().ok(), Some(2.25), "{:?}", got[1]);
     assert!(got[1][5].starts_with("2023-11-14 22:13:20"), "{:?}", got[1]);
     assert_eq!(got[2][..4], [s("eu"), s("5"), s("eve"), null.clone()]);
-    assert_eq!(got[3][..4], [s("eu"), s("6"), s(EVIL), s("1")]);
-    assert_eq!(got[4][..3], [s(EVIL), s("8"), s("y")]);
+    assert_eq!(got[3][..4], [s("eu"), s("6"), s(EVIL), s("6")]);
+    assert_eq!(got[4][..4], [s("us"), s("12"), s("ren"), s("7")]);
+    assert_eq!(got[5][..3], [s(EVIL), s("8"), s("y")]);
     let st = status(&mut con, "people");
-    assert_eq!(st["dead_letters"], "1");
-    assert_eq!(st["capture_failures"], "0");
+    assert_eq!(st["dead_letters"], "2");
+    assert_eq!(st["capture_failures"], "1");
 }
 
 fn exec_drop(conn: &str, quoted: &str) {
@@ -611,6 +640,73 @@ fn write_through_replies_after_the_commit() {
     ok(&mut con, &["RGSYNC.REMOVE", "down"]);
 }
 
+/// The job's stream keeps its name when the job is removed and added again (the backlog
+/// written meanwhile is applied), and a second stream of the job on the same shard — one that
+/// came with a migrated slot; here made by hand with an old id — is applied on its own
+/// checkpoint, not skipped as if it were below the first stream's.
+#[test]
+fn streams_keep_their_names_and_each_has_its_checkpoint() {
+    let dir = scratch("two-streams-db");
+    let conn = sqlite(&dir);
+    let server = Server::start("two-streams", &[], &[]);
+    let mut con = server.conn();
+    add_people(&mut con, &conn, "people", &[]);
+    ok(&mut con, &["HSET", "person:eu:1", "name", "ann"]);
+    drained(&mut con, "people", Duration::from_secs(10));
+    // Removed: writes go nowhere; added again: the same stream, so what is written after
+    // the re-add is applied, and the earlier rows stay.
+    ok(&mut con, &["RGSYNC.REMOVE", "people"]);
+    ok(&mut con, &["HSET", "person:eu:2", "name", "bob"]);
+    add_people(&mut con, &conn, "people", &[]);
+    ok(&mut con, &["HSET", "person:eu:3", "name", "cat"]);
+    drained(&mut con, "people", Duration::from_secs(10));
+    let streams: Vec<String> = redis::cmd("KEYS")
+        .arg("*rgsync:people")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(streams, ["{0}rgsync:people"]);
+    // A second stream whose entry is older than the first stream's checkpoint.
+    ok(
+        &mut con,
+        &[
+            "XADD",
+            "{7}rgsync:people",
+            "1-1",
+            "k",
+            "person:eu:77",
+            "=name",
+            "moved",
+        ],
+    );
+    ok(&mut con, &["HSET", "person:eu:4", "name", "dan"]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let sql = "SELECT region, id, name FROM people";
+    let want = |rows: &[Vec<String>]| rows.len() == 4 && rows.iter().any(|r| r[1] == "77");
+    let mut got = rows(&conn, sql);
+    while !want(&got) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        got = rows(&conn, sql);
+    }
+    let s = |x: &str| x.to_string();
+    assert_eq!(
+        got,
+        [
+            vec![s("eu"), s("1"), s("ann")],
+            vec![s("eu"), s("3"), s("cat")],
+            vec![s("eu"), s("4"), s("dan")],
+            vec![s("eu"), s("77"), s("moved")],
+        ]
+    );
+    let checkpoints = rows(
+        &conn,
+        "SELECT stream FROM rgsync_checkpoint WHERE job = 'people'",
+    );
+    assert_eq!(
+        checkpoints,
+        [vec![s("{0}rgsync:people")], vec![s("{7}rgsync:people")]]
+    );
+}
+
 /// A job from the config file given at load; `expired` keys are deleted from the table.
 #[test]
 fn config_file_job_and_expired_keys() {
@@ -646,7 +742,10 @@ fn config_file_job_and_expired_keys() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let list = format!("{:?}", q(&mut con, &["RGSYNC.LIST"]).unwrap());
-    assert!(list.contains("hset,del,expired"), "{list}");
+    assert!(
+        list.contains("hset,hincrby,hincrbyfloat,del,rename_from,rename_to,expired"),
+        "{list}"
+    );
 }
 
 /// `RGSYNC.ADD`/`REMOVE` reach a replica (live and by full sync); the replica captures

@@ -1,11 +1,13 @@
-//! Capture: a `sync` registration on the job's keys (`hset`, `del`, plus `hdel`, `expired`
-//! if configured). It runs inside the client's command, so the change is in the job's stream
-//! (and replicated with the command) before the client gets its reply.
+//! Capture: a `sync` registration on the job's keys (the events of
+//! [`ALWAYS_CAPTURED`](crate::config::ALWAYS_CAPTURED), plus `hdel`, `expired` if configured).
+//! It runs inside the client's command, so the change is in the job's stream (and replicated
+//! with the command) before the client gets its reply.
 //!
 //! The `#` control field is removed from the hash and acted on: `=` upsert (default), `+`
 //! keep without syncing, `-` delete the key without syncing, `~` delete key and row; an id
 //! after the op (`# =abc`) asks for an ack in the stream `{<key>}abc` (`status done`, written
-//! by the writer after the commit; at once for `+` and `-`).
+//! by the writer after the commit; at once for `+` and `-`). Any other `#` value is removed
+//! too and the change goes to the dead-letter stream with its error.
 
 use std::sync::Arc;
 
@@ -96,7 +98,8 @@ fn local_tag(job: &Job) -> Result<&str, SyncError> {
 
 fn capture(job: &Job, r: &KeyRecord) -> Result<(), SyncError> {
     let key = r.key.as_str();
-    let deleted = matches!(r.event.as_deref(), Some("del" | "expired"));
+    // `rename_from`: the key's old name is gone (its row goes; `rename_to` upserts the new one).
+    let deleted = matches!(r.event.as_deref(), Some("del" | "expired" | "rename_from"));
     // `#` and the mapped fields, read natively in one go (upserts only).
     let mut values: Vec<Option<String>> = Vec::new();
     let mut ack = None;
@@ -108,7 +111,16 @@ fn capture(job: &Job, r: &KeyRecord) -> Result<(), SyncError> {
         values = context::hash_get(key, &job.read_fields)?;
         if let Some(control) = values.first().cloned().flatten() {
             context::call(&["HDEL", key, "#"])?;
-            let (op, id) = ControlOp::parse(&control)?;
+            let (op, id) = match ControlOp::parse(&control) {
+                Ok(parsed) => parsed,
+                Err(e) => {
+                    // No way to know what was meant: the change is not synced; it goes to
+                    // the dead letters with its error (never dropped silently), and the
+                    // capture failure is counted.
+                    dead_letter_capture(job, key, &control, &values, &e.to_string())?;
+                    return Err(e);
+                }
+            };
             ack = id;
             match op {
                 ControlOp::Upsert => {}
@@ -152,6 +164,29 @@ fn capture(job: &Job, r: &KeyRecord) -> Result<(), SyncError> {
         .filter_map(|(name, v)| v.as_deref().map(|v| (name.as_str(), v)));
     Change::upsert_entry(key, ack.as_deref(), present, &mut entry);
     append_pairs(job, &entry)
+}
+
+/// A change the capture cannot put in the stream (a bad `#` control value): appended to the
+/// job's dead-letter stream as `id capture`, `error`, `#` and the upsert's entry (the key and
+/// the mapped fields it had), and counted with the job's dead letters.
+fn dead_letter_capture(
+    job: &Job,
+    key: &str,
+    control: &str,
+    values: &[Option<String>],
+    error: &str,
+) -> Result<(), SyncError> {
+    let tag = local_tag(job)?;
+    let mut entry: Vec<(&str, &str)> = vec![("id", "capture"), ("error", error), ("#", control)];
+    let present = job
+        .entry_fields
+        .iter()
+        .zip(values.iter().skip(1))
+        .filter_map(|(name, v)| v.as_deref().map(|v| (name.as_str(), v)));
+    Change::upsert_entry(key, None, present, &mut entry);
+    context::stream_add(&job.dead_letters(tag), &entry)?;
+    job.stats().dead_lettered += 1;
+    Ok(())
 }
 
 /// Appends an entry to the job's stream on this shard.

@@ -93,6 +93,12 @@ fn write(job: &Job, batch: Vec<StreamRecord>) -> Result<u64, SyncError> {
         .collect();
     let newest = entries.iter().map(|e| e.id).max();
     let mut guard = job.writer.lock().unwrap_or_else(|p| p.into_inner());
+    // A writer drains one stream: its checkpoint is that stream's. A batch of another stream
+    // of the job on this shard (one moved here with its slot, or one made by hand) gets a
+    // writer of its own, which reads that stream's checkpoint.
+    if guard.as_ref().is_some_and(|w| w.stream != stream) {
+        *guard = None;
+    }
     let writer = guard.get_or_insert_with(|| Writer::new(&job.config, &stream));
     let mut sink = RedisSink {
         job,
@@ -118,9 +124,12 @@ fn write(job: &Job, batch: Vec<StreamRecord>) -> Result<u64, SyncError> {
     // backlog's length take the Redis lock once.
     let min = match (&result, newest) {
         (Ok(_), Some(last)) => Some(
-            StreamId {
-                ms: last.ms,
-                seq: last.seq + 1,
+            match last.seq.checked_add(1) {
+                Some(seq) => StreamId { ms: last.ms, seq },
+                None => StreamId {
+                    ms: last.ms.saturating_add(1),
+                    seq: 0,
+                },
             }
             .to_string(),
         ),
