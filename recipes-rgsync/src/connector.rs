@@ -100,6 +100,13 @@ fn is_transient_state(state: &str, native: i32, message: &str) -> bool {
         || m.contains("no connection to the server")
 }
 
+/// Errors caused by what is being written, whatever state and connection loss come with
+/// them: MariaDB/MySQL's packet bigger than `max_allowed_packet` (1153, sent as `08S01` with
+/// the connection closed).
+fn is_record_failure(native: i32) -> bool {
+    native == 1153
+}
+
 impl OdbcConnector {
     /// A connector for `job` (does not connect yet).
     pub fn new(job: &JobConfig) -> Self {
@@ -129,12 +136,15 @@ impl OdbcConnector {
             Some(c) => c.conn.is_dead().unwrap_or(true),
             None => true,
         };
-        let transient = dead || is_transient_state(&state, native, &message);
+        // A record the server cannot take closes the connection too: that is the record's
+        // failure (dead-lettered after its attempts), not the database being down.
+        let transient =
+            !is_record_failure(native) && (dead || is_transient_state(&state, native, &message));
         if let Some(c) = &mut self.conn {
             let _ = c.conn.rollback();
             c.prepared.clear(); // a statement may be stale (the table changed)
         }
-        if transient {
+        if transient || dead {
             self.conn = None;
             self.prepared = false;
         }
@@ -363,5 +373,12 @@ mod tests {
         assert!(is_transient_state("HY000", 5, "database is locked"));
         assert!(!is_transient_state("23000", 1062, "Duplicate entry"));
         assert!(!is_transient_state("42S02", 1146, "Table doesn't exist"));
+        // Transient by its state, but the record's fault.
+        assert!(is_transient_state(
+            "08S01",
+            1153,
+            "Got a packet bigger than"
+        ));
+        assert!(is_record_failure(1153) && !is_record_failure(2006));
     }
 }

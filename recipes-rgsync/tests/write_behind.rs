@@ -885,3 +885,75 @@ fn mariadb_poison_record_goes_to_dead_letters_others_flow() {
     assert_eq!(st["dead_letters"], "1");
     assert!(st["last_error"].contains("CONSTRAINT"), "{st:?}");
 }
+
+/// A record bigger than MariaDB's `max_allowed_packet` makes the server drop the connection
+/// (a "transient" error by its kind); the reconnect works every time, so it is the record,
+/// not the database: after `MAX_ATTEMPTS` drops it is treated like any failing record and
+/// goes to the dead letters while the rest flow (before, the job retried it forever).
+#[test]
+fn mariadb_oversized_record_goes_to_dead_letters_others_flow() {
+    let server = Server::start("oversized", &[], &[]);
+    let mut con = server.conn();
+    let table = unique("oversized_it");
+    exec_drop(MARIADB, &format!("`{table}`"));
+    exec(
+        MARIADB,
+        &format!("CREATE TABLE `{table}` (id BIGINT PRIMARY KEY, body LONGTEXT)"),
+    );
+    let max: Vec<Vec<String>> = rows(MARIADB, "SELECT @@max_allowed_packet");
+    let max: usize = max[0][0].parse().unwrap();
+    ok(
+        &mut con,
+        &[
+            "RGSYNC.ADD",
+            "docs",
+            "KEY",
+            "doc:{id:integer}",
+            "TABLE",
+            &table,
+            "COLUMNS",
+            "body",
+            "CONNECTION",
+            MARIADB,
+            "DURATION",
+            "50",
+            "MAX_ATTEMPTS",
+            "2",
+            "BACKOFF",
+            "10",
+            "MAX_BACKOFF",
+            "20",
+        ],
+    );
+    let big = "x".repeat(max + 1024);
+    let mut pipe = redis::pipe();
+    for i in 0..10 {
+        let body = if i == 4 { big.as_str() } else { "small" };
+        pipe.cmd("HSET")
+            .arg(format!("doc:{i}"))
+            .arg("body")
+            .arg(body)
+            .ignore();
+    }
+    pipe.query::<()>(&mut con).unwrap();
+    drained(&mut con, "docs", Duration::from_secs(60));
+    ok(&mut con, &["HSET", "doc:100", "body", "after"]);
+    drained(&mut con, "docs", Duration::from_secs(20));
+    let got = rows(
+        MARIADB,
+        &format!("SELECT COUNT(*), SUM(LENGTH(body)) FROM `{table}`"),
+    );
+    assert_eq!(got, [["10".to_string(), (9 * 5 + 5).to_string()]]);
+    let dlq: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+        .arg("{0}rgsync:docs:dlq")
+        .arg("-")
+        .arg("+")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(dlq.len(), 1);
+    let fields: BTreeMap<String, String> = dlq[0].1.iter().cloned().collect();
+    assert_eq!(fields["k"], "doc:4");
+    assert_eq!(fields["=body"].len(), big.len(), "the record is kept whole");
+    let st = status(&mut con, "docs");
+    assert_eq!(st["dead_letters"], "1");
+}
