@@ -168,6 +168,9 @@ fn database_down_15s_mid_load_then_every_row_exactly_once() {
     assert_eq!(st["state"], "retrying", "{st:?}");
     assert!(st["last_error"].contains("connect"), "{st:?}");
     let backlog_during: u64 = st["backlog"].parse().unwrap();
+    // The lag is the age of the oldest change waiting: at least the 5 s it has been down.
+    let lag_during: u64 = st["lag_ms"].parse().unwrap();
+    assert!((4_500..60_000).contains(&lag_during), "{st:?}");
     // RG.DUMPREGISTRATIONS shows the same for the writer registration.
     let dump = format!(
         "{:?}",
@@ -198,6 +201,7 @@ fn database_down_15s_mid_load_then_every_row_exactly_once() {
         "an outage never dead-letters: {st:?}"
     );
     assert!(st["retries"].parse::<u64>().unwrap() > 3, "{st:?}");
+    assert_eq!(st["lag_ms"], "0", "nothing waits once drained: {st:?}");
     eprintln!(
         "outage: {writes} writes, backlog during the outage {backlog_during}, status after {st:?}"
     );

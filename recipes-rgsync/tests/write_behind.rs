@@ -705,6 +705,22 @@ fn streams_keep_their_names_and_each_has_its_checkpoint() {
         checkpoints,
         [vec![s("{0}rgsync:people")], vec![s("{7}rgsync:people")]]
     );
+    // The change is in the stream within the client's own command: inside one MULTI (no
+    // writer runs in between), the stream is one entry longer right after the HSET.
+    let (before, after): (i64, i64) = redis::pipe()
+        .atomic()
+        .cmd("XLEN")
+        .arg("{0}rgsync:people")
+        .cmd("HSET")
+        .arg("person:eu:5")
+        .arg("name")
+        .arg("eve")
+        .ignore()
+        .cmd("XLEN")
+        .arg("{0}rgsync:people")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(after, before + 1);
 }
 
 /// A job from the config file given at load; `expired` keys are deleted from the table.
