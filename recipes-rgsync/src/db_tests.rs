@@ -283,7 +283,8 @@ fn replay_is_skipped(conn: &str) {
 }
 
 /// A record the database refuses goes to the dead letters after its attempts; the others
-/// of its batch are written.
+/// of its batch are written. Until then the failed batch left nothing behind (one
+/// transaction per batch, rolled back).
 fn poison_is_isolated(conn: &str) {
     let table = unique("poison");
     let job = job(conn, &table, &["CREATE_TABLE", "no"]);
@@ -301,23 +302,40 @@ fn poison_is_isolated(conn: &str) {
         ),
     );
     let mut f = Feed(0);
+    // Three statements (upsert, delete, upsert ×2): the first succeeds, the last fails.
     let batch = vec![
         f.entry("u:a:1", Op::Upsert, None, &[("age", "1")]),
+        f.entry("u:a:9", Op::Delete, None, &[]),
         f.entry("u:a:2", Op::Upsert, Some("p"), &[("age", "-5")]),
         f.entry("u:a:3", Op::Upsert, None, &[("age", "3")]),
     ];
     let mut sink = Recorder::default();
     let mut w = Writer::new(&job, "s");
-    let report = w.write_batch(&job, &batch, &mut sink, &no_wait).unwrap();
+    // One transaction per batch: when the writer waits to retry the failed batch, nothing of
+    // it is in the table (the first statement's row was rolled back with the rest).
+    let table_at_first_wait = std::cell::RefCell::new(None);
+    let count = format!("SELECT COUNT(*) FROM {}", q(&table));
+    let wait = |_: Duration, _: &str| {
+        let mut seen = table_at_first_wait.borrow_mut();
+        if seen.is_none() {
+            *seen = Some(rows(conn, &count));
+        }
+        true
+    };
+    let report = w.write_batch(&job, &batch, &mut sink, &wait).unwrap();
+    assert_eq!(
+        table_at_first_wait.into_inner(),
+        Some(vec![vec!["0".to_string()]])
+    );
     assert_eq!(report.dead_lettered, 1);
-    assert_eq!(sink.dead[0].0, StreamId { ms: 1000, seq: 2 });
+    assert_eq!(sink.dead[0].0, StreamId { ms: 1000, seq: 3 });
     assert!(sink.acks.contains(&("u:a:2".into(), "p".into(), false)));
     let got = rows(
         conn,
         &format!("SELECT {}, {} FROM {}", q("id"), q("age"), q(&table)),
     );
     assert_eq!(got, [["1", "1"], ["3", "3"]]);
-    assert_eq!(w.checkpoint(), Some(StreamId { ms: 1000, seq: 3 }));
+    assert_eq!(w.checkpoint(), Some(StreamId { ms: 1000, seq: 4 }));
 }
 
 /// Coalescing: many changes of a few keys in one batch become one row each.
