@@ -331,7 +331,7 @@ impl Host for RedisHost {
 
     fn stream_add(&self, key: &str, fields: &[(&str, &str)]) -> Result<String, HostError> {
         // Natively only inside a `sync` execution (the running command's context); elsewhere
-        // through `XADD`, which also wakes clients blocked on the stream.
+        // (another thread, a callback without a command) through `XADD`.
         let Some(InlineContext(ptr)) = self.inline else {
             return gears_core::host::stream_add_by_call(self, key, fields);
         };

@@ -2,12 +2,12 @@
 //! stream entry through `RM_StreamAdd`, instead of `HMGET` / `XADD` through `RM_Call` (no
 //! argument vector of command strings, no command lookup, no reply to build and parse).
 //!
-//! [`stream_add`] does what `XADD <key> * …` does for everything but clients blocked in
-//! `XREAD`/`XREADGROUP` on that stream: it is replicated (and written to the AOF) as `XADD <key>
-//! <id> …` with the id it got, raises the `xadd` keyspace event, and touches `WATCH`ers when
-//! the key is closed. Redis 7.0's module stream API cannot wake blocked stream readers
-//! (`RM_SignalKeyAsReady` signals module types only); they see the entry with the next `XADD`
-//! or at their timeout. `RedisHost` uses it only inside `sync` executions.
+//! [`stream_add`] does what `XADD <key> * …` does: it is replicated (and written to the AOF) as
+//! `XADD <key> <id> …` with the id it got, raises the `xadd` keyspace event, touches `WATCH`ers
+//! when the key is closed, and Redis wakes clients blocked in `XREAD`/`XREADGROUP` on the
+//! stream (`RedisModule_StreamAdd` marks the key ready; tested in `tests/triggers.rs`, on a
+//! stream that exists and on one the append creates). `RedisHost` uses it only inside `sync`
+//! executions (the running command's context).
 
 use std::cell::RefCell;
 use std::ffi::CStr;

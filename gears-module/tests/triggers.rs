@@ -607,3 +607,40 @@ fn async_executions_can_see_the_value_at_event_time() {
         "[first,second]"
     );
 }
+
+/// A `sync` execution's native append (`RedisModule_StreamAdd`) wakes a client blocked in
+/// `XREAD` on that stream at once, like `XADD` does — on a stream that exists and on one the
+/// append creates.
+#[test]
+fn a_native_append_wakes_clients_blocked_on_the_stream() {
+    let server = Server::start(MODULE, &[]);
+    let mut con = server.conn();
+    run(&mut con, &["XADD", "woken:old", "*", "a", "0"]);
+    for stream in ["woken:old", "woken:new"] {
+        let url = server.url();
+        let reader = std::thread::spawn(move || {
+            let mut c = redis::Client::open(url).unwrap().get_connection().unwrap();
+            let t = Instant::now();
+            let v: redis::Value = redis::cmd("XREAD")
+                .arg("BLOCK")
+                .arg(10_000)
+                .arg("STREAMS")
+                .arg(stream)
+                .arg("$")
+                .query(&mut c)
+                .unwrap();
+            (common::show(&v), t.elapsed())
+        });
+        eventually("the reader to block", || {
+            run(&mut con, &["INFO", "clients"]).contains("blocked_clients:1")
+        });
+        let sent = Instant::now();
+        run(&mut con, &["RG.TRIGGER", "append", stream, "f", "1"]);
+        let (entries, waited) = reader.join().unwrap();
+        assert!(entries.contains("f,1"), "{stream}: {entries}");
+        assert!(
+            sent.elapsed() < Duration::from_secs(2) && waited < Duration::from_secs(5),
+            "{stream}: woken only by its timeout ({waited:?})"
+        );
+    }
+}
