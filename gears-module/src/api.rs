@@ -14,7 +14,7 @@ use gears_core::registry::{self, Registered as Built};
 
 use crate::runtime::runtime;
 
-use redis_module::{Context, RedisResult, RedisValue};
+use redis_module::{raw, Context, RedisResult, RedisValue};
 
 /// Statistics of one registration (as `RG.DUMPREGISTRATIONS` shows them).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -153,4 +153,38 @@ pub fn cluster_wide_command(command: &str) {
 /// ```
 pub fn fan_out(ctx: &Context, command: &[String], local: RedisValue) -> RedisResult {
     crate::cluster::mgmt::after_registration_change(ctx, command, local, None)
+}
+
+/// Hides argument `pos` (the command name is 0) of the command `ctx` is running from
+/// `SLOWLOG` and `MONITOR` (`RM_RedactClientCommandArgument`, Redis 7.0+): they show
+/// `(redacted)` instead. What the command replicates (`replicate_verbatim`) and executes is
+/// unchanged. Call it from a command handler, for arguments such as credentials; redacting
+/// from the handler also covers the command when another master applies it through `RM_Call`.
+///
+/// Errors (nothing is redacted) when the server lacks the call (before 7.0), when `pos` is 0
+/// or past the last argument, or when `ctx` runs no client command.
+pub fn redact_argument(ctx: &Context, pos: usize) -> Result<(), GearsError> {
+    let refused = || GearsError::Invalid(format!("cannot redact argument {pos}"));
+    let pos = std::os::raw::c_int::try_from(pos).map_err(|_| refused())?;
+    if pos <= 0 || ctx.ctx.is_null() {
+        return Err(refused());
+    }
+    // SAFETY: the function table is filled when the module loads and never changes; reading
+    // the pointer copies it. `ctx.ctx` is the live context of the command being run (the
+    // caller's handler holds `ctx`), on the main thread; Redis checks `pos` against the
+    // client's argc and that the context has a client, returning REDISMODULE_ERR otherwise.
+    #[allow(unsafe_code)]
+    let status = unsafe {
+        let Some(redact) = raw::RedisModule_RedactClientCommandArgument else {
+            return Err(GearsError::Invalid(
+                "this Redis cannot redact command arguments (7.0 or later needed)".into(),
+            ));
+        };
+        redact(ctx.ctx, pos)
+    };
+    if status == raw::REDISMODULE_OK as std::os::raw::c_int {
+        Ok(())
+    } else {
+        Err(refused())
+    }
 }

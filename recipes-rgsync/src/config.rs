@@ -102,6 +102,22 @@ pub fn check_identifier(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Checks a column name (a `COLUMNS` column, a key part): an identifier without `.`, which
+/// would be read as `table.column` when quoted (only `TABLE` and `CHECKPOINT_TABLE` may be
+/// schema-qualified). A hash field with a `.` is mapped to another name: `a.b=a_b`.
+pub fn check_column(name: &str) -> Result<(), String> {
+    check_identifier(name)?;
+    if name.contains('.') {
+        return Err(format!(
+            "column '{name}': '.' is not allowed in a column name (only TABLE and \
+             CHECKPOINT_TABLE may be schema-qualified); map the field to another column, e.g. \
+             '{name}={}'",
+            name.replace('.', "_")
+        ));
+    }
+    Ok(())
+}
+
 fn check_job_name(name: &str) -> Result<(), SyncError> {
     if name.is_empty()
         || name.len() > 64
@@ -131,7 +147,7 @@ pub fn parse_columns(spec: &str) -> Result<Vec<Column>, SyncError> {
         };
         let (field, column) = name.split_once('=').unwrap_or((name, name));
         check_identifier(field).map_err(SyncError::Config)?;
-        check_identifier(column).map_err(SyncError::Config)?;
+        check_column(column).map_err(SyncError::Config)?;
         if field.starts_with('#') {
             return Err(SyncError::Config(format!(
                 "field '{field}': fields starting with '#' are control fields"
@@ -178,7 +194,11 @@ impl JobConfig {
         for part in table.split('.') {
             check_identifier(part).map_err(SyncError::Config)?;
         }
+        for c in &columns {
+            check_column(&c.column).map_err(SyncError::Config)?;
+        }
         for (pk, _) in key.columns() {
+            check_column(pk).map_err(SyncError::Config)?;
             if columns.iter().any(|c| &c.column == pk) {
                 return Err(SyncError::Config(format!(
                     "column '{pk}' is the primary key (from the key pattern) and cannot be mapped"
@@ -316,6 +336,87 @@ fn yes(b: bool) -> String {
     if b { "yes" } else { "no" }.into()
 }
 
+/// Connection-string attributes whose values are secrets (lower case).
+const SECRET_ATTRIBUTES: [&str; 7] = [
+    "pwd",
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "authtoken",
+    "privatekey",
+];
+
+/// Masks secrets in free text that may quote a connection string, or part of one, anywhere
+/// (an error message about a misplaced word, upper-cased or not): every `<attr>=<value>` whose
+/// attribute is one [`mask_secrets`] masks (any case, after a non-alphanumeric character)
+/// becomes `<attr>=***`, the value running to the next `;` (a `{…}` value to its closing
+/// brace, then to the next `;`) or to the end of the text. Used on every config error that is
+/// logged or replied.
+///
+/// ```
+/// use recipes_rgsync::config::mask_secrets_in_text;
+/// assert_eq!(
+///     mask_secrets_in_text("unknown option DRIVER={X};PWD=SEKR3T; UID=U"),
+///     "unknown option DRIVER={X};PWD=***; UID=U"
+/// );
+/// assert_eq!(mask_secrets_in_text("'a;Pwd={p;w}}d}' has no value"), "'a;Pwd=***");
+/// ```
+pub fn mask_secrets_in_text(text: &str) -> String {
+    let b = text.as_bytes();
+    let mut out: Vec<u8> = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let at_boundary = i == 0 || !b[i - 1].is_ascii_alphanumeric();
+        let value_start = at_boundary
+            .then(|| {
+                SECRET_ATTRIBUTES.iter().find_map(|name| {
+                    let end = i + name.len();
+                    if end > b.len() || !b[i..end].eq_ignore_ascii_case(name.as_bytes()) {
+                        return None;
+                    }
+                    let mut j = end;
+                    while j < b.len() && matches!(b[j], b' ' | b'\t') {
+                        j += 1;
+                    }
+                    (b.get(j) == Some(&b'=')).then_some(j + 1)
+                })
+            })
+            .flatten();
+        let Some(start) = value_start else {
+            out.push(b[i]);
+            i += 1;
+            continue;
+        };
+        out.extend_from_slice(&b[i..start]);
+        out.extend_from_slice(b"***");
+        // Skip the value: a `{…}` value (`}}` escapes a brace) first, then up to `;`.
+        let mut j = start;
+        while j < b.len() && b[j] == b' ' {
+            j += 1;
+        }
+        if b.get(j) == Some(&b'{') {
+            j += 1;
+            while j < b.len() {
+                if b[j] == b'}' {
+                    if b.get(j + 1) == Some(&b'}') {
+                        j += 2;
+                        continue;
+                    }
+                    break;
+                }
+                j += 1;
+            }
+        }
+        while j < b.len() && b[j] != b';' {
+            j += 1;
+        }
+        i = j;
+    }
+    // Cut only before ASCII bytes or at the end: still UTF-8.
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
 /// Masks the values of `PWD`, `PASSWORD`, `PASSWD`, `SECRET`, `TOKEN`, `KEY`-like attributes
 /// of an ODBC connection string (`{…}`-quoted values included).
 ///
@@ -358,17 +459,7 @@ pub fn mask_secrets(conn: &str) -> String {
         let name = attr.trim().to_ascii_lowercase();
         out.push_str(attr);
         out.push('=');
-        if [
-            "pwd",
-            "password",
-            "passwd",
-            "secret",
-            "token",
-            "authtoken",
-            "privatekey",
-        ]
-        .contains(&name.as_str())
-        {
+        if SECRET_ATTRIBUTES.contains(&name.as_str()) {
             out.push_str("***");
         } else {
             out.push_str(value);
@@ -468,11 +559,149 @@ mod tests {
     }
 
     #[test]
+    fn dots_only_in_table_names() {
+        let with = |key: &str, table: &str, columns: &str, checkpoint: &str| {
+            JobConfig::parse_args(&args(&[
+                "j",
+                "KEY",
+                key,
+                "TABLE",
+                table,
+                "COLUMNS",
+                columns,
+                "CHECKPOINT_TABLE",
+                checkpoint,
+                "CONNECTION",
+                "Driver={SQLite3}",
+            ]))
+        };
+        // schema-qualified tables, a dotted hash field mapped to a plain column
+        let ok = with("u:{id}", "s.users", "name a.b=a_b", "s.rgsync_checkpoint").unwrap();
+        assert_eq!(ok.table, "s.users");
+        assert_eq!(ok.checkpoint_table, "s.rgsync_checkpoint");
+        assert_eq!(
+            (ok.columns[1].field.as_str(), ok.columns[1].column.as_str()),
+            ("a.b", "a_b")
+        );
+        // a column with a dot, in COLUMNS (as is, mapped, typed) or in the key
+        for (key, columns) in [
+            ("u:{id}", "a.b"),
+            ("u:{id}", "name x=a.b"),
+            ("u:{id}", "a.b:integer"),
+            ("u:{s.id}", "name"),
+            ("u:{r}:{s.id:integer}", "name"),
+        ] {
+            let err = with(key, "t", columns, "c").unwrap_err().to_string();
+            assert!(
+                err.starts_with("invalid job: ")
+                    && err.contains("'.' is not allowed in a column name"),
+                "{key} {columns}: {err}"
+            );
+        }
+        // through the Rust API (a column given as a struct) too
+        let key = KeyPattern::parse("u:{id}").unwrap();
+        let column = Column {
+            field: "f".into(),
+            column: "a.b".into(),
+            ty: ColumnType::Text,
+        };
+        assert!(JobConfig::new("j", key, "t", vec![column], "Driver={SQLite3}").is_err());
+    }
+
+    #[test]
     fn masks_every_secret_form() {
         assert_eq!(
             mask_secrets("Driver={PostgreSQL Unicode};PWD=p1;password={x}};y};Uid=u"),
             "Driver={PostgreSQL Unicode};PWD=***;password=***;Uid=u"
         );
         assert_eq!(mask_secrets("Database=./x.db"), "Database=./x.db");
+    }
+
+    #[test]
+    fn config_errors_are_masked_whatever_word_holds_the_connection() {
+        let conn = "Driver={SQLite3};Database=/tmp/xdb;PWD=Sekr3t;Uid=u";
+        let cases: [&[&str]; 7] = [
+            // CONNECTION forgotten: the connection string is the unpaired last word
+            &["j", "KEY", "u:{id}", "TABLE", "t", conn],
+            // an option name (upper-cased in the message)
+            &[
+                "j",
+                "KEY",
+                "u:{id}",
+                "TABLE",
+                "t",
+                "CONNECTION",
+                "x",
+                conn,
+                "y",
+            ],
+            // the table, the columns, an option's value
+            &["j", "KEY", "u:{id}", "TABLE", conn, "CONNECTION", "x"],
+            &[
+                "j",
+                "KEY",
+                "u:{id}",
+                "TABLE",
+                "t",
+                "CONNECTION",
+                "x",
+                "COLUMNS",
+                conn,
+            ],
+            &[
+                "j",
+                "KEY",
+                "u:{id}",
+                "TABLE",
+                "t",
+                "CONNECTION",
+                "x",
+                "CHECKPOINT_TABLE",
+                conn,
+            ],
+            &[
+                "j",
+                "KEY",
+                "u:{id}",
+                "TABLE",
+                "t",
+                "CONNECTION",
+                "x",
+                "BATCH",
+                conn,
+            ],
+            &[
+                "j",
+                "KEY",
+                "u:{id}",
+                "TABLE",
+                "t",
+                "CONNECTION",
+                "x",
+                "DIALECT",
+                conn,
+            ],
+        ];
+        for case in cases {
+            let err = JobConfig::parse_args(&args(case)).unwrap_err().to_string();
+            assert!(err.contains("Sekr3t") || err.contains("SEKR3T"), "{err}");
+            let masked = mask_secrets_in_text(&err);
+            assert!(!masked.to_lowercase().contains("sekr3t"), "{masked}");
+            assert!(masked.to_lowercase().contains("pwd=***"), "{masked}");
+        }
+        // every spelling and form
+        for (text, want) in [
+            ("x PWD=Sekr3t", "x PWD=***"),
+            ("'a;pwd = Sekr3t;b=1'", "'a;pwd =***;b=1'"),
+            ("Password={Sek;r3t}};x};Uid=u", "Password=***;Uid=u"),
+            ("AUTHTOKEN=Sekr3t", "AUTHTOKEN=***"),
+            ("secret=Sekr3t 'é'", "secret=***"),
+            ("no secrets: Uid=u;MyPwd=v", "no secrets: Uid=u;MyPwd=v"),
+            ("é;Pwd=Sekr3t;é", "é;Pwd=***;é"),
+            ("pwd", "pwd"),
+            ("Pwd=", "Pwd=***"),
+        ] {
+            assert_eq!(mask_secrets_in_text(text), want);
+        }
     }
 }

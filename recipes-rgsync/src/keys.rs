@@ -63,7 +63,7 @@ impl KeyPattern {
                         ),
                         None => (spec.as_str(), ColumnType::Text),
                     };
-                    crate::config::check_identifier(name).map_err(|e| bad(&e))?;
+                    crate::config::check_column(name).map_err(|e| bad(&e))?;
                     if matches!(parts.last(), Some(Part::Column(..))) && lit.is_empty() {
                         return Err(bad("two key parts need literal text between them"));
                     }
@@ -204,6 +204,7 @@ mod tests {
             "user:{a}:{a}",
             "user:{x:blob}",
             "user:{bad\"name}",
+            "user:{s.id}",
         ] {
             assert!(KeyPattern::parse(bad).is_err(), "{bad} accepted");
         }

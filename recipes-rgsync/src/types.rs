@@ -24,8 +24,10 @@ pub enum ColumnType {
     Float,
     /// Text, as is.
     Text,
-    /// A timestamp: `YYYY-MM-DD[ T]HH:MM:SS[.fff][Z]`, or Unix seconds / milliseconds;
-    /// bound as `YYYY-MM-DD HH:MM:SS[.ffffff]` (UTC).
+    /// A timestamp: ISO-8601 `YYYY-MM-DD`, or `YYYY-MM-DD` + `T` or space + `HH:MM[:SS[.f]]`
+    /// (1 to 6 fraction digits) + an optional offset `Z`, `±HH:MM`, `±HHMM` or `±HH` (converted
+    /// to UTC; no offset means UTC); or Unix seconds / milliseconds (13 digits or more). Bound
+    /// as `YYYY-MM-DD HH:MM:SS[.f]` (UTC).
     Timestamp,
 }
 
@@ -113,7 +115,46 @@ fn civil(days: i64) -> (i64, u32, u32) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
-/// Canonical `YYYY-MM-DD HH:MM:SS[.f]` of an ISO-8601-like text or a Unix time.
+/// Days from 1970-01-01 to a civil date (Howard Hinnant's algorithm, inverse of [`civil`]).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = i64::from(if m > 2 { m - 3 } else { m + 9 });
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Splits the UTC offset off a time of day: `Z`, `±HH:MM`, `±HHMM` or `±HH` (hours up to 23,
+/// minutes up to 59); none means UTC. Returns the time and the offset in seconds east of UTC,
+/// `None` for a malformed offset.
+fn split_offset(time: &str) -> Option<(&str, i64)> {
+    if let Some(t) = time.strip_suffix('Z') {
+        return Some((t, 0));
+    }
+    let Some(i) = time.rfind(['+', '-']) else {
+        return Some((time, 0));
+    };
+    let (t, sign, o) = (&time[..i], &time[i..i + 1], &time[i + 1..]);
+    if !o.is_ascii() {
+        return None;
+    }
+    let (h, m) = match o.len() {
+        2 => (digits(o, 2)?, 0),
+        4 => (digits(&o[..2], 2)?, digits(&o[2..], 2)?),
+        5 if &o[2..3] == ":" => (digits(&o[..2], 2)?, digits(&o[3..], 2)?),
+        _ => return None,
+    };
+    if h > 23 || m > 59 {
+        return None;
+    }
+    let secs = i64::from(h * 3600 + m * 60);
+    Some((t, if sign == "-" { -secs } else { secs }))
+}
+
+/// Canonical UTC `YYYY-MM-DD HH:MM:SS[.f]` of an ISO-8601 text (see [`ColumnType::Timestamp`])
+/// or a Unix time.
 fn parse_timestamp(t: &str) -> Option<String> {
     if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
         // Unix seconds (10 digits or fewer) or milliseconds (13).
@@ -137,10 +178,12 @@ fn parse_timestamp(t: &str) -> Option<String> {
             base
         });
     }
-    let t = t.strip_suffix('Z').unwrap_or(t);
-    let (date, time) = match t.split_once(['T', ' ']) {
-        Some((d, tm)) => (d, tm),
-        None => (t, "00:00:00"),
+    let (date, time, offset) = match t.split_once(['T', ' ']) {
+        Some((d, tm)) => {
+            let (tm, offset) = split_offset(tm)?;
+            (d, tm, offset)
+        }
+        None => (t.strip_suffix('Z').unwrap_or(t), "00:00:00", 0),
     };
     let mut dp = date.split('-');
     let (y, m, d) = (
@@ -159,14 +202,25 @@ fn parse_timestamp(t: &str) -> Option<String> {
         None => (time, None),
     };
     let mut tp = hms.split(':');
-    let (h, mi, s) = (
-        digits(tp.next()?, 2)?,
-        digits(tp.next()?, 2)?,
-        digits(tp.next().unwrap_or("00"), 2)?,
-    );
+    let (h, mi) = (digits(tp.next()?, 2)?, digits(tp.next()?, 2)?);
+    // Seconds may be left out, but not before a fraction.
+    let s = match (tp.next(), frac) {
+        (Some(s), _) => digits(s, 2)?,
+        (None, None) => 0,
+        (None, Some(_)) => return None,
+    };
     if tp.next().is_some() || h > 23 || mi > 59 || s > 59 {
         return None;
     }
+    // To UTC: local time minus the offset, across midnight (and month, year) if need be.
+    let secs =
+        days_from_civil(i64::from(y), m, d) * 86_400 + i64::from(h * 3600 + mi * 60 + s) - offset;
+    let (y, m, d) = civil(secs.div_euclid(86_400));
+    if !(0..=9999).contains(&y) {
+        return None;
+    }
+    let sod = secs.rem_euclid(86_400);
+    let (h, mi, s) = (sod / 3600, sod % 3600 / 60, sod % 60);
     let base = format!("{y:04}-{m:02}-{d:02} {h:02}:{mi:02}:{s:02}");
     Some(match frac {
         Some(f) => format!("{base}.{f}"),
@@ -237,6 +291,70 @@ mod tests {
             );
         }
         assert_eq!(ok("2024-02-29"), "2024-02-29 00:00:00");
+    }
+
+    #[test]
+    fn timestamp_offsets_convert_to_utc() {
+        let ok = |s: &str| match ColumnType::Timestamp.convert("t", s) {
+            Ok(SqlValue::Text(t)) => t,
+            other => panic!("{s}: {other:?}"),
+        };
+        // each form
+        assert_eq!(ok("2026-11-27T10:00:00Z"), "2026-11-27 10:00:00");
+        assert_eq!(ok("2026-11-27T10:00:00+02:00"), "2026-11-27 08:00:00");
+        assert_eq!(ok("2026-11-27T10:00:00-02:30"), "2026-11-27 12:30:00");
+        assert_eq!(ok("2026-11-27T10:00:00+0530"), "2026-11-27 04:30:00");
+        assert_eq!(ok("2026-11-27T10:00:00-0100"), "2026-11-27 11:00:00");
+        assert_eq!(ok("2026-11-27T10:00:00+02"), "2026-11-27 08:00:00");
+        assert_eq!(ok("2026-11-27 10:00-03"), "2026-11-27 13:00:00");
+        assert_eq!(ok("2026-11-27T10:00:00+00:00"), "2026-11-27 10:00:00");
+        assert_eq!(ok("2026-11-27T10:00:00-00:00"), "2026-11-27 10:00:00");
+        // fractions are kept
+        assert_eq!(ok("2026-11-27T10:00:00.25+02:00"), "2026-11-27 08:00:00.25");
+        assert_eq!(
+            ok("2026-11-27T10:00:00.123456Z"),
+            "2026-11-27 10:00:00.123456"
+        );
+        // across midnight, a month end, a year end, a leap day
+        assert_eq!(ok("2026-11-27T01:00:00+02:00"), "2026-11-26 23:00:00");
+        assert_eq!(ok("2026-11-27T23:30:00-01:00"), "2026-11-28 00:30:00");
+        assert_eq!(ok("2026-12-01T00:15:00+0100"), "2026-11-30 23:15:00");
+        assert_eq!(ok("2026-12-31T23:30:00-01"), "2027-01-01 00:30:00");
+        assert_eq!(ok("2027-01-01T00:00:00+00:01"), "2026-12-31 23:59:00");
+        assert_eq!(ok("2024-03-01T00:30:00+01:00"), "2024-02-29 23:30:00");
+        assert_eq!(ok("2023-03-01T00:30:00+01:00"), "2023-02-28 23:30:00");
+        assert_eq!(ok("2024-02-28T23:00:00-23:59"), "2024-02-29 22:59:00");
+        // garbage is still refused
+        for bad in [
+            "2026-11-27T10:00:00+2:00",
+            "2026-11-27T10:00:00+02:0",
+            "2026-11-27T10:00:00+020",
+            "2026-11-27T10:00:00+02:00:00",
+            "2026-11-27T10:00:00+0200x",
+            "2026-11-27T10:00:00+24:00",
+            "2026-11-27T10:00:00+02:60",
+            "2026-11-27T10:00:00+",
+            "2026-11-27T10:00:00-",
+            "2026-11-27T10:00:00++02:00",
+            "2026-11-27T10:00:00+02:00Z",
+            "2026-11-27T10:00:00ZZ",
+            "2026-11-27T10:00:00 +02:00",
+            "2026-11-27T10:00:00+é1",
+            "2026-11-27T10:00:00+0é",
+            "2026-11-27T10:00.5",
+            "2026-11-27T+02:00",
+            "2026-11-27T25:00:00+02:00",
+            "2026-02-30T10:00:00+02:00",
+            "0000-01-01T00:30:00+01:00",
+            "9999-12-31T23:30:00-01:00",
+        ] {
+            assert!(
+                ColumnType::Timestamp.convert("t", bad).is_err(),
+                "{bad} accepted"
+            );
+        }
+        assert_eq!(ok("0000-01-01T01:00:00+01:00"), "0000-01-01 00:00:00");
+        assert_eq!(ok("9999-12-31T22:00:00-01:00"), "9999-12-31 23:00:00");
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! `RGSYNC.ADD` and `RGSYNC.REMOVE` are write commands replicated verbatim (replicas, AOF);
 //! jobs are also saved with the RDB. On a Redis Cluster master they apply on every master
 //! (`gears::api::fan_out`) and reply `[[shard id, OK or error], ...]`, this shard first.
+//! `RGSYNC.ADD`'s arguments after the job name are redacted from SLOWLOG and MONITOR.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -34,17 +35,34 @@ fn guarded(
     })
 }
 
+/// Redacts arguments 2.. of the command being run (0 is the command, 1 the job name).
+fn redact_after_name(ctx: &Context, argc: usize) {
+    for pos in 2..argc {
+        // Before Redis 7.0 nothing can be redacted; the command still runs.
+        if gears::api::redact_argument(ctx, pos).is_err() {
+            break;
+        }
+    }
+}
+
 fn err(e: impl std::fmt::Display) -> RedisError {
     RedisError::String(format!("ERR {e}"))
 }
 
 /// `RGSYNC.ADD <job> KEY <pattern> TABLE <table> CONNECTION <odbc> [COLUMNS "<f[=col][:type]> ..."] [option value ...]`
 pub fn rgsync_add(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
+    // Every word after the job name may be the connection string (CONNECTION's value, or a
+    // misplaced word of a malformed command): SLOWLOG and MONITOR show `(redacted)` instead,
+    // whether the command succeeds or not. Also when another master applies it (fan-out goes
+    // through this handler). Replication and the AOF still carry the real arguments.
+    redact_after_name(ctx, args.len());
     guarded(ctx, args, |ctx, args| {
         if args.len() < 2 {
             return Err(RedisError::WrongArity);
         }
-        let config = JobConfig::parse_args(&args[1..]).map_err(err)?;
+        // An error may quote a misplaced word, the connection string included.
+        let config = JobConfig::parse_args(&args[1..])
+            .map_err(|e| err(crate::config::mask_secrets_in_text(&e.to_string())))?;
         let name = config.name.clone();
         jobs::add(config, false).map_err(err)?;
         ctx.replicate_verbatim();

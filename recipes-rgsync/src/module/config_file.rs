@@ -7,7 +7,7 @@
 //! users KEY user:{id} TABLE users COLUMNS "name age:integer" CONNECTION "Driver={SQLite3};Database=/var/lib/app.db" CREATE_TABLE yes
 //! ```
 
-use crate::config::JobConfig;
+use crate::config::{mask_secrets_in_text, JobConfig};
 use crate::error::SyncError;
 
 /// Splits a line into words (double quotes group, backslash escapes inside quotes).
@@ -58,9 +58,17 @@ pub fn parse(text: &str) -> Result<Vec<JobConfig>, SyncError> {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
+        // The message may quote any word of the line, the connection string included: its
+        // secrets are masked (the error is logged).
         let job = words(line)
             .and_then(|w| JobConfig::parse_args(&w))
-            .map_err(|e| SyncError::Config(format!("line {}: {e}", n + 1)))?;
+            .map_err(|e| {
+                let why = match e {
+                    SyncError::Config(why) => why,
+                    other => other.to_string(),
+                };
+                SyncError::Config(format!("line {}: {}", n + 1, mask_secrets_in_text(&why)))
+            })?;
         if jobs.iter().any(|j| j.name == job.name) {
             return Err(SyncError::Config(format!(
                 "line {}: job '{}' defined twice",
@@ -99,5 +107,22 @@ mod tests {
         assert_eq!(jobs[0].columns.len(), 2);
         let err = parse("u KEY u TABLE t CONNECTION c").unwrap_err();
         assert!(err.to_string().contains("line 1"), "{err}");
+    }
+
+    #[test]
+    fn errors_do_not_quote_passwords() {
+        let conn = "Driver={SQLite3};Database=/tmp/xdb;PWD=Sekr3t";
+        for line in [
+            format!("u KEY u:{{id}} TABLE t \"{conn}\""),
+            format!("u KEY u:{{id}} TABLE t CONNECTION x \"{conn}\" y"),
+            format!("u KEY u:{{id}} TABLE \"{conn}\" CONNECTION x"),
+            format!("u KEY u:{{id}} TABLE t CONNECTION x BATCH \"{conn}\""),
+        ] {
+            let err = parse(&format!("# c\n{line}")).unwrap_err().to_string();
+            assert!(err.starts_with("invalid job: line 2: "), "{err}");
+            assert!(!err.contains("invalid job: line 2: invalid job"), "{err}");
+            assert!(!err.to_lowercase().contains("sekr3t"), "{err}");
+            assert!(err.to_lowercase().contains("pwd=***"), "{err}");
+        }
     }
 }

@@ -20,6 +20,8 @@ pub use persist::RGSYNC_AUX;
 
 use redis_module::{Context, RedisString, Status};
 
+use crate::config::mask_secrets_in_text;
+
 /// Module initialisation (after Gears'): loads the jobs of `rgsync.config <file>`, if given.
 pub fn init(ctx: &Context, args: &[RedisString]) -> Status {
     let args: Vec<String> = args.iter().map(|a| a.to_string_lossy()).collect();
@@ -46,6 +48,7 @@ pub fn init(ctx: &Context, args: &[RedisString]) -> Status {
                 for config in configs {
                     let name = config.name.clone();
                     if let Err(e) = jobs::add(config, true) {
+                        let e = mask_secrets_in_text(&e.to_string());
                         ctx.log_warning(&format!("rgsync: job '{name}' from {path}: {e}"));
                         return Status::Err;
                     }
@@ -53,6 +56,9 @@ pub fn init(ctx: &Context, args: &[RedisString]) -> Status {
                 }
             }
             Err(e) => {
+                // Its errors may quote the job line: secrets masked (already by `parse`; a
+                // second pass costs nothing and covers any message).
+                let e = mask_secrets_in_text(&e.to_string());
                 ctx.log_warning(&format!("rgsync: {path}: {e}"));
                 return Status::Err;
             }
