@@ -3,7 +3,8 @@
 # redis-server and on one with an rgsync job whose writer is paused (so nothing but the capture
 # runs with each write), redis-benchmark with 48 clients sends, back to back in each round,
 # plain HSETs, HSETs on the job's keys, and a Lua EVAL doing HSET+XADD on the plain server (the
-# hand-written alternative). This machine's speed drifts between rounds; a round's three runs
+# hand-written alternative), after waiting for the machine to be quiet, in an order that
+# alternates round to round. This machine's speed drifts between rounds; a round's three runs
 # see nearly the same machine, so the verdict is the median of the rounds' ratios.
 #
 #   scripts/bench-capture.sh <plain port> <rgsync port> <job> <field> [rounds (5)] [requests (100000)]
@@ -37,10 +38,37 @@ usec_per_call() { # port command: the server's own time per call
 LUA="redis.call('HSET', KEYS[1], '$FIELD', ARGV[1]); redis.call('XADD', 'wb', '*', 'k', KEYS[1], '$FIELD', ARGV[1])"
 BEFORE=$(captured)
 P=(); C=(); L=()
-for _ in $(seq "$ROUNDS"); do
-  P+=("$(rb "$PLAIN" HSET 'user:__rand_int__' "$FIELD" 36.6)")
-  C+=("$(rb "$WB" HSET 'user:__rand_int__' "$FIELD" 36.6)")
-  L+=("$(rb "$PLAIN" EVAL "$LUA" 1 'user:__rand_int__' 36.6)")
+# idle_share: the share of the machine's CPU time left idle over one second (/proc/stat).
+idle_share() {
+  local a b
+  a=$(awk '/^cpu / { print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat)
+  sleep 1
+  b=$(awk '/^cpu / { print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat)
+  awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " "); t = y[2] - x[2]; printf "%.2f\n", (t > 0 ? (y[1] - x[1]) / t : 1) }'
+}
+# Whatever ran before (a database still flushing after a drain, a build) would slow the
+# rounds' first runs more than their last ones: wait until the machine is quiet (at least
+# 85 % idle over a second), at most 60 s.
+WAITED=0
+IDLE=$(idle_share)
+while awk -v i="$IDLE" 'BEGIN { exit !(i < 0.85) }' && [ "$WAITED" -lt 60 ]; do
+  WAITED=$((WAITED + 1))
+  IDLE=$(idle_share)
+done
+# Rounds alternate their order (plain, capture, Lua; then Lua, capture, plain), the capture
+# always in the middle: a machine that speeds up or slows down over the rounds favours neither
+# peer.
+for round in $(seq "$ROUNDS"); do
+  if [ $((round % 2)) -eq 1 ]; then
+    p=$(rb "$PLAIN" HSET 'user:__rand_int__' "$FIELD" 36.6)
+    c=$(rb "$WB" HSET 'user:__rand_int__' "$FIELD" 36.6)
+    l=$(rb "$PLAIN" EVAL "$LUA" 1 'user:__rand_int__' 36.6)
+  else
+    l=$(rb "$PLAIN" EVAL "$LUA" 1 'user:__rand_int__' 36.6)
+    c=$(rb "$WB" HSET 'user:__rand_int__' "$FIELD" 36.6)
+    p=$(rb "$PLAIN" HSET 'user:__rand_int__' "$FIELD" 36.6)
+  fi
+  P+=("$p") C+=("$c") L+=("$l")
 done
 # median_ratio "a b c" "x y z": the median of a/x, b/y, c/z.
 median_ratio() {
@@ -50,6 +78,7 @@ median_ratio() {
 }
 echo "requests=$N"
 echo "rounds=$ROUNDS"
+echo "quiet_wait_s=$WAITED idle_before=$IDLE"
 echo "plain=${P[*]}"
 echo "capture=${C[*]}"
 echo "lua=${L[*]}"
