@@ -169,6 +169,23 @@ pub(crate) fn drive_chain<C: Chain>(
     }
 }
 
+/// [`drive_chain`] for one record (an event's, on the per-event path): no batch to allocate.
+#[inline(always)]
+pub(crate) fn drive_one<C: Chain>(
+    chain: &C,
+    record: C::In,
+    cx: &mut StageCx<'_>,
+    mut sink: impl FnMut(C::Out, &Cell<&'static str>) -> Result<(), String>,
+) {
+    let at = Cell::new("");
+    guarded_fused(cx.errors, &mut std::iter::once(record), &at, |items, at| {
+        for item in items {
+            chain.feed(item, at, &mut |out| sink(out, at))?;
+        }
+        Ok(())
+    });
+}
+
 struct FusedNode<C: Chain> {
     prev: Arc<dyn Node<C::In>>,
     chain: Arc<C>,

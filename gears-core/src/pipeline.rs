@@ -99,6 +99,12 @@ pub(crate) trait Pull<T>: Send {
 /// A step as planned: shared by every execution of the plan, opened once per stage run.
 pub(crate) trait Node<T>: Send + Sync {
     fn open(&self, input: &mut StageInput) -> Result<Box<dyn Pull<T>>, GearsError>;
+
+    /// The node's only record when it is known without opening a run (a reader given an
+    /// event it turns into one record); `None`: open it. Leaves `input` as it was on `None`.
+    fn open_one(&self, _input: &mut StageInput) -> Option<T> {
+        None
+    }
 }
 
 /// Runs `body` over `items`, turning an `Err` or a panic into an error entry for `step` and

@@ -9,7 +9,7 @@ use std::marker::PhantomData;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use crate::chain::{drive_chain, Chain};
+use crate::chain::{drive_chain, drive_one, Chain};
 use crate::codec::{decode_batch, BatchEncoder};
 use crate::context;
 use crate::error::{GearsError, StepError};
@@ -203,8 +203,22 @@ where
         cx: &mut StageCx<'_>,
         route: &RouteCx,
     ) -> Result<StageOutput, GearsError> {
-        let mut pull = self.head.open(&mut input)?;
         let shards = route.topology.len();
+        // The per-event path of `sync` registrations: one record made from the event, its
+        // effects only, on one shard, nobody reading step counters: no run to open, no batch.
+        if shards == 1 && !cx.keep_output && !cx.profile && cx.stats.is_empty() {
+            if let Some(record) = self.head.open_one(&mut input) {
+                drive_one(&*self.chain, record, cx, |_, _| Ok(()));
+                if cx.aborted() {
+                    return Err(GearsError::Aborted);
+                }
+                return Ok(StageOutput {
+                    local: Box::new(()),
+                    remote: Vec::new(),
+                });
+            }
+        }
+        let mut pull = self.head.open(&mut input)?;
         let me = route.topology.me();
         let mut local: Vec<C::Out> = Vec::new();
         // One encoder slot per peer; none at all on a single shard (the per-event hot path).
@@ -415,10 +429,22 @@ impl<T: Record> Plan<T> {
         options: &RunOptions,
         keep_results: bool,
     ) -> Result<RunResult<T>, GearsError> {
-        let route = RouteCx {
-            topology: Topology::standalone(),
-            initiator: 0,
-            message_bytes: options.message_bytes,
+        // The standalone route of the default options is made once (every local run uses it).
+        static STANDALONE: std::sync::OnceLock<RouteCx> = std::sync::OnceLock::new();
+        let owned;
+        let route = if options.message_bytes == DEFAULT_MESSAGE_BYTES {
+            STANDALONE.get_or_init(|| RouteCx {
+                topology: Topology::standalone(),
+                initiator: 0,
+                message_bytes: DEFAULT_MESSAGE_BYTES,
+            })
+        } else {
+            owned = RouteCx {
+                topology: Topology::standalone(),
+                initiator: 0,
+                message_bytes: options.message_bytes,
+            };
+            &owned
         };
         let mut state = if keep_results || options.profile {
             self.new_shard_state()
@@ -440,7 +466,7 @@ impl<T: Record> Plan<T> {
                 event.take(),
                 std::mem::take(&mut inbox),
                 true,
-                &route,
+                route,
                 options,
                 &mut state,
                 keep,
@@ -621,5 +647,83 @@ mod tests {
         let effects = plan.run_for_effects(host, None, &profiled).unwrap();
         assert!(effects.results.is_empty());
         assert!(!effects.stats.is_empty());
+    }
+
+    /// The per-event path (one record made from a keyspace event, run for its effects) runs
+    /// the chain once and keeps errors and panics like a batch run; a run for results of the
+    /// same event, and an event the reader must read for, take the ordinary path and agree.
+    #[test]
+    fn one_event_run_for_effects_runs_once_and_keeps_errors_and_panics() {
+        use crate::host::KeyType;
+        use crate::readers::Event;
+        static SEEN: AtomicU32 = AtomicU32::new(0);
+        let plan = GearsBuilder::new(KeysReader::new("user:*").read_value(false))
+            .map(|r: KeyRecord| r.key)
+            .try_for_each(|key: &String| {
+                SEEN.fetch_add(1, Ordering::Relaxed);
+                match key.as_str() {
+                    "user:bad" => Err("bad key".to_string()),
+                    "user:boom" => panic!("boom"),
+                    _ => Ok(()),
+                }
+            })
+            .build();
+        let host: Arc<dyn Host> = Arc::new(MemoryHost::new());
+        let event = |key: &str, key_type| Event::Key {
+            key: key.into(),
+            event: "hset".into(),
+            key_type,
+            snapshot: None,
+        };
+        let options = RunOptions::default();
+        let before = SEEN.load(Ordering::Relaxed);
+        let ok = plan
+            .run_for_effects(host.clone(), Some(event("user:1", KeyType::Hash)), &options)
+            .unwrap();
+        assert!(ok.errors.is_empty(), "{:?}", ok.errors);
+        assert_eq!(SEEN.load(Ordering::Relaxed) - before, 1);
+        let bad = plan
+            .run_for_effects(
+                host.clone(),
+                Some(event("user:bad", KeyType::Hash)),
+                &options,
+            )
+            .unwrap();
+        assert_eq!(bad.errors.len(), 1);
+        assert!(
+            bad.errors[0].to_string().contains("bad key"),
+            "{:?}",
+            bad.errors
+        );
+        let boom = plan
+            .run_for_effects(
+                host.clone(),
+                Some(event("user:boom", KeyType::Hash)),
+                &options,
+            )
+            .unwrap();
+        assert_eq!(boom.errors.len(), 1);
+        assert!(
+            boom.errors[0].to_string().contains("boom"),
+            "{:?}",
+            boom.errors
+        );
+        // Kept results: the ordinary path, same outcome.
+        let full = plan
+            .run_with(
+                host.clone(),
+                Some(event("user:bad", KeyType::Hash)),
+                &options,
+            )
+            .unwrap();
+        assert_eq!(full.errors.len(), 1);
+        assert!(!full.stats.is_empty());
+        // An event without the key's type: the reader reads the key first (ordinary path).
+        let seen = SEEN.load(Ordering::Relaxed);
+        let gone = plan
+            .run_for_effects(host, Some(event("user:2", KeyType::Empty)), &options)
+            .unwrap();
+        assert!(gone.errors.is_empty());
+        assert_eq!(SEEN.load(Ordering::Relaxed), seen + 1);
     }
 }

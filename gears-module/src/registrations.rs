@@ -122,7 +122,8 @@ impl Registered {
     }
 
     /// Runs a `sync` execution inline, inside `ctx`'s command or notification, and records
-    /// its statistics.
+    /// its statistics (with the trigger, if `count_trigger`: one lock of the statistics).
+    #[allow(clippy::too_many_arguments)]
     fn run_sync(
         &self,
         rt: &Runtime,
@@ -131,6 +132,7 @@ impl Registered {
         abort: Arc<AtomicBool>,
         profile: bool,
         keep_results: bool,
+        count_trigger: bool,
     ) -> Outcome {
         let host = Arc::new(rt.host.inline(ctx));
         let started = Instant::now();
@@ -157,7 +159,12 @@ impl Registered {
                 ..Outcome::default()
             },
         };
-        self.stats().record(ExecutionStatus::Done, &outcome);
+        let mut stats = self.stats();
+        if count_trigger {
+            stats.triggered += 1;
+        }
+        stats.record(ExecutionStatus::Done, &outcome);
+        drop(stats);
         outcome
     }
 
@@ -165,9 +172,8 @@ impl Registered {
     /// (nobody can ask for it: the hot path of every write it watches); others queue one.
     fn on_event(self: &Arc<Self>, rt: &Runtime, ctx: &Context, event: Event) {
         if self.registration.mode == ExecutionMode::Sync {
-            self.stats().triggered += 1;
             let profile = rt.config().profile_executions;
-            self.run_sync(rt, ctx, event, never_aborted(), profile, false);
+            self.run_sync(rt, ctx, event, never_aborted(), profile, false, true);
         } else {
             self.fire(rt, ctx, event, None);
         }
@@ -187,7 +193,8 @@ impl Registered {
         let profile = rt.config().profile_executions;
         match self.registration.mode {
             ExecutionMode::Sync => {
-                let outcome = self.run_sync(rt, ctx, event, execution.abort_flag(), profile, true);
+                let outcome =
+                    self.run_sync(rt, ctx, event, execution.abort_flag(), profile, true, false);
                 execution.finish_inline(outcome);
                 if let Some(on_done) = on_done {
                     on_done(&execution);

@@ -246,30 +246,36 @@ impl Reader for KeysReader {
         })
     }
 
+    fn event_record(&self, event: Event) -> Result<KeyRecord, Event> {
+        match event {
+            // Nothing to read: the record is the event's key and name, moved.
+            Event::Key {
+                key,
+                event,
+                key_type,
+                snapshot: None,
+            } if !self.read_value && key_type != KeyType::Empty => Ok(KeyRecord {
+                key,
+                key_type,
+                value: None,
+                event: Some(event),
+            }),
+            other => Err(other),
+        }
+    }
+
     fn open_owned(
         &self,
         host: &Arc<dyn Host>,
         event: Option<Event>,
     ) -> Result<Box<dyn ReaderRun<KeyRecord>>, GearsError> {
-        match event {
-            // Nothing to read: the record is the event's key and name, moved.
-            Some(Event::Key {
-                key,
-                event,
-                key_type,
-                snapshot: None,
-            }) if !self.read_value && key_type != KeyType::Empty => {
-                Ok(Box::new(OneRecord(Some(KeyRecord {
-                    key,
-                    key_type,
-                    value: None,
-                    event: Some(event),
-                }))))
-            }
-            event => self.open(&ReaderCx {
+        match event.map(|e| self.event_record(e)) {
+            Some(Ok(record)) => Ok(Box::new(OneRecord(Some(record)))),
+            Some(Err(event)) => self.open(&ReaderCx {
                 host,
-                event: event.as_ref(),
+                event: Some(&event),
             }),
+            None => self.open(&ReaderCx { host, event: None }),
         }
     }
 

@@ -83,6 +83,13 @@ pub trait Reader: Send + Sync + 'static {
         })
     }
 
+    /// The one record of `event` when it is made from the event alone, with nothing to read
+    /// and no run to open (the per-event path of `sync` registrations); otherwise the event is
+    /// given back and the reader is opened. By default, always given back.
+    fn event_record(&self, event: Event) -> Result<Self::Record, Event> {
+        Err(event)
+    }
+
     /// What events can fire a registration of this reader (`None`: batch only).
     fn trigger(&self) -> Option<crate::registration::TriggerSpec> {
         None
@@ -134,6 +141,17 @@ struct ReaderPull<T> {
 }
 
 impl<R: Reader> Node<R::Record> for ReaderNode<R> {
+    fn open_one(&self, input: &mut StageInput) -> Option<R::Record> {
+        let event = input.event.take()?;
+        match self.reader.event_record(event) {
+            Ok(record) => Some(record),
+            Err(event) => {
+                input.event = Some(event);
+                None
+            }
+        }
+    }
+
     fn open(&self, input: &mut StageInput) -> Result<Box<dyn Pull<R::Record>>, GearsError> {
         let run = self.reader.open_owned(&input.host, input.event.take())?;
         Ok(Box::new(ReaderPull {
