@@ -105,7 +105,7 @@ fn ops_end_to_end(conn: &str, table: &str) {
         ],
         vec!["HSET", "person:eu:1", "age", "32"],
         vec!["HSET", "person:us:3", "name", "cat", "age", "20"],
-        vec!["HSET", "person:us:3", "#", "~"],
+        vec!["HSET", "person:us:3", "#", "~a3"],
         vec!["HSET", "person:eu:4", "name", "dan", "#", "+a4"],
         vec!["HSET", "person:eu:5", "name", "eve"],
         vec!["HSET", "person:eu:5", "#", "-a5"],
@@ -150,6 +150,7 @@ fn ops_end_to_end(conn: &str, table: &str) {
         ("{person:eu:2}a1", "done"),
         ("{person:eu:4}a4", "done"),
         ("{person:eu:5}a5", "done"),
+        ("{person:us:3}a3", "done"),
         ("{person:eu:9}a9", "failed"),
     ] {
         let entries = xrange(&mut con, stream);
@@ -160,6 +161,13 @@ fn ops_end_to_end(conn: &str, table: &str) {
             "{stream}"
         );
     }
+    // A failed ack says why.
+    let failed = xrange(&mut con, "{person:eu:9}a9");
+    assert_eq!(failed[0][2], "error");
+    assert!(
+        failed[0][3].contains("cannot convert 'notanumber' to integer"),
+        "{failed:?}"
+    );
     let ttl: i64 = redis::cmd("TTL")
         .arg("{person:eu:2}a1")
         .query(&mut con)
@@ -356,6 +364,11 @@ fn ten_thousand(conn: &str, table: &str, coalesce: &str) {
     assert_eq!(got, expected);
     let st = status(&mut con, "users");
     assert_eq!(st["dead_letters"], "0", "{st:?}");
+    // BATCH 500: no batch took more (each captured change is in exactly one batch).
+    let captured: u64 = st["captured"].parse().unwrap();
+    let batches: u64 = st["batches"].parse().unwrap();
+    assert!(captured > 9_000, "{st:?}");
+    assert!(batches * 500 >= captured, "{st:?}");
 }
 
 #[test]
