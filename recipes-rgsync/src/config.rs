@@ -226,6 +226,39 @@ impl JobConfig {
         })
     }
 
+    /// Checks a configuration that did not come through [`new`](Self::new) or
+    /// [`parse_args`](Self::parse_args) (decoded from an RDB): the same rules, and a key
+    /// pattern with at least one key part.
+    pub fn validate(&self) -> Result<(), SyncError> {
+        Self::new(
+            &self.name,
+            self.key.clone(),
+            &self.table,
+            self.columns.clone(),
+            &self.connection,
+        )?;
+        if self.key.columns().next().is_none() {
+            return Err(SyncError::Config(format!(
+                "job '{}': the key pattern has no key part",
+                self.name
+            )));
+        }
+        for part in self.checkpoint_table.split('.') {
+            check_identifier(part).map_err(SyncError::Config)?;
+        }
+        if let Some(e) = self
+            .events
+            .iter()
+            .find(|e| !matches!(e.as_str(), "hdel" | "expired"))
+        {
+            return Err(SyncError::Config(format!(
+                "job '{}': event '{e}'",
+                self.name
+            )));
+        }
+        Ok(())
+    }
+
     /// Parses `<name> KEY <pattern> TABLE <table> COLUMNS "<f[=col][:type]> ..."
     /// CONNECTION <odbc> [DIALECT d] [BATCH n] [DURATION ms] [COALESCE yes|no]
     /// [EXACTLY_ONCE yes|no] [CHECKPOINT_TABLE t] [MAX_ATTEMPTS n] [BACKOFF ms]

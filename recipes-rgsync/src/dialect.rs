@@ -212,8 +212,8 @@ impl Dialect {
                 }
             }
             Dialect::MySql => {
-                let update = if cols.is_empty() {
-                    let k = q(keys[0].0);
+                let update = if let (true, Some(first)) = (cols.is_empty(), keys.first()) {
+                    let k = q(first.0);
                     format!("{k}={k}")
                 } else {
                     cols.iter()

@@ -25,9 +25,15 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<JobConfig>, String> {
     if bytes.is_empty() {
         return Ok(Vec::new());
     }
-    bincode::decode_from_slice(bytes, bincode::config::standard())
+    let configs: Vec<JobConfig> = bincode::decode_from_slice(bytes, bincode::config::standard())
         .map(|(v, _)| v)
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+    // What the RDB holds is checked like a command's arguments (a damaged or hand-made file
+    // must not make a job the writer cannot run).
+    for c in &configs {
+        c.validate().map_err(|e| e.to_string())?;
+    }
+    Ok(configs)
 }
 
 extern "C" fn aux_save(rdb: *mut raw::RedisModuleIO, when: c_int) {
@@ -83,8 +89,22 @@ mod tests {
             .map(String::from),
         )
         .unwrap();
-        assert_eq!(decode(&encode(std::slice::from_ref(&job))).unwrap(), [job]);
+        assert_eq!(
+            decode(&encode(std::slice::from_ref(&job))).unwrap(),
+            [job.clone()]
+        );
         assert!(decode(b"garbage").is_err());
         assert!(decode(b"").unwrap().is_empty());
+        // Well-formed bytes holding a job the commands would refuse are refused too.
+        let mut bad_table = job.clone();
+        bad_table.table = "t\"; DROP TABLE x; --".into();
+        let err = decode(&encode(&[bad_table])).unwrap_err();
+        assert!(err.contains("invalid"), "{err}");
+        let mut bad_event = job.clone();
+        bad_event.events = vec!["rename".into()];
+        assert!(decode(&encode(&[bad_event])).is_err());
+        let mut bad_checkpoint = job;
+        bad_checkpoint.checkpoint_table = "cp\"x".into();
+        assert!(decode(&encode(&[bad_checkpoint])).is_err());
     }
 }
