@@ -58,6 +58,9 @@ pub struct OdbcConnector {
     dialect: Dialect,
     conn: Option<Open>,
     prepared: bool,
+    /// Whether the last failure lost a connection that had been open (the database was
+    /// reachable), as opposed to failing to connect or failing on a live connection.
+    lost_open_connection: bool,
 }
 
 impl std::fmt::Debug for OdbcConnector {
@@ -115,12 +118,19 @@ impl OdbcConnector {
             dialect: job.dialect,
             conn: None,
             prepared: false,
+            lost_open_connection: false,
         }
     }
 
     /// Whether a connection is open.
     pub fn is_connected(&self) -> bool {
         self.conn.is_some()
+    }
+
+    /// Whether the last failure was an open connection lost (the database had accepted it):
+    /// not a database that is down, which refuses to connect.
+    pub fn lost_open_connection(&self) -> bool {
+        self.lost_open_connection
     }
 
     /// Turns an ODBC error into a [`SyncError`], dropping the connection if it is unusable.
@@ -136,6 +146,7 @@ impl OdbcConnector {
             Some(c) => c.conn.is_dead().unwrap_or(true),
             None => true,
         };
+        self.lost_open_connection = dead && self.conn.is_some();
         // A record the server cannot take closes the connection too: that is the record's
         // failure (dead-lettered after its attempts), not the database being down.
         let transient =
@@ -165,9 +176,12 @@ impl OdbcConnector {
         };
         let conn = env
             .connect_with_connection_string(&self.connection, options)
-            .map_err(|e| SyncError::Db {
-                message: format!("cannot connect: {}", e.to_string().replace('\n', " ")),
-                transient: true,
+            .map_err(|e| {
+                self.lost_open_connection = false;
+                SyncError::Db {
+                    message: format!("cannot connect: {}", e.to_string().replace('\n', " ")),
+                    transient: true,
+                }
             })?;
         // The `Arc` lets prepared statements own their connection (odbc-api's
         // `into_prepared`); it never crosses threads on its own (see `Open`).

@@ -338,6 +338,73 @@ fn poison_is_isolated(conn: &str) {
     assert_eq!(w.checkpoint(), Some(StreamId { ms: 1000, seq: 4 }));
 }
 
+/// A record that makes the database drop the connection (here a PostgreSQL trigger that
+/// terminates its own backend, 57P01, "transient" by its kind) while new connections keep
+/// being accepted: after `MAX_ATTEMPTS` such losses in a row it counts as the record's
+/// failure and goes to the dead letters; the others are written. Before, the writer retried
+/// it forever and the job stood still.
+#[test]
+fn postgres_connection_killing_record_is_isolated() {
+    let conn = POSTGRES;
+    let table = unique("killer");
+    let job = job(conn, &table, &["CREATE_TABLE", "no"]);
+    let q = |s: &str| job.dialect.quote(s);
+    exec(
+        conn,
+        &format!(
+            "CREATE TABLE {} (region TEXT NOT NULL, id BIGINT NOT NULL, name TEXT, age BIGINT, score FLOAT, seen_at TIMESTAMP, PRIMARY KEY (region, id))",
+            q(&table)
+        ),
+    );
+    exec(
+        conn,
+        &format!(
+            "CREATE FUNCTION {table}_kill() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+             IF NEW.name = 'kill' THEN PERFORM pg_terminate_backend(pg_backend_pid()); END IF; \
+             RETURN NEW; END $$"
+        ),
+    );
+    exec(
+        conn,
+        &format!(
+            "CREATE TRIGGER {table}_kill BEFORE INSERT OR UPDATE ON {} FOR EACH ROW EXECUTE FUNCTION {table}_kill()",
+            q(&table)
+        ),
+    );
+    let mut f = Feed(0);
+    let batch = vec![
+        f.entry("u:a:1", Op::Upsert, None, &[("name", "one")]),
+        f.entry("u:a:2", Op::Upsert, Some("k"), &[("name", "kill")]),
+        f.entry("u:a:3", Op::Upsert, None, &[("name", "three")]),
+    ];
+    let mut sink = Recorder::default();
+    let mut w = Writer::new(&job, "s");
+    // A bounded number of waits: retrying forever fails the test instead of hanging it.
+    let waits = std::cell::Cell::new(0u32);
+    let wait = |_: Duration, _: &str| {
+        waits.set(waits.get() + 1);
+        waits.get() < 50
+    };
+    let report = w
+        .write_batch(&job, &batch, &mut sink, &wait)
+        .unwrap_or_else(|e| panic!("after {} waits: {e}", waits.get()));
+    assert_eq!(report.dead_lettered, 1, "{report:?}");
+    assert_eq!(sink.dead[0].0, StreamId { ms: 1000, seq: 2 });
+    assert!(
+        sink.dead[0].1.contains("connection was lost"),
+        "{:?}",
+        sink.dead
+    );
+    assert!(sink.acks.contains(&("u:a:2".into(), "k".into(), false)));
+    let got = rows(
+        conn,
+        &format!("SELECT {}, {} FROM {}", q("id"), q("name"), q(&table)),
+    );
+    assert_eq!(got, [["1", "one"], ["3", "three"]]);
+    exec(conn, &format!("DROP TABLE {}", q(&table)));
+    exec(conn, &format!("DROP FUNCTION {table}_kill()"));
+}
+
 /// Coalescing: many changes of a few keys in one batch become one row each.
 fn coalescing(conn: &str) {
     let table = unique("co");

@@ -7,7 +7,9 @@
 //! 3. Apply the rest in **one transaction** together with the new checkpoint (the batch's
 //!    last id).
 //! 4. Transient failures (database down) are retried with exponential backoff, as long as it
-//!    takes, while the stream keeps the backlog; other failures count as attempts. After
+//!    takes, while the stream keeps the backlog; other failures count as attempts, and so
+//!    does a write that loses its open connection `max_attempts` times in a row while the
+//!    database keeps accepting new ones (what is written kills the connection). After
 //!    `max_attempts` the batch is applied record by record, each record with its checkpoint in
 //!    its own transaction; a record that still fails `max_attempts` times goes to the
 //!    dead-letter sink, and the rest flow.
@@ -105,11 +107,34 @@ impl Writer {
         mut f: impl FnMut(&mut Self) -> Result<R, SyncError>,
     ) -> Result<R, SyncError> {
         let mut attempt = 0;
+        // Open connections lost in a row: a database that accepts the connection again and
+        // again and drops it during this same work is not down; what is written kills it.
+        let mut lost = 0u32;
         loop {
             match f(self) {
                 Err(e) if e.is_transient() => {
                     report.retries += 1;
                     let msg = e.to_string();
+                    lost = if self.db.lost_open_connection() {
+                        lost + 1
+                    } else {
+                        0
+                    };
+                    if lost >= job.max_attempts.max(2) {
+                        report.last_error = Some(msg.clone());
+                        let cause = match &e {
+                            SyncError::Db { message, .. } => message.clone(),
+                            other => other.to_string(),
+                        };
+                        return Err(SyncError::Db {
+                            message: format!(
+                                "{cause} (the connection was lost {lost} times in a row during \
+                                 this write while the database accepted new ones: counted as \
+                                 a failure of what is written)"
+                            ),
+                            transient: false,
+                        });
+                    }
                     if !wait(backoff(job, attempt), &msg) {
                         report.last_error = Some(msg);
                         return Err(SyncError::Stopped(job.name.clone()));
