@@ -653,69 +653,20 @@ mod tests {
     #[test]
     fn config_errors_are_masked_whatever_word_holds_the_connection() {
         let conn = "Driver={SQLite3};Database=/tmp/xdb;PWD=Sekr3t;Uid=u";
-        let cases: [&[&str]; 7] = [
+        let base = ["j", "KEY", "u:{id}", "TABLE", "t", "CONNECTION", "x"];
+        let mut cases: Vec<Vec<&str>> = vec![
             // CONNECTION forgotten: the connection string is the unpaired last word
-            &["j", "KEY", "u:{id}", "TABLE", "t", conn],
+            vec!["j", "KEY", "u:{id}", "TABLE", "t", conn],
             // an option name (upper-cased in the message)
-            &[
-                "j",
-                "KEY",
-                "u:{id}",
-                "TABLE",
-                "t",
-                "CONNECTION",
-                "x",
-                conn,
-                "y",
-            ],
-            // the table, the columns, an option's value
-            &["j", "KEY", "u:{id}", "TABLE", conn, "CONNECTION", "x"],
-            &[
-                "j",
-                "KEY",
-                "u:{id}",
-                "TABLE",
-                "t",
-                "CONNECTION",
-                "x",
-                "COLUMNS",
-                conn,
-            ],
-            &[
-                "j",
-                "KEY",
-                "u:{id}",
-                "TABLE",
-                "t",
-                "CONNECTION",
-                "x",
-                "CHECKPOINT_TABLE",
-                conn,
-            ],
-            &[
-                "j",
-                "KEY",
-                "u:{id}",
-                "TABLE",
-                "t",
-                "CONNECTION",
-                "x",
-                "BATCH",
-                conn,
-            ],
-            &[
-                "j",
-                "KEY",
-                "u:{id}",
-                "TABLE",
-                "t",
-                "CONNECTION",
-                "x",
-                "DIALECT",
-                conn,
-            ],
+            [&base[..], &[conn, "y"]].concat(),
+            // the table
+            vec!["j", "KEY", "u:{id}", "TABLE", conn, "CONNECTION", "x"],
         ];
-        for case in cases {
+        // the columns, an option's value
+        for option in ["COLUMNS", "CHECKPOINT_TABLE", "BATCH", "DIALECT"] {
+            cases.push([&base[..], &[option, conn]].concat());
+        }
+        for case in &cases {
             let err = JobConfig::parse_args(&args(case)).unwrap_err().to_string();
             assert!(err.contains("Sekr3t") || err.contains("SEKR3T"), "{err}");
             let masked = mask_secrets_in_text(&err);

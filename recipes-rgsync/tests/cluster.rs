@@ -5,8 +5,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 
@@ -48,34 +47,7 @@ fn three_masters_each_drain_their_own_stream() {
             )
         })
         .collect();
-    let mut create = Command::new("redis-cli");
-    create.arg("--cluster").arg("create");
-    for n in &nodes {
-        create.arg(format!("127.0.0.1:{}", n.port));
-    }
-    let out = create
-        .args(["--cluster-replicas", "0", "--cluster-yes"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    for n in &nodes {
-        loop {
-            let info: String = redis::cmd("CLUSTER")
-                .arg("INFO")
-                .query(&mut n.conn())
-                .unwrap();
-            if info.contains("cluster_state:ok") {
-                break;
-            }
-            assert!(Instant::now() < deadline, "cluster not ok: {info}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
+    form_cluster(&nodes);
     let table = unique("cluster_users");
     let _ = std::panic::catch_unwind(|| exec(POSTGRES, &format!("DROP TABLE \"{table}\"")));
     let _ = std::panic::catch_unwind(|| {

@@ -193,34 +193,7 @@ fn fanned_out_rgsync_add_is_redacted_on_every_master() {
             )
         })
         .collect();
-    let mut create = Command::new("redis-cli");
-    create.args(["--cluster", "create"]);
-    for n in &nodes {
-        create.arg(format!("127.0.0.1:{}", n.port));
-    }
-    let out = create
-        .args(["--cluster-replicas", "0", "--cluster-yes"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    for n in &nodes {
-        loop {
-            let info: String = redis::cmd("CLUSTER")
-                .arg("INFO")
-                .query(&mut n.conn())
-                .unwrap();
-            if info.contains("cluster_state:ok") {
-                break;
-            }
-            assert!(Instant::now() < deadline, "cluster not ok: {info}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
+    form_cluster(&nodes);
     let mut monitors: Vec<Monitor> = nodes.iter().map(|n| Monitor::start(n.port)).collect();
     let conn = format!("{};PWD={PASSWORD}", sqlite(&nodes[0].dir));
     let reply = query(&mut nodes[0].conn(), &add_args(&conn)).expect("RGSYNC.ADD");

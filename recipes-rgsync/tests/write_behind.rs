@@ -61,6 +61,24 @@ fn xrange(con: &mut Connection, stream: &str) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// `HSET <prefix>:<i> <field> <value>` for each `(i, value)`, in one pipeline.
+fn hset_each<V: redis::ToRedisArgs>(
+    con: &mut Connection,
+    prefix: &str,
+    field: &str,
+    items: impl IntoIterator<Item = (usize, V)>,
+) {
+    let mut pipe = redis::pipe();
+    for (i, value) in items {
+        pipe.cmd("HSET")
+            .arg(format!("{prefix}:{i}"))
+            .arg(field)
+            .arg(value)
+            .ignore();
+    }
+    pipe.query::<()>(con).unwrap();
+}
+
 const EVIL: &str = "x'); DROP TABLE people;--";
 
 /// Upserts, partial updates, `HDEL`, `DEL`, `HINCRBY[FLOAT]`, `RENAME`, every `#` op with and
@@ -884,16 +902,12 @@ fn mariadb_poison_record_goes_to_dead_letters_others_flow() {
             "10",
         ],
     );
-    let mut pipe = redis::pipe();
-    for i in 0..20 {
-        let qty = if i == 7 { -1 } else { i };
-        pipe.cmd("HSET")
-            .arg(format!("item:{i}"))
-            .arg("qty")
-            .arg(qty)
-            .ignore();
-    }
-    pipe.query::<()>(&mut con).unwrap();
+    hset_each(
+        &mut con,
+        "item",
+        "qty",
+        (0..20).map(|i| (i, if i == 7 { -1 } else { i as i64 })),
+    );
     drained(&mut con, "stock", Duration::from_secs(20));
     ok(&mut con, &["HSET", "item:100", "qty", "5"]);
     drained(&mut con, "stock", Duration::from_secs(20));
@@ -955,16 +969,12 @@ fn mariadb_oversized_record_goes_to_dead_letters_others_flow() {
         ],
     );
     let big = "x".repeat(max + 1024);
-    let mut pipe = redis::pipe();
-    for i in 0..10 {
-        let body = if i == 4 { big.as_str() } else { "small" };
-        pipe.cmd("HSET")
-            .arg(format!("doc:{i}"))
-            .arg("body")
-            .arg(body)
-            .ignore();
-    }
-    pipe.query::<()>(&mut con).unwrap();
+    hset_each(
+        &mut con,
+        "doc",
+        "body",
+        (0..10).map(|i| (i, if i == 4 { big.as_str() } else { "small" })),
+    );
     drained(&mut con, "docs", Duration::from_secs(60));
     ok(&mut con, &["HSET", "doc:100", "body", "after"]);
     drained(&mut con, "docs", Duration::from_secs(20));

@@ -271,3 +271,36 @@ pub fn reachable(conn: &str) -> bool {
         .connect_with_connection_string(conn, ConnectionOptions::default())
         .is_ok()
 }
+
+/// Joins `nodes` (servers started with `--cluster-enabled yes`) into a cluster of masters
+/// with `redis-cli --cluster create`, and waits until each says `cluster_state:ok`.
+pub fn form_cluster(nodes: &[Server]) {
+    let mut create = Command::new("redis-cli");
+    create.args(["--cluster", "create"]);
+    for n in nodes {
+        create.arg(format!("127.0.0.1:{}", n.port));
+    }
+    let out = create
+        .args(["--cluster-replicas", "0", "--cluster-yes"])
+        .output()
+        .expect("redis-cli");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for n in nodes {
+        loop {
+            let info: String = redis::cmd("CLUSTER")
+                .arg("INFO")
+                .query(&mut n.conn())
+                .unwrap();
+            if info.contains("cluster_state:ok") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "cluster not ok: {info}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
