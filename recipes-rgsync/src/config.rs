@@ -429,17 +429,7 @@ pub fn mask_secrets_in_text(text: &str) -> String {
             j += 1;
         }
         if b.get(j) == Some(&b'{') {
-            j += 1;
-            while j < b.len() {
-                if b[j] == b'}' {
-                    if b.get(j + 1) == Some(&b'}') {
-                        j += 2;
-                        continue;
-                    }
-                    break;
-                }
-                j += 1;
-            }
+            j = closing_brace(b, j + 1);
         }
         while j < b.len() && b[j] != b';' {
             j += 1;
@@ -448,6 +438,23 @@ pub fn mask_secrets_in_text(text: &str) -> String {
     }
     // Cut only before ASCII bytes or at the end: still UTF-8.
     String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// The index of the `}` closing an ODBC `{…}` value whose content starts at `from` (`}}` is
+/// an escaped brace), or `b.len()` if it is not closed.
+fn closing_brace(b: &[u8], from: usize) -> usize {
+    let mut i = from;
+    while i < b.len() {
+        if b[i] == b'}' {
+            if b.get(i + 1) == Some(&b'}') {
+                i += 2;
+                continue;
+            }
+            return i;
+        }
+        i += 1;
+    }
+    b.len()
 }
 
 /// Masks the values of `PWD`, `PASSWORD`, `PASSWD`, `SECRET`, `TOKEN`, `KEY`-like attributes
@@ -470,18 +477,7 @@ pub fn mask_secrets(conn: &str) -> String {
         };
         // The value: `{...}` (with `}}` escapes) or up to the next `;`.
         let end = if after.starts_with('{') {
-            let b = after.as_bytes();
-            let mut i = 1;
-            while i < b.len() {
-                if b[i] == b'}' {
-                    if b.get(i + 1) == Some(&b'}') {
-                        i += 2;
-                        continue;
-                    }
-                    break;
-                }
-                i += 1;
-            }
+            let i = closing_brace(after.as_bytes(), 1);
             after[i.min(after.len())..]
                 .find(';')
                 .map_or(after.len(), |j| i + j)
