@@ -1,6 +1,7 @@
 //! redis-server killed with SIGKILL (AOF, `appendfsync always`) after the database commit
 //! and before the stream acknowledgement: on restart the batch is delivered again; with the
-//! exactly-once checkpoint nothing of it is applied twice, without it (a choice) it is.
+//! exactly-once checkpoint nothing of it is applied twice (SQLite, MariaDB, PostgreSQL),
+//! without it (a choice) it is.
 
 mod common;
 
@@ -8,13 +9,32 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-fn crash_between_commit_and_ack(exactly_once: &str) -> (Vec<Vec<String>>, String) {
+/// Which database the job writes to.
+#[derive(Clone, Copy)]
+enum Db {
+    Sqlite,
+    MariaDb,
+    Postgres,
+}
+
+fn crash_between_commit_and_ack(db: Db, exactly_once: &str) -> (Vec<Vec<String>>, String) {
+    let name = match db {
+        Db::Sqlite => "sqlite",
+        Db::MariaDb => "mariadb",
+        Db::Postgres => "postgres",
+    };
     let mut server = Server::start(
-        &format!("crash-{exactly_once}"),
+        &format!("crash-{name}-{exactly_once}"),
         &["--appendonly", "yes", "--appendfsync", "always"],
         &["rgsync.test_pause_after_commit_ms", "3000"],
     );
-    let conn = sqlite(&server.dir);
+    // A table and checkpoint table of this run only on the shared servers.
+    let (conn, table) = match db {
+        Db::Sqlite => (sqlite(&server.dir), "users".to_string()),
+        Db::MariaDb => (MARIADB.to_string(), unique("crash_users")),
+        Db::Postgres => (POSTGRES.to_string(), unique("crash_users")),
+    };
+    let checkpoints = format!("{table}_cp");
     let mut con = server.conn();
     redis::cmd("RGSYNC.ADD")
         .arg(&[
@@ -22,11 +42,13 @@ fn crash_between_commit_and_ack(exactly_once: &str) -> (Vec<Vec<String>>, String
             "KEY",
             "user:{id:integer}",
             "TABLE",
-            "users",
+            &table,
             "COLUMNS",
             "age:integer",
             "CONNECTION",
             &conn,
+            "CHECKPOINT_TABLE",
+            &checkpoints,
             "CREATE_TABLE",
             "yes",
             "BATCH",
@@ -49,12 +71,13 @@ fn crash_between_commit_and_ack(exactly_once: &str) -> (Vec<Vec<String>>, String
     pipe.query::<()>(&mut con).unwrap();
     // The batch is committed; the writer now sleeps before the XACK.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while try_rows(&conn, "SELECT COUNT(*) FROM users") != Some(vec![vec!["50".to_string()]]) {
+    let count = format!("SELECT COUNT(*) FROM {table}");
+    while try_rows(&conn, &count) != Some(vec![vec!["50".to_string()]]) {
         assert!(Instant::now() < deadline, "batch not committed");
         std::thread::sleep(Duration::from_millis(20));
     }
     // A later change made directly in the database: re-applying the batch would undo it.
-    exec(&conn, "UPDATE users SET age = 999 WHERE id = 7");
+    exec(&conn, &format!("UPDATE {table} SET age = 999 WHERE id = 7"));
     let pending: Vec<redis::Value> = redis::cmd("XPENDING")
         .arg("{0}rgsync:users")
         .arg("gears:rgsync_writer:users")
@@ -66,14 +89,16 @@ fn crash_between_commit_and_ack(exactly_once: &str) -> (Vec<Vec<String>>, String
     drained(&mut con, "users", Duration::from_secs(20));
     let st = status(&mut con, "users");
     (
-        rows(&conn, "SELECT id, age FROM users WHERE id IN (6, 7, 8)"),
+        rows(
+            &conn,
+            &format!("SELECT id, age FROM {table} WHERE id IN (6, 7, 8)"),
+        ),
         st["skipped_replays"].clone(),
     )
 }
 
-#[test]
-fn sigkill_between_commit_and_ack_applies_nothing_twice() {
-    let (rows, skipped) = crash_between_commit_and_ack("yes");
+fn applies_nothing_twice(db: Db) {
+    let (rows, skipped) = crash_between_commit_and_ack(db, "yes");
     assert_eq!(rows, [["6", "1"], ["7", "999"], ["8", "1"]]);
     assert_eq!(
         skipped, "50",
@@ -82,8 +107,23 @@ fn sigkill_between_commit_and_ack_applies_nothing_twice() {
 }
 
 #[test]
+fn sigkill_between_commit_and_ack_applies_nothing_twice() {
+    applies_nothing_twice(Db::Sqlite);
+}
+
+#[test]
+fn mariadb_sigkill_between_commit_and_ack_applies_nothing_twice() {
+    applies_nothing_twice(Db::MariaDb);
+}
+
+#[test]
+fn postgres_sigkill_between_commit_and_ack_applies_nothing_twice() {
+    applies_nothing_twice(Db::Postgres);
+}
+
+#[test]
 fn without_the_checkpoint_the_replay_is_applied_again() {
-    let (rows, skipped) = crash_between_commit_and_ack("no");
+    let (rows, skipped) = crash_between_commit_and_ack(Db::Sqlite, "no");
     assert_eq!(rows, [["6", "1"], ["7", "1"], ["8", "1"]]);
     assert_eq!(skipped, "0");
 }
