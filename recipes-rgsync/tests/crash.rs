@@ -11,17 +11,17 @@ use common::*;
 
 /// Which database the job writes to.
 #[derive(Clone, Copy)]
-enum Db {
+enum Target {
     Sqlite,
     MariaDb,
     Postgres,
 }
 
-fn crash_between_commit_and_ack(db: Db, exactly_once: &str) -> (Vec<Vec<String>>, String) {
+fn crash_between_commit_and_ack(db: Target, exactly_once: &str) -> (Vec<Vec<String>>, String) {
     let name = match db {
-        Db::Sqlite => "sqlite",
-        Db::MariaDb => "mariadb",
-        Db::Postgres => "postgres",
+        Target::Sqlite => "sqlite",
+        Target::MariaDb => "mariadb",
+        Target::Postgres => "postgres",
     };
     let mut server = Server::start(
         &format!("crash-{name}-{exactly_once}"),
@@ -30,9 +30,9 @@ fn crash_between_commit_and_ack(db: Db, exactly_once: &str) -> (Vec<Vec<String>>
     );
     // A table and checkpoint table of this run only on the shared servers.
     let (conn, table) = match db {
-        Db::Sqlite => (sqlite(&server.dir), "users".to_string()),
-        Db::MariaDb => (MARIADB.to_string(), unique("crash_users")),
-        Db::Postgres => (POSTGRES.to_string(), unique("crash_users")),
+        Target::Sqlite => (sqlite(&server.dir), "users".to_string()),
+        Target::MariaDb => (MARIADB.to_string(), unique("crash_users")),
+        Target::Postgres => (POSTGRES.to_string(), unique("crash_users")),
     };
     let checkpoints = format!("{table}_cp");
     let mut con = server.conn();
@@ -97,7 +97,7 @@ fn crash_between_commit_and_ack(db: Db, exactly_once: &str) -> (Vec<Vec<String>>
     )
 }
 
-fn applies_nothing_twice(db: Db) {
+fn applies_nothing_twice(db: Target) {
     let (rows, skipped) = crash_between_commit_and_ack(db, "yes");
     assert_eq!(rows, [["6", "1"], ["7", "999"], ["8", "1"]]);
     assert_eq!(
@@ -108,22 +108,22 @@ fn applies_nothing_twice(db: Db) {
 
 #[test]
 fn sigkill_between_commit_and_ack_applies_nothing_twice() {
-    applies_nothing_twice(Db::Sqlite);
+    applies_nothing_twice(Target::Sqlite);
 }
 
 #[test]
 fn mariadb_sigkill_between_commit_and_ack_applies_nothing_twice() {
-    applies_nothing_twice(Db::MariaDb);
+    applies_nothing_twice(Target::MariaDb);
 }
 
 #[test]
 fn postgres_sigkill_between_commit_and_ack_applies_nothing_twice() {
-    applies_nothing_twice(Db::Postgres);
+    applies_nothing_twice(Target::Postgres);
 }
 
 #[test]
 fn without_the_checkpoint_the_replay_is_applied_again() {
-    let (rows, skipped) = crash_between_commit_and_ack(Db::Sqlite, "no");
+    let (rows, skipped) = crash_between_commit_and_ack(Target::Sqlite, "no");
     assert_eq!(rows, [["6", "1"], ["7", "1"], ["8", "1"]]);
     assert_eq!(skipped, "0");
 }
