@@ -2,17 +2,32 @@
 //! accepted by Redis, the writer retries with backoff (visible in RGSYNC.STATUS), and once
 //! the database is back every row is present exactly once with its last value.
 //!
-//! Uses its own MariaDB server (a fresh datadir on a free port, stopped and started by PID),
-//! so stopping it disturbs nothing else.
+//! Runs against MariaDB and PostgreSQL, each its own server (a fresh datadir on a free port,
+//! stopped and started by PID), so stopping it disturbs nothing else.
 
 mod common;
 
 use std::collections::BTreeMap;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
+
+/// A private database server the test can stop and start again on the same data.
+trait PrivateDb: Sized {
+    /// A fresh data directory in `dir`.
+    fn init(dir: &Path);
+    /// Starts on `port` and waits until it answers.
+    fn start(dir: &Path, port: u16) -> Self;
+    /// The connection string to `database`.
+    fn conn(&self, database: &str) -> String;
+    /// The database a fresh server always has.
+    const ADMIN_DATABASE: &'static str;
+    /// Stops the server (as an operator would), giving back where to start it again.
+    fn stop(self) -> (PathBuf, u16);
+}
 
 struct MariaDb {
     child: Child,
@@ -20,7 +35,9 @@ struct MariaDb {
     port: u16,
 }
 
-impl MariaDb {
+impl PrivateDb for MariaDb {
+    const ADMIN_DATABASE: &'static str = "mysql";
+
     fn init(dir: &Path) {
         let st = Command::new("chown")
             .args(["mysql:mysql"])
@@ -100,13 +117,23 @@ impl Drop for MariaDb {
 
 #[test]
 fn database_down_15s_mid_load_then_every_row_exactly_once() {
-    let dir = scratch("outage-mariadb");
-    MariaDb::init(&dir);
+    outage::<MariaDb>("mariadb");
+}
+
+#[test]
+fn postgres_down_15s_mid_load_then_every_row_exactly_once() {
+    outage::<Postgres>("postgres");
+}
+
+fn outage<D: PrivateDb>(name: &str) {
+    let dir = scratch(&format!("outage-{name}"));
+    D::init(&dir);
     let port = free_port();
-    let db = MariaDb::start(&dir, port);
-    exec(&db.conn("mysql"), "CREATE DATABASE app");
+    let db = D::start(&dir, port);
+    exec(&db.conn(D::ADMIN_DATABASE), "CREATE DATABASE app");
     let conn = db.conn("app");
-    let server = Server::start("outage", &[], &[]);
+    // (Not `outage-{name}`: the server's scratch directory would replace the database's.)
+    let server = Server::start(&format!("outage-redis-{name}"), &[], &[]);
     let mut con = server.conn();
     redis::cmd("RGSYNC.ADD")
         .arg(&[
@@ -184,7 +211,7 @@ fn database_down_15s_mid_load_then_every_row_exactly_once() {
     );
     assert!(backlog_during > 1000, "{st:?}");
     std::thread::sleep(Duration::from_secs(15).saturating_sub(down.elapsed()));
-    let db = MariaDb::start(&dir, port);
+    let db = D::start(&dir, port);
     let (model, writes) = load.join().unwrap();
     drained(&mut con, "users", Duration::from_secs(60));
     let got = rows(&conn, "SELECT id, name, n FROM users");
@@ -203,8 +230,116 @@ fn database_down_15s_mid_load_then_every_row_exactly_once() {
     assert!(st["retries"].parse::<u64>().unwrap() > 3, "{st:?}");
     assert_eq!(st["lag_ms"], "0", "nothing waits once drained: {st:?}");
     eprintln!(
-        "outage: {writes} writes, backlog during the outage {backlog_during}, status after {st:?}"
+        "outage ({name}): {writes} writes, backlog during the outage {backlog_during}, status after {st:?}"
     );
     drop(db);
     let _ = std::fs::remove_dir_all(&dir); // the private datadir (~100 MB)
+}
+
+/// A private PostgreSQL server run as the `postgres` user (initdb refuses root), trust
+/// authentication for user `test` on 127.0.0.1.
+struct Postgres {
+    child: Child,
+    dir: PathBuf,
+    port: u16,
+}
+
+/// The newest installed PostgreSQL's programs (`/usr/lib/postgresql/<version>/bin`).
+fn pg_bin(program: &str) -> PathBuf {
+    let mut versions: Vec<u32> = std::fs::read_dir("/usr/lib/postgresql")
+        .expect("PostgreSQL is installed (scripts/db.sh installs it)")
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    versions.sort_unstable();
+    let version = versions.last().expect("a PostgreSQL version");
+    PathBuf::from(format!("/usr/lib/postgresql/{version}/bin/{program}"))
+}
+
+/// The uid and gid of user `postgres`.
+fn postgres_user() -> (u32, u32) {
+    let id = |flag: &str| -> u32 {
+        let out = Command::new("id")
+            .args([flag, "postgres"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+    };
+    (id("-u"), id("-g"))
+}
+
+impl PrivateDb for Postgres {
+    const ADMIN_DATABASE: &'static str = "postgres";
+
+    fn init(dir: &Path) {
+        let st = Command::new("chown")
+            .args(["postgres:postgres"])
+            .arg(dir)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let (uid, gid) = postgres_user();
+        let out = Command::new(pg_bin("initdb"))
+            .uid(uid)
+            .gid(gid)
+            .args(["--auth=trust", "--username=test", "--no-sync"])
+            .arg(format!("--pgdata={}/data", dir.display()))
+            .output()
+            .expect("initdb");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn start(dir: &Path, port: u16) -> Self {
+        let (uid, gid) = postgres_user();
+        let child = Command::new(pg_bin("postgres"))
+            .uid(uid)
+            .gid(gid)
+            .arg("-D")
+            .arg(format!("{}/data", dir.display()))
+            .args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1"])
+            .args(["-c", "fsync=off", "-c", "shared_buffers=32MB"])
+            .arg("-k")
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("postgres");
+        let db = Postgres {
+            child,
+            dir: dir.to_path_buf(),
+            port,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !reachable(&db.conn("postgres")) {
+            assert!(Instant::now() < deadline, "private postgres did not start");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        db
+    }
+
+    fn conn(&self, database: &str) -> String {
+        format!(
+            "Driver={{PostgreSQL Unicode}};Server=127.0.0.1;Port={};Database={database};Uid=test;",
+            self.port
+        )
+    }
+
+    fn stop(mut self) -> (PathBuf, u16) {
+        // SIGINT: fast shutdown (SIGTERM would wait for the writer's connection to close).
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+        (self.dir.clone(), self.port)
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
