@@ -15,6 +15,15 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
+/// Waits (at most 20 s) until `conn` connects; fails with `what` otherwise.
+fn wait_until_reachable(conn: &str, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !reachable(conn) {
+        assert!(Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// A private database server the test can stop and start again on the same data.
 trait PrivateDb: Sized {
     /// A fresh data directory in `dir`.
@@ -84,11 +93,7 @@ impl PrivateDb for MariaDb {
             dir: dir.to_path_buf(),
             port,
         };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !reachable(&db.conn("mysql")) {
-            assert!(Instant::now() < deadline, "private mariadbd did not start");
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        wait_until_reachable(&db.conn("mysql"), "private mariadbd did not start");
         db
     }
 
@@ -312,11 +317,7 @@ impl PrivateDb for Postgres {
             dir: dir.to_path_buf(),
             port,
         };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !reachable(&db.conn("postgres")) {
-            assert!(Instant::now() < deadline, "private postgres did not start");
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        wait_until_reachable(&db.conn("postgres"), "private postgres did not start");
         db
     }
 
