@@ -122,8 +122,7 @@ impl Registered {
     }
 
     /// Runs a `sync` execution inline, inside `ctx`'s command or notification, and records
-    /// its statistics (with the trigger, if `count_trigger`: one lock of the statistics).
-    #[allow(clippy::too_many_arguments)]
+    /// it in the statistics, the trigger included (one lock of the statistics).
     fn run_sync(
         &self,
         rt: &Runtime,
@@ -132,7 +131,6 @@ impl Registered {
         abort: Arc<AtomicBool>,
         profile: bool,
         keep_results: bool,
-        count_trigger: bool,
     ) -> Outcome {
         let host = Arc::new(rt.host.inline(ctx));
         let started = Instant::now();
@@ -160,9 +158,7 @@ impl Registered {
             },
         };
         let mut stats = self.stats();
-        if count_trigger {
-            stats.triggered += 1;
-        }
+        stats.triggered += 1;
         stats.record(ExecutionStatus::Done, &outcome);
         drop(stats);
         outcome
@@ -173,7 +169,7 @@ impl Registered {
     fn on_event(self: &Arc<Self>, rt: &Runtime, ctx: &Context, event: Event) {
         if self.registration.mode == ExecutionMode::Sync {
             let profile = rt.config().profile_executions;
-            self.run_sync(rt, ctx, event, never_aborted(), profile, false, true);
+            self.run_sync(rt, ctx, event, never_aborted(), profile, false);
         } else {
             self.fire(rt, ctx, event, None);
         }
@@ -188,13 +184,14 @@ impl Registered {
         event: Event,
         on_done: Option<OnDone>,
     ) -> Arc<Execution> {
-        self.stats().triggered += 1;
+        if self.registration.mode != ExecutionMode::Sync {
+            self.note_triggered(); // a sync run counts it with its outcome
+        }
         let execution = Execution::new(rt.next_id());
         let profile = rt.config().profile_executions;
         match self.registration.mode {
             ExecutionMode::Sync => {
-                let outcome =
-                    self.run_sync(rt, ctx, event, execution.abort_flag(), profile, true, false);
+                let outcome = self.run_sync(rt, ctx, event, execution.abort_flag(), profile, true);
                 execution.finish_inline(outcome);
                 if let Some(on_done) = on_done {
                     on_done(&execution);

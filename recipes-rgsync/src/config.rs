@@ -180,6 +180,40 @@ fn parse_bool(key: &str, v: &str) -> Result<bool, SyncError> {
     }
 }
 
+/// The checks of a job's name, key pattern, table and columns (see [`JobConfig::new`]).
+fn check_parts(
+    name: &str,
+    key: &KeyPattern,
+    table: &str,
+    columns: &[Column],
+) -> Result<(), SyncError> {
+    check_job_name(name)?;
+    check_table(table)?;
+    for c in columns {
+        check_column(&c.column).map_err(SyncError::Config)?;
+    }
+    for (pk, _) in key.columns() {
+        check_column(pk).map_err(SyncError::Config)?;
+        if columns.iter().any(|c| &c.column == pk) {
+            return Err(SyncError::Config(format!(
+                "column '{pk}' is the primary key (from the key pattern) and cannot be mapped"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Checks a table name, schema-qualified or not: each `.`-separated part an identifier.
+fn check_table(table: &str) -> Result<(), SyncError> {
+    for part in table.split('.') {
+        check_identifier(part).map_err(SyncError::Config)?;
+    }
+    Ok(())
+}
+
+/// Keyspace events a job may capture besides [`ALWAYS_CAPTURED`] (`EVENTS`).
+const OPTIONAL_EVENTS: [&str; 2] = ["hdel", "expired"];
+
 impl JobConfig {
     /// A job with defaults: batch 100, duration 100 ms, exactly-once on, 5 attempts, backoff
     /// 100 ms doubling up to 30 s, no coalescing, no backlog limit.
@@ -190,21 +224,7 @@ impl JobConfig {
         columns: Vec<Column>,
         connection: &str,
     ) -> Result<Self, SyncError> {
-        check_job_name(name)?;
-        for part in table.split('.') {
-            check_identifier(part).map_err(SyncError::Config)?;
-        }
-        for c in &columns {
-            check_column(&c.column).map_err(SyncError::Config)?;
-        }
-        for (pk, _) in key.columns() {
-            check_column(pk).map_err(SyncError::Config)?;
-            if columns.iter().any(|c| &c.column == pk) {
-                return Err(SyncError::Config(format!(
-                    "column '{pk}' is the primary key (from the key pattern) and cannot be mapped"
-                )));
-            }
-        }
+        check_parts(name, &key, table, &columns)?;
         Ok(Self {
             name: name.to_string(),
             key,
@@ -230,26 +250,18 @@ impl JobConfig {
     /// [`parse_args`](Self::parse_args) (decoded from an RDB): the same rules, and a key
     /// pattern with at least one key part.
     pub fn validate(&self) -> Result<(), SyncError> {
-        Self::new(
-            &self.name,
-            self.key.clone(),
-            &self.table,
-            self.columns.clone(),
-            &self.connection,
-        )?;
+        check_parts(&self.name, &self.key, &self.table, &self.columns)?;
         if self.key.columns().next().is_none() {
             return Err(SyncError::Config(format!(
                 "job '{}': the key pattern has no key part",
                 self.name
             )));
         }
-        for part in self.checkpoint_table.split('.') {
-            check_identifier(part).map_err(SyncError::Config)?;
-        }
+        check_table(&self.checkpoint_table)?;
         if let Some(e) = self
             .events
             .iter()
-            .find(|e| !matches!(e.as_str(), "hdel" | "expired"))
+            .find(|e| !OPTIONAL_EVENTS.contains(&e.as_str()))
         {
             return Err(SyncError::Config(format!(
                 "job '{}': event '{e}'",
@@ -308,7 +320,7 @@ impl JobConfig {
                     job.events = Vec::new();
                     for e in v.split([',', ' ']).filter(|e| !e.is_empty()) {
                         let e = e.to_ascii_lowercase();
-                        if !matches!(e.as_str(), "hdel" | "expired") {
+                        if !OPTIONAL_EVENTS.contains(&e.as_str()) {
                             return Err(SyncError::Config(format!(
                                 "EVENTS: '{e}' is not one of hdel, expired ({} are always captured)",
                                 ALWAYS_CAPTURED.join(", ")

@@ -157,13 +157,20 @@ fn capture(job: &Job, r: &KeyRecord) -> Result<(), SyncError> {
     }
     // The upsert's entry, straight from the values read (no `Change` built).
     let mut entry = Vec::with_capacity(job.entry_fields.len() + 2);
-    let present = job
-        .entry_fields
+    Change::upsert_entry(key, ack.as_deref(), present(job, &values), &mut entry);
+    append_pairs(job, &entry)
+}
+
+/// The stream entry's `(name, value)` of each mapped field the hash has (`values` as read:
+/// `#` first, then the mapped fields).
+fn present<'a>(
+    job: &'a Job,
+    values: &'a [Option<String>],
+) -> impl Iterator<Item = (&'a str, &'a str)> {
+    job.entry_fields
         .iter()
         .zip(values.iter().skip(1))
-        .filter_map(|(name, v)| v.as_deref().map(|v| (name.as_str(), v)));
-    Change::upsert_entry(key, ack.as_deref(), present, &mut entry);
-    append_pairs(job, &entry)
+        .filter_map(|(name, v)| v.as_deref().map(|v| (name.as_str(), v)))
 }
 
 /// A change the capture cannot put in the stream (a bad `#` control value): appended to the
@@ -178,12 +185,7 @@ fn dead_letter_capture(
 ) -> Result<(), SyncError> {
     let tag = local_tag(job)?;
     let mut entry: Vec<(&str, &str)> = vec![("id", "capture"), ("error", error), ("#", control)];
-    let present = job
-        .entry_fields
-        .iter()
-        .zip(values.iter().skip(1))
-        .filter_map(|(name, v)| v.as_deref().map(|v| (name.as_str(), v)));
-    Change::upsert_entry(key, None, present, &mut entry);
+    Change::upsert_entry(key, None, present(job, values), &mut entry);
     context::stream_add(&job.dead_letters(tag), &entry)?;
     job.stats().dead_lettered += 1;
     Ok(())

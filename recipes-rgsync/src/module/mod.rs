@@ -38,11 +38,7 @@ pub fn init(ctx: &Context, args: &[RedisString]) -> Status {
     // On a cluster, adding or removing a job on one master does it on every master.
     gears::api::cluster_wide_command("RGSYNC.ADD");
     gears::api::cluster_wide_command("RGSYNC.REMOVE");
-    let file = args
-        .chunks(2)
-        .find(|p| p.len() == 2 && p[0].eq_ignore_ascii_case("rgsync.config"))
-        .map(|p| p[1].clone());
-    if let Some(path) = file {
+    if let Some(path) = option("rgsync.config") {
         match config_file::load(&path) {
             Ok(configs) => {
                 for config in configs {
@@ -56,9 +52,7 @@ pub fn init(ctx: &Context, args: &[RedisString]) -> Status {
                 }
             }
             Err(e) => {
-                // Its errors may quote the job line: secrets masked (already by `parse`; a
-                // second pass costs nothing and covers any message).
-                let e = mask_secrets_in_text(&e.to_string());
+                // (`config_file::parse` masks the secrets of the line it quotes.)
                 ctx.log_warning(&format!("rgsync: {path}: {e}"));
                 return Status::Err;
             }
