@@ -1,10 +1,17 @@
-//! Registrations managed by a module's own commands (for example a recipe's `XYZ.ADD`):
-//! instantiate a `#[gears::register]` function with ARGS, drop a registration, read its
-//! statistics. Same effect as `RG.REGISTER` / `RG.UNREGISTER`, without replicating anything:
-//! the calling command replicates itself. Registrations made this way are saved with the RDB
-//! like any other (function + ARGS).
+//! What a module built on Gears (a library such as a recipe, with commands of its own) uses
+//! of the server, besides its commands' types ([`crate::command`]):
 //!
-//! Call these from the Redis main thread (a command handler, a server event).
+//! - registrations managed by its own commands (for example a recipe's `XYZ.ADD`):
+//!   [`register`] a `#[gears::register]` function with ARGS, [`find`], [`unregister`], read
+//!   [`stats`], add [`set_status_hook`] pairs to `RG.DUMPREGISTRATIONS`. Same effect as
+//!   `RG.REGISTER` / `RG.UNREGISTER`, without replicating anything: the calling command
+//!   replicates itself. Registrations made this way are saved with the RDB like any other
+//!   (function + ARGS);
+//! - its own state in the RDB: an [`AuxField`] ([`add_aux_field`], [`read_legacy_aux_type`]);
+//! - server events: [`on_loading_ended`]; a command filter: [`crate::set_write_guard`];
+//! - on a cluster: [`cluster_wide_command`], [`fan_out`]; [`redact_argument`] for secrets.
+//!
+//! Call these from the Redis main thread (a command handler, a server event, `init`).
 
 use std::sync::atomic::Ordering;
 
@@ -15,6 +22,9 @@ use gears_core::registry::{self, Registered as Built};
 use crate::runtime::runtime;
 
 use redis_module::{raw, Context, RedisResult, RedisValue};
+
+pub use crate::aux_fields::{add_aux_field, read_legacy_aux_type, AuxField};
+pub use crate::server_events::on_loading_ended;
 
 /// Statistics of one registration (as `RG.DUMPREGISTRATIONS` shows them).
 #[derive(Debug, Clone, Default, PartialEq)]

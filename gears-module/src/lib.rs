@@ -27,7 +27,9 @@
 extern crate self as gears;
 
 pub mod api;
+mod aux_fields;
 mod cluster;
+pub mod command;
 mod commands;
 mod config;
 mod host_impl;
@@ -38,10 +40,10 @@ mod persist;
 mod registrations;
 mod reply;
 mod runtime;
+mod server_events;
 mod streams;
 mod write_guard;
 
-pub use persist::aux_only_methods;
 pub use write_guard::{set_write_guard, WriteGuard};
 
 pub use gears_core::*;
@@ -65,16 +67,19 @@ pub mod __private {
 /// gears::export! { name: "wordcount" }
 /// ```
 ///
-/// A module with its own commands, RDB aux types and initialisation (run after Gears'):
+/// A module with its own commands and initialisation (run after Gears'), written with
+/// [`command`]'s types; its state in the RDB is an [`api::AuxField`]:
 ///
 /// ```ignore
 /// gears::export! {
 ///     name: "rgsync",
-///     data_types: [RGSYNC_AUX],          // module types in scope at the crate root
 ///     commands: [["RGSYNC.LIST", my_list, "readonly", 0, 0, 0, ""]],
-///     init: my_init,                     // fn(&Context, &[RedisString]) -> Status
+///     init: my_init,                     // fn(&command::Context, &[command::RedisString]) -> command::Status
 /// }
 /// ```
+///
+/// `data_types: [MY_TYPE, ...]` (module types, `redis_module::native_types::RedisType`, in
+/// scope at the crate root) registers data types of the module's own.
 #[macro_export]
 macro_rules! export {
     (name: $name:expr $(, version: $version:expr)?

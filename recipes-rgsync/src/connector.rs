@@ -19,28 +19,32 @@
 //! ```
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, MutexGuard};
 
 use gears::host::StreamId;
 use odbc_api::{
     handles::StatementConnection, parameter::InputParameter, Connection, ConnectionOptions,
-    ConnectionTransitions, Cursor, IntoParameter, Nullable, Prepared,
+    ConnectionTransitions, Cursor, IntoParameter, Nullable, Prepared, SharedConnection,
 };
 
-type Statement_ = Prepared<StatementConnection<Arc<Connection<'static>>>>;
+type Statement_ = Prepared<StatementConnection<SharedConnection<'static>>>;
 
-/// An open connection and its prepared statements (by SQL text).
+/// An open connection and its prepared statements (by SQL text). The connection is shared
+/// (`Arc<Mutex<_>>`: the statements own it too), which makes the whole `Send`; the mutex is
+/// never contended (a connector is used by one thread at a time, its job's writer).
 struct Open {
-    conn: Arc<Connection<'static>>,
+    conn: SharedConnection<'static>,
     prepared: HashMap<String, Statement_>,
 }
 
-// SAFETY: `Connection` is `Send` but not `Sync`. The `Arc` and all its clones (one per
-// prepared statement) live inside this one `Open`, owned by one connector, itself used by one
-// thread at a time (a job's writer is behind a mutex): the connection is never used from two
-// threads at once, and the `Arc` only serves to let statements own their parent.
-#[allow(unsafe_code)]
-unsafe impl Send for Open {}
+/// The connection of `conn`, even after a panic while it was held (the connection's state is
+/// the driver's, not the mutex's; odbc-api's own locks expect no poison, so it is cleared).
+fn lock<'a>(conn: &'a SharedConnection<'static>) -> MutexGuard<'a, Connection<'static>> {
+    conn.lock().unwrap_or_else(|poisoned| {
+        conn.clear_poison();
+        poisoned.into_inner()
+    })
+}
 
 /// Prepared statements kept per connection (full chunks and their remainders).
 const MAX_PREPARED: usize = 64;
@@ -143,7 +147,7 @@ impl OdbcConnector {
         };
         let message = e.to_string().replace('\n', " ");
         let dead = match &self.conn {
-            Some(c) => c.conn.is_dead().unwrap_or(true),
+            Some(c) => lock(&c.conn).is_dead().unwrap_or(true),
             None => true,
         };
         self.lost_open_connection = dead && self.conn.is_some();
@@ -152,7 +156,7 @@ impl OdbcConnector {
         let transient =
             !is_record_failure(native) && (dead || is_transient_state(&state, native, &message));
         if let Some(c) = &mut self.conn {
-            let _ = c.conn.rollback();
+            let _ = lock(&c.conn).rollback();
             c.prepared.clear(); // a statement may be stale (the table changed)
         }
         if transient || dead {
@@ -183,12 +187,9 @@ impl OdbcConnector {
                     transient: true,
                 }
             })?;
-        // The `Arc` lets prepared statements own their connection (odbc-api's
-        // `into_prepared`); it never crosses threads on its own (see `Open`).
-        #[allow(clippy::arc_with_non_send_sync)]
-        let conn = Arc::new(conn);
+        // Shared so that prepared statements own their connection (`into_prepared`).
         self.conn = Some(Open {
-            conn,
+            conn: Arc::new(std::sync::Mutex::new(conn)),
             prepared: HashMap::new(),
         });
         Ok(())
@@ -201,7 +202,7 @@ impl OdbcConnector {
         self.connect()?;
         let dialect = self.dialect;
         let result = match &self.conn {
-            Some(c) => f(&c.conn, dialect),
+            Some(c) => f(&lock(&c.conn), dialect),
             None => {
                 return Err(SyncError::Db {
                     message: "not connected".into(),
@@ -329,7 +330,7 @@ impl OdbcConnector {
                 let params = [text(&job.name), text(stream), text(id)];
                 open.execute_prepared(sql, &params)?;
             }
-            open.conn.commit()?;
+            lock(&open.conn).commit()?;
             Ok(sent)
         })();
         result.map_err(|e| self.fail(e))

@@ -17,7 +17,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use redis_module::{Context, RedisError, RedisResult, RedisString, RedisValue};
+use gears::command::{Context, RedisError, RedisResult, RedisString, RedisValue};
 
 use super::jobs::{self, Job};
 use crate::config::JobConfig;

@@ -16,11 +16,19 @@ pub mod jobs;
 pub mod persist;
 pub mod write_through;
 
-pub use persist::RGSYNC_AUX;
-
-use redis_module::{Context, RedisString, Status};
+use gears::command::{Context, RedisString, Status};
 
 use crate::config::mask_secrets_in_text;
+
+/// The `rgsync` module's initialisation: the jobs saved in the RDB ([`persist`]), then
+/// [`init`].
+pub fn init_with_rdb(ctx: &Context, args: &[RedisString]) -> Status {
+    if let Err(e) = persist::save_jobs_in_rdb(ctx) {
+        ctx.log_warning(&format!("rgsync: {e}"));
+        return Status::Err;
+    }
+    init(ctx, args)
+}
 
 /// Module initialisation (after Gears'): loads the jobs of `rgsync.config <file>`, if given.
 pub fn init(ctx: &Context, args: &[RedisString]) -> Status {
@@ -34,6 +42,7 @@ pub fn init(ctx: &Context, args: &[RedisString]) -> Status {
         drain::PAUSE_AFTER_COMMIT_MS.store(ms, std::sync::atomic::Ordering::Relaxed);
     }
     gears::set_write_guard(ctx, jobs::write_guard);
+    gears::api::on_loading_ended(jobs::reconcile);
     gears::api::set_status_hook(jobs::WRITER, jobs::writer_status);
     // On a cluster, adding or removing a job on one master does it on every master.
     gears::api::cluster_wide_command("RGSYNC.ADD");
@@ -59,11 +68,4 @@ pub fn init(ctx: &Context, args: &[RedisString]) -> Status {
         }
     }
     Status::Ok
-}
-
-#[redis_module_macros::loading_event_handler]
-fn on_loading(_ctx: &Context, subevent: redis_module::server_events::LoadingSubevent) {
-    if subevent == redis_module::server_events::LoadingSubevent::Ended {
-        let _ = std::panic::catch_unwind(jobs::reconcile);
-    }
 }

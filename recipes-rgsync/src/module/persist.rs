@@ -1,19 +1,36 @@
-//! Jobs saved with the RDB: an aux field of the module type `rgsyncaux`, written before
-//! Gears' own (which holds the jobs' registrations, rebuilt from the jobs loaded here).
-//! Between saves, `RGSYNC.ADD` / `RGSYNC.REMOVE` are replicated verbatim (AOF, replicas).
-//! The saved jobs include their connection strings: the RDB is as secret as the data.
+//! Jobs saved with the RDB: Gears' aux field `rgsync` (a [`gears::api::AuxField`]), saved
+//! before Gears' registrations (which hold the jobs' registrations, rebuilt from the jobs
+//! loaded here). Between saves, `RGSYNC.ADD` / `RGSYNC.REMOVE` are replicated verbatim (AOF,
+//! replicas). The saved jobs include their connection strings: the RDB is as secret as the
+//! data.
+//!
+//! RDBs written by earlier versions hold the same bytes in an aux field of rgsync's own module
+//! type `rgsyncaux`: they still load (the type is declared load-only), and are written back
+//! in the `rgsync` field.
 
-use std::os::raw::c_int;
-
-use redis_module::native_types::RedisType;
-use redis_module::raw;
+use gears::api::AuxField;
+use gears::command::Context;
+use gears::error::GearsError;
 
 use super::jobs;
 use crate::config::JobConfig;
 
-/// The module type carrying the aux field (holds no keys).
-pub static RGSYNC_AUX: RedisType =
-    RedisType::new("rgsyncaux", 1, gears::aux_only_methods(aux_load, aux_save));
+/// The name of the jobs' field in Gears' aux field.
+pub const FIELD: &str = "rgsync";
+
+/// The module type earlier versions saved the jobs in (read, never written).
+pub const LEGACY_TYPE: &str = "rgsyncaux";
+
+/// Saves the jobs with every RDB and loads them back, also from RDBs holding
+/// [`LEGACY_TYPE`]. Call it once, from the module's `init` (`librgsync.so` does).
+pub fn save_jobs_in_rdb(ctx: &Context) -> Result<(), GearsError> {
+    gears::api::add_aux_field(AuxField {
+        name: FIELD,
+        save: || encode(&jobs::all().iter().map(|j| j.config.clone()).collect::<Vec<_>>()),
+        load: |bytes| decode(bytes).map(jobs::replace_all),
+    })?;
+    gears::api::read_legacy_aux_type(ctx, LEGACY_TYPE, FIELD)
+}
 
 /// Encodes job configurations (format version 1).
 pub fn encode(configs: &[JobConfig]) -> Vec<u8> {
@@ -34,36 +51,6 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<JobConfig>, String> {
         c.validate().map_err(|e| e.to_string())?;
     }
     Ok(configs)
-}
-
-extern "C" fn aux_save(rdb: *mut raw::RedisModuleIO, when: c_int) {
-    if when != raw::REDISMODULE_AUX_BEFORE_RDB as c_int {
-        return;
-    }
-    let bytes = std::panic::catch_unwind(|| {
-        let configs: Vec<JobConfig> = jobs::all().iter().map(|j| j.config.clone()).collect();
-        encode(&configs)
-    })
-    .unwrap_or_default();
-    raw::save_slice(rdb, &bytes);
-}
-
-extern "C" fn aux_load(rdb: *mut raw::RedisModuleIO, _encver: c_int, when: c_int) -> c_int {
-    if when != raw::REDISMODULE_AUX_BEFORE_RDB as c_int {
-        return raw::REDISMODULE_OK as c_int;
-    }
-    let Ok(buffer) = raw::load_string_buffer(rdb) else {
-        return raw::REDISMODULE_ERR as c_int;
-    };
-    let bytes = buffer.as_ref().to_vec();
-    match std::panic::catch_unwind(move || decode(&bytes).map(jobs::replace_all)) {
-        Ok(Ok(())) => raw::REDISMODULE_OK as c_int,
-        Ok(Err(e)) => {
-            redis_module::MODULE_CONTEXT.log_warning(&format!("rgsync: cannot load jobs: {e}"));
-            raw::REDISMODULE_ERR as c_int
-        }
-        Err(_) => raw::REDISMODULE_ERR as c_int,
-    }
 }
 
 #[cfg(test)]

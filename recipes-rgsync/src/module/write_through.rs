@@ -16,17 +16,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use redis_module::{
-    BlockedClient, CallOptionsBuilder, CallResult, Context, ContextFlags, RedisError, RedisResult,
-    RedisString, RedisValue, ThreadSafeContext,
+use gears::command::{
+    can_block, Blocked, Context, RedisError, RedisResult, RedisString, RedisValue,
 };
 
 use super::jobs;
 
-static WAITERS: Mutex<Option<HashMap<(String, String), BlockedClient>>> = Mutex::new(None);
+static WAITERS: Mutex<Option<HashMap<(String, String), Blocked>>> = Mutex::new(None);
 static NEXT: AtomicU64 = AtomicU64::new(1);
 
-fn waiters<R>(f: impl FnOnce(&mut HashMap<(String, String), BlockedClient>) -> R) -> R {
+fn waiters<R>(f: impl FnOnce(&mut HashMap<(String, String), Blocked>) -> R) -> R {
     let mut guard = WAITERS.lock().unwrap_or_else(|p| p.into_inner());
     f(guard.get_or_insert_with(HashMap::new))
 }
@@ -44,7 +43,7 @@ pub(crate) fn complete(key: &str, ack: &str, result: Result<(), &str>) -> bool {
         Ok(()) => Ok(RedisValue::SimpleStringStatic("OK")),
         Err(e) => Err(RedisError::String(format!("ERR not written: {e}"))),
     };
-    ThreadSafeContext::with_blocked_client(blocked).reply(reply);
+    blocked.reply(reply);
     true
 }
 
@@ -73,10 +72,7 @@ fn write_through(ctx: &Context, args: Vec<String>) -> RedisResult {
     if rest.is_empty() || rest.len() % 2 != 0 {
         return Err(RedisError::WrongArity);
     }
-    if ctx
-        .get_flags()
-        .intersects(ContextFlags::MULTI | ContextFlags::LUA | ContextFlags::DENY_BLOCKING)
-    {
+    if !can_block(ctx) {
         return Err(RedisError::Str(
             "ERR RGSYNC.WRITETHROUGH blocks the client: not inside MULTI or a script",
         ));
@@ -110,25 +106,15 @@ fn write_through(ctx: &Context, args: Vec<String>) -> RedisResult {
     hset.push("#".into());
     hset.push(format!("{op}{id}"));
     let refs: Vec<&str> = hset.iter().map(String::as_str).collect();
-    let options = CallOptionsBuilder::new()
-        .replicate()
-        .errors_as_replies()
-        .build();
-    let result: CallResult = ctx.call_ext("HSET", &options, refs.as_slice());
-    if let Err(e) = result {
-        return Err(RedisError::String(
-            e.to_utf8_string()
-                .unwrap_or_else(|| "ERR HSET failed".into()),
-        ));
-    }
+    gears::command::call_replicated(ctx, "HSET", &refs).map_err(RedisError::String)?;
     // The writer cannot have seen the change yet: it needs the lock this command holds.
-    let blocked = ctx.block_client();
+    let blocked = Blocked::new(ctx);
     waiters(|w| w.insert((key.clone(), id.clone()), blocked));
     ctx.create_timer(
         Duration::from_millis(timeout_ms.max(1)),
         move |_ctx: &Context, (key, id): (String, String)| {
             if let Some(blocked) = waiters(|w| w.remove(&(key, id))) {
-                ThreadSafeContext::with_blocked_client(blocked).reply(Err(RedisError::String(
+                blocked.reply(Err(RedisError::String(
                     format!(
                         "ERR timeout after {timeout_ms} ms: the change is in Redis and queued, not yet confirmed by the database"
                     ),
