@@ -23,7 +23,8 @@
 
 use std::time::Duration;
 
-use crate::config::{Column, JobConfig};
+use crate::columns::Column;
+use crate::config::JobConfig;
 use crate::dialect::Dialect;
 use crate::error::SyncError;
 use crate::keys::KeyPattern;
@@ -187,7 +188,7 @@ impl WriteBehind {
             &self.name,
             KeyPattern::parse(&self.key)?,
             &table,
-            crate::config::parse_columns(&spec)?,
+            crate::columns::parse_columns(&spec)?,
             &self.connection,
         )?;
         if let Some(d) = self.dialect {

@@ -17,21 +17,12 @@
 //! assert!(!format!("{:?}", job.describe()).contains("secret"));
 //! ```
 
+use crate::columns::Column;
 use crate::dialect::Dialect;
 use crate::error::SyncError;
+use crate::identifiers::{check_column, check_identifier, check_table};
 use crate::keys::KeyPattern;
-use crate::types::ColumnType;
-
-/// One mapped hash field.
-#[derive(Debug, Clone, PartialEq, Eq, bincode::Encode, bincode::Decode)]
-pub struct Column {
-    /// The hash field.
-    pub field: String,
-    /// The table column.
-    pub column: String,
-    /// Its type.
-    pub ty: ColumnType,
-}
+use crate::secrets::mask_secrets;
 
 /// Keyspace events every job captures: writes of a hash's fields (`HSET`, `HMSET`, `HSETNX`,
 /// `HINCRBY`, `HINCRBYFLOAT`) upsert the row from the hash as it is then; `DEL` (and the end of
@@ -85,39 +76,6 @@ pub struct JobConfig {
     pub max_backlog: u64,
 }
 
-/// Checks a job, table or column name: no quotes, brackets, backslashes or control
-/// characters, 1..=128 characters.
-pub fn check_identifier(name: &str) -> Result<(), String> {
-    if name.is_empty() || name.chars().count() > 128 {
-        return Err(format!("identifier '{name}' must have 1 to 128 characters"));
-    }
-    if let Some(c) = name
-        .chars()
-        .find(|c| c.is_control() || matches!(c, '"' | '`' | '[' | ']' | '\\' | '\'' | ';'))
-    {
-        return Err(format!(
-            "identifier '{name}' contains a forbidden character {c:?}"
-        ));
-    }
-    Ok(())
-}
-
-/// Checks a column name (a `COLUMNS` column, a key part): an identifier without `.`, which
-/// would be read as `table.column` when quoted (only `TABLE` and `CHECKPOINT_TABLE` may be
-/// schema-qualified). A hash field with a `.` is mapped to another name: `a.b=a_b`.
-pub fn check_column(name: &str) -> Result<(), String> {
-    check_identifier(name)?;
-    if name.contains('.') {
-        return Err(format!(
-            "column '{name}': '.' is not allowed in a column name (only TABLE and \
-             CHECKPOINT_TABLE may be schema-qualified); map the field to another column, e.g. \
-             '{name}={}'",
-            name.replace('.', "_")
-        ));
-    }
-    Ok(())
-}
-
 fn check_job_name(name: &str) -> Result<(), SyncError> {
     if name.is_empty()
         || name.len() > 64
@@ -130,39 +88,6 @@ fn check_job_name(name: &str) -> Result<(), SyncError> {
         )));
     }
     Ok(())
-}
-
-/// Parses `field[=column][:type]` words separated by spaces or commas.
-pub fn parse_columns(spec: &str) -> Result<Vec<Column>, SyncError> {
-    let mut out: Vec<Column> = Vec::new();
-    for word in spec.split([' ', ',']).filter(|w| !w.is_empty()) {
-        let (name, ty) = match word.rsplit_once(':') {
-            Some((n, t)) => (
-                n,
-                ColumnType::parse(t).ok_or_else(|| {
-                    SyncError::Config(format!("column '{word}': unknown type '{t}'"))
-                })?,
-            ),
-            None => (word, ColumnType::Text),
-        };
-        let (field, column) = name.split_once('=').unwrap_or((name, name));
-        check_identifier(field).map_err(SyncError::Config)?;
-        check_column(column).map_err(SyncError::Config)?;
-        if field.starts_with('#') {
-            return Err(SyncError::Config(format!(
-                "field '{field}': fields starting with '#' are control fields"
-            )));
-        }
-        if out.iter().any(|c| c.column == column || c.field == field) {
-            return Err(SyncError::Config(format!("column '{column}' mapped twice")));
-        }
-        out.push(Column {
-            field: field.to_string(),
-            column: column.to_string(),
-            ty,
-        });
-    }
-    Ok(out)
 }
 
 fn parse_num<T: std::str::FromStr>(key: &str, v: &str) -> Result<T, SyncError> {
@@ -199,14 +124,6 @@ fn check_parts(
                 "column '{pk}' is the primary key (from the key pattern) and cannot be mapped"
             )));
         }
-    }
-    Ok(())
-}
-
-/// Checks a table name, schema-qualified or not: each `.`-separated part an identifier.
-fn check_table(table: &str) -> Result<(), SyncError> {
-    for part in table.split('.') {
-        check_identifier(part).map_err(SyncError::Config)?;
     }
     Ok(())
 }
@@ -296,7 +213,7 @@ impl JobConfig {
         let take = |k: &str| opts.iter().find(|(o, _)| o == k).map(|(_, v)| *v);
         let need = |k: &str| take(k).ok_or_else(|| SyncError::Config(format!("missing {k}")));
         let key = KeyPattern::parse(need("KEY")?)?;
-        let columns = parse_columns(take("COLUMNS").unwrap_or(""))?;
+        let columns = crate::columns::parse_columns(take("COLUMNS").unwrap_or(""))?;
         let mut job = JobConfig::new(name, key, need("TABLE")?, columns, need("CONNECTION")?)?;
         for (k, v) in &opts {
             match k.as_str() {
@@ -381,142 +298,12 @@ fn yes(b: bool) -> String {
     if b { "yes" } else { "no" }.into()
 }
 
-/// Connection-string attributes whose values are secrets (lower case).
-const SECRET_ATTRIBUTES: [&str; 7] = [
-    "pwd",
-    "password",
-    "passwd",
-    "secret",
-    "token",
-    "authtoken",
-    "privatekey",
-];
-
-/// Masks secrets in free text that may quote a connection string, or part of one, anywhere
-/// (an error message about a misplaced word, upper-cased or not): every `<attr>=<value>` whose
-/// attribute is one [`mask_secrets`] masks (any case, after a non-alphanumeric character)
-/// becomes `<attr>=***`, the value running to the next `;` (a `{…}` value to its closing
-/// brace, then to the next `;`) or to the end of the text. Used on every config error that is
-/// logged or replied.
-///
-/// ```
-/// use recipes_rgsync::config::mask_secrets_in_text;
-/// assert_eq!(
-///     mask_secrets_in_text("unknown option DRIVER={X};PWD=SEKR3T; UID=U"),
-///     "unknown option DRIVER={X};PWD=***; UID=U"
-/// );
-/// assert_eq!(mask_secrets_in_text("'a;Pwd={p;w}}d}' has no value"), "'a;Pwd=***");
-/// ```
-pub fn mask_secrets_in_text(text: &str) -> String {
-    let b = text.as_bytes();
-    let mut out: Vec<u8> = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let at_boundary = i == 0 || !b[i - 1].is_ascii_alphanumeric();
-        let value_start = at_boundary
-            .then(|| {
-                SECRET_ATTRIBUTES.iter().find_map(|name| {
-                    let end = i + name.len();
-                    if end > b.len() || !b[i..end].eq_ignore_ascii_case(name.as_bytes()) {
-                        return None;
-                    }
-                    let mut j = end;
-                    while j < b.len() && matches!(b[j], b' ' | b'\t') {
-                        j += 1;
-                    }
-                    (b.get(j) == Some(&b'=')).then_some(j + 1)
-                })
-            })
-            .flatten();
-        let Some(start) = value_start else {
-            out.push(b[i]);
-            i += 1;
-            continue;
-        };
-        out.extend_from_slice(&b[i..start]);
-        out.extend_from_slice(b"***");
-        // Skip the value: a `{…}` value (`}}` escapes a brace) first, then up to `;`.
-        let mut j = start;
-        while j < b.len() && b[j] == b' ' {
-            j += 1;
-        }
-        if b.get(j) == Some(&b'{') {
-            j = closing_brace(b, j + 1);
-        }
-        while j < b.len() && b[j] != b';' {
-            j += 1;
-        }
-        i = j;
-    }
-    // Cut only before ASCII bytes or at the end: still UTF-8.
-    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
-}
-
-/// The index of the `}` closing an ODBC `{…}` value whose content starts at `from` (`}}` is
-/// an escaped brace), or `b.len()` if it is not closed.
-fn closing_brace(b: &[u8], from: usize) -> usize {
-    let mut i = from;
-    while i < b.len() {
-        if b[i] == b'}' {
-            if b.get(i + 1) == Some(&b'}') {
-                i += 2;
-                continue;
-            }
-            return i;
-        }
-        i += 1;
-    }
-    b.len()
-}
-
-/// Masks the values of `PWD`, `PASSWORD`, `PASSWD`, `SECRET`, `TOKEN`, `KEY`-like attributes
-/// of an ODBC connection string (`{…}`-quoted values included).
-///
-/// ```
-/// use recipes_rgsync::config::mask_secrets;
-/// assert_eq!(mask_secrets("Server=h;Uid=u;Pwd={a;b}c;Port=1"), "Server=h;Uid=u;Pwd=***;Port=1");
-/// ```
-pub fn mask_secrets(conn: &str) -> String {
-    let mut out = String::new();
-    let mut rest = conn;
-    while !rest.is_empty() {
-        let (attr, after) = match rest.find('=') {
-            Some(i) => (&rest[..i], &rest[i + 1..]),
-            None => {
-                out.push_str(rest);
-                break;
-            }
-        };
-        // The value: `{...}` (with `}}` escapes) or up to the next `;`.
-        let end = if after.starts_with('{') {
-            let i = closing_brace(after.as_bytes(), 1);
-            after[i.min(after.len())..]
-                .find(';')
-                .map_or(after.len(), |j| i + j)
-        } else {
-            after.find(';').unwrap_or(after.len())
-        };
-        let value = &after[..end];
-        let name = attr.trim().to_ascii_lowercase();
-        out.push_str(attr);
-        out.push('=');
-        if SECRET_ATTRIBUTES.contains(&name.as_str()) {
-            out.push_str("***");
-        } else {
-            out.push_str(value);
-        }
-        rest = &after[end..];
-        if let Some(r) = rest.strip_prefix(';') {
-            out.push(';');
-            rest = r;
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::columns::parse_columns;
+    use crate::secrets::mask_secrets_in_text;
+    use crate::types::ColumnType;
 
     fn args(s: &[&str]) -> Vec<String> {
         s.iter().map(|x| x.to_string()).collect()
@@ -650,15 +437,6 @@ mod tests {
     }
 
     #[test]
-    fn masks_every_secret_form() {
-        assert_eq!(
-            mask_secrets("Driver={PostgreSQL Unicode};PWD=p1;password={x}};y};Uid=u"),
-            "Driver={PostgreSQL Unicode};PWD=***;password=***;Uid=u"
-        );
-        assert_eq!(mask_secrets("Database=./x.db"), "Database=./x.db");
-    }
-
-    #[test]
     fn config_errors_are_masked_whatever_word_holds_the_connection() {
         let conn = "Driver={SQLite3};Database=/tmp/xdb;PWD=Sekr3t;Uid=u";
         let base = ["j", "KEY", "u:{id}", "TABLE", "t", "CONNECTION", "x"];
@@ -680,20 +458,6 @@ mod tests {
             let masked = mask_secrets_in_text(&err);
             assert!(!masked.to_lowercase().contains("sekr3t"), "{masked}");
             assert!(masked.to_lowercase().contains("pwd=***"), "{masked}");
-        }
-        // every spelling and form
-        for (text, want) in [
-            ("x PWD=Sekr3t", "x PWD=***"),
-            ("'a;pwd = Sekr3t;b=1'", "'a;pwd =***;b=1'"),
-            ("Password={Sek;r3t}};x};Uid=u", "Password=***;Uid=u"),
-            ("AUTHTOKEN=Sekr3t", "AUTHTOKEN=***"),
-            ("secret=Sekr3t 'é'", "secret=***"),
-            ("no secrets: Uid=u;MyPwd=v", "no secrets: Uid=u;MyPwd=v"),
-            ("é;Pwd=Sekr3t;é", "é;Pwd=***;é"),
-            ("pwd", "pwd"),
-            ("Pwd=", "Pwd=***"),
-        ] {
-            assert_eq!(mask_secrets_in_text(text), want);
         }
     }
 }

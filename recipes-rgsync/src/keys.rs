@@ -63,7 +63,7 @@ impl KeyPattern {
                         ),
                         None => (spec.as_str(), ColumnType::Text),
                     };
-                    crate::config::check_column(name).map_err(|e| bad(&e))?;
+                    crate::identifiers::check_column(name).map_err(|e| bad(&e))?;
                     if matches!(parts.last(), Some(Part::Column(..))) && lit.is_empty() {
                         return Err(bad("two key parts need literal text between them"));
                     }

@@ -130,7 +130,7 @@ mod tests {
             "j",
             KeyPattern::parse("u:{r}:{id:integer}").unwrap(),
             "t",
-            crate::config::parse_columns("name age:integer").unwrap(),
+            crate::columns::parse_columns("name age:integer").unwrap(),
             "Driver={SQLite3}",
         )
         .unwrap()

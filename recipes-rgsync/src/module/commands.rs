@@ -62,7 +62,7 @@ pub fn rgsync_add(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
         }
         // An error may quote a misplaced word, the connection string included.
         let config = JobConfig::parse_args(&args[1..])
-            .map_err(|e| err(crate::config::mask_secrets_in_text(&e.to_string())))?;
+            .map_err(|e| err(crate::secrets::mask_secrets_in_text(&e.to_string())))?;
         let name = config.name.clone();
         jobs::add(config, false).map_err(err)?;
         ctx.replicate_verbatim();

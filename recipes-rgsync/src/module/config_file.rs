@@ -7,8 +7,9 @@
 //! users KEY user:{id} TABLE users COLUMNS "name age:integer" CONNECTION "Driver={SQLite3};Database=/var/lib/app.db" CREATE_TABLE yes
 //! ```
 
-use crate::config::{mask_secrets_in_text, JobConfig};
+use crate::config::JobConfig;
 use crate::error::SyncError;
+use crate::secrets::mask_secrets_in_text;
 
 /// Splits a line into words (double quotes group, backslash escapes inside quotes).
 pub fn words(line: &str) -> Result<Vec<String>, SyncError> {

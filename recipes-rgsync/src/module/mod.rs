@@ -18,7 +18,7 @@ pub mod write_through;
 
 use gears::command::{Context, RedisString, Status};
 
-use crate::config::mask_secrets_in_text;
+use crate::secrets::mask_secrets_in_text;
 
 /// The `rgsync` module's initialisation: the jobs saved in the RDB ([`persist`]), then
 /// [`init`].

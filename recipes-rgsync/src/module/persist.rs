@@ -26,7 +26,14 @@ pub const LEGACY_TYPE: &str = "rgsyncaux";
 pub fn save_jobs_in_rdb(ctx: &Context) -> Result<(), GearsError> {
     gears::api::add_aux_field(AuxField {
         name: FIELD,
-        save: || encode(&jobs::all().iter().map(|j| j.config.clone()).collect::<Vec<_>>()),
+        save: || {
+            encode(
+                &jobs::all()
+                    .iter()
+                    .map(|j| j.config.clone())
+                    .collect::<Vec<_>>(),
+            )
+        },
         load: |bytes| decode(bytes).map(jobs::replace_all),
     })?;
     gears::api::read_legacy_aux_type(ctx, LEGACY_TYPE, FIELD)
