@@ -221,12 +221,7 @@ impl OdbcConnector {
             return Ok(());
         }
         let mut tables: Vec<String> = Vec::new();
-        let keys: Vec<Col<'_>> = job.key.columns().map(|(n, t)| (n.as_str(), t)).collect();
-        let cols: Vec<Col<'_>> = job
-            .columns
-            .iter()
-            .map(|c| (c.column.as_str(), c.ty))
-            .collect();
+        let (keys, cols) = key_and_mapped_columns(job);
         if job.create_table {
             tables.push(self.dialect.create_table(&job.table, &keys, &cols));
         }
@@ -292,12 +287,7 @@ impl OdbcConnector {
         checkpoint: Option<StreamId>,
     ) -> Result<usize, SyncError> {
         self.prepare(job)?;
-        let keys: Vec<Col<'_>> = job.key.columns().map(|(n, t)| (n.as_str(), t)).collect();
-        let cols: Vec<Col<'_>> = job
-            .columns
-            .iter()
-            .map(|c| (c.column.as_str(), c.ty))
-            .collect();
+        let (keys, cols) = key_and_mapped_columns(job);
         let cp = checkpoint.map(|id| id.to_string());
         let dialect = self.dialect;
         self.connect()?;
@@ -356,6 +346,17 @@ impl Open {
         }
         Ok(())
     }
+}
+
+/// The job's primary-key columns and its mapped columns, with their types.
+fn key_and_mapped_columns(job: &JobConfig) -> (Vec<Col<'_>>, Vec<Col<'_>>) {
+    let keys = job.key.columns().map(|(n, t)| (n.as_str(), t)).collect();
+    let cols = job
+        .columns
+        .iter()
+        .map(|c| (c.column.as_str(), c.ty))
+        .collect();
+    (keys, cols)
 }
 
 fn bind(rows: &[Row], keys: &[Col<'_>], cols: &[Col<'_>], op: Op) -> Vec<Box<dyn InputParameter>> {

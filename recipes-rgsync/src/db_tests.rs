@@ -10,7 +10,7 @@ use odbc_api::{ConnectionOptions, Cursor, ResultSetMetadata};
 
 use crate::change::{Change, Op};
 use crate::config::JobConfig;
-use crate::writer::{Entry, Sink, Writer};
+use crate::writer::{BatchReport, Entry, Sink, Writer};
 
 pub(crate) const MARIADB: &str =
     "Driver={MariaDB Unicode};Server=127.0.0.1;Port=3306;Database=test;Uid=test;Pwd=test;";
@@ -139,10 +139,35 @@ impl Feed {
             .to_fields(),
         }
     }
+
+    /// Upserts of keys `u:<region>:0` to `u:<region>:<n - 1>`, key `i` with `fields(i)`.
+    fn upserts(
+        &mut self,
+        region: &str,
+        n: usize,
+        ack: Option<&str>,
+        fields: impl Fn(usize) -> Vec<(&'static str, String)>,
+    ) -> Vec<Entry> {
+        (0..n)
+            .map(|i| {
+                let fields = fields(i);
+                let fields: Vec<(&str, &str)> =
+                    fields.iter().map(|(f, v)| (*f, v.as_str())).collect();
+                self.entry(&format!("u:{region}:{i}"), Op::Upsert, ack, &fields)
+            })
+            .collect()
+    }
 }
 
 fn no_wait(_: Duration, _: &str) -> bool {
     true
+}
+
+/// Writes `batch` from `stream` with a new writer (a restarted server), never waiting.
+fn write_fresh(job: &JobConfig, stream: &str, batch: &[Entry], sink: &mut Recorder) -> BatchReport {
+    Writer::new(job, stream)
+        .write_batch(job, batch, sink, &no_wait)
+        .unwrap()
 }
 
 fn select(job: &JobConfig) -> String {
@@ -232,20 +257,9 @@ fn replay_is_skipped(conn: &str) {
     let table = unique("eo");
     let job = job(conn, &table, &[]);
     let mut f = Feed(0);
-    let batch: Vec<Entry> = (0..50)
-        .map(|i| {
-            f.entry(
-                &format!("u:r:{i}"),
-                Op::Upsert,
-                Some("a"),
-                &[("age", &i.to_string())],
-            )
-        })
-        .collect();
+    let batch = f.upserts("r", 50, Some("a"), |i| vec![("age", i.to_string())]);
     let mut sink = Recorder::default();
-    Writer::new(&job, "s1")
-        .write_batch(&job, &batch, &mut sink, &no_wait)
-        .unwrap();
+    write_fresh(&job, "s1", &batch, &mut sink);
     // Someone changes a row in the database; a replay (new writer: a restarted server)
     // would overwrite it if it applied the batch again.
     let q = |s: &str| job.dialect.quote(s);
@@ -259,9 +273,7 @@ fn replay_is_skipped(conn: &str) {
         ),
     );
     let mut again = Recorder::default();
-    let report = Writer::new(&job, "s1")
-        .write_batch(&job, &batch, &mut again, &no_wait)
-        .unwrap();
+    let report = write_fresh(&job, "s1", &batch, &mut again);
     assert_eq!(report.skipped, 50);
     assert_eq!(report.rows, 0);
     assert_eq!(again.acks.len(), 50, "acks are re-sent for skipped entries");
@@ -276,9 +288,7 @@ fn replay_is_skipped(conn: &str) {
     );
     assert_eq!(age7, [["999"]]);
     // Another shard's stream has its own checkpoint: not skipped.
-    let r = Writer::new(&job, "s2")
-        .write_batch(&job, &batch[..1], &mut again, &no_wait)
-        .unwrap();
+    let r = write_fresh(&job, "s2", &batch[..1], &mut again);
     assert_eq!(r.rows, 1);
 }
 
@@ -423,9 +433,7 @@ fn coalescing(conn: &str) {
     }
     batch.push(f.entry("u:c:4", Op::Delete, None, &[]));
     let mut sink = Recorder::default();
-    let r = Writer::new(&job, "s")
-        .write_batch(&job, &batch, &mut sink, &no_wait)
-        .unwrap();
+    let r = write_fresh(&job, "s", &batch, &mut sink);
     assert_eq!(r.rows, 5);
     let q = |s: &str| job.dialect.quote(s);
     let got = rows(
@@ -440,20 +448,11 @@ fn large_batch(conn: &str) {
     let table = unique("big");
     let job = job(conn, &table, &[]);
     let mut f = Feed(0);
-    let batch: Vec<Entry> = (0..2500)
-        .map(|i| {
-            f.entry(
-                &format!("u:b:{i}"),
-                Op::Upsert,
-                None,
-                &[("name", &format!("n{i}")), ("age", &i.to_string())],
-            )
-        })
-        .collect();
+    let batch = f.upserts("b", 2500, None, |i| {
+        vec![("name", format!("n{i}")), ("age", i.to_string())]
+    });
     let mut sink = Recorder::default();
-    let r = Writer::new(&job, "s")
-        .write_batch(&job, &batch, &mut sink, &no_wait)
-        .unwrap();
+    let r = write_fresh(&job, "s", &batch, &mut sink);
     assert_eq!(r.rows, 2500);
     let q = |s: &str| job.dialect.quote(s);
     let got = rows(
@@ -482,29 +481,20 @@ fn unreachable_is_transient(conn: &str) {
     assert!(sink.dead.is_empty(), "an outage never dead-letters records");
 }
 
+/// The cases run against each database, as `<database>::<case>` tests.
 macro_rules! suite {
     ($m:ident, $conn:expr) => {
+        suite!(@cases $m, $conn, contents_end_exact, replay_is_skipped, poison_is_isolated,
+            coalescing, large_batch);
+    };
+    (@cases $m:ident, $conn:expr, $($case:ident),*) => {
         mod $m {
-            #[test]
-            fn contents_end_exact() {
-                super::contents_end_exact(&$conn);
-            }
-            #[test]
-            fn replay_is_skipped() {
-                super::replay_is_skipped(&$conn);
-            }
-            #[test]
-            fn poison_is_isolated() {
-                super::poison_is_isolated(&$conn);
-            }
-            #[test]
-            fn coalescing() {
-                super::coalescing(&$conn);
-            }
-            #[test]
-            fn large_batch() {
-                super::large_batch(&$conn);
-            }
+            $(
+                #[test]
+                fn $case() {
+                    super::$case(&$conn);
+                }
+            )*
         }
     };
 }

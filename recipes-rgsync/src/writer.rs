@@ -25,7 +25,7 @@ use crate::change::Change;
 use crate::config::JobConfig;
 use crate::connector::OdbcConnector;
 use crate::error::SyncError;
-use crate::plan::{group, to_row, Row};
+use crate::plan::{group, to_row, Row, Statement};
 
 /// One stream entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -221,25 +221,69 @@ impl Writer {
             rows.iter().map(|(_, r, _)| r.clone()).collect(),
             job.coalesce,
         );
+        if let Ok(n) = self.write_with_retries(job, &mut report, wait, &statements, checkpoint)? {
+            report.rows = n;
+            if checkpoint.is_some() {
+                self.checkpoint = checkpoint;
+            }
+            for (_, row, ack) in &rows {
+                if let Some(a) = ack {
+                    sink.ack(&row.key, a, Ok(()));
+                }
+            }
+            return Ok(report);
+        }
+        // Isolate: record by record, each with its checkpoint.
+        for (i, row, ack) in &rows {
+            let entry = &entries[*i];
+            let one = group(vec![row.clone()], false);
+            let id = job.exactly_once.then_some(entry.id);
+            match self.write_with_retries(job, &mut report, wait, &one, id)? {
+                Ok(n) => {
+                    report.rows += n;
+                    if let Some(a) = ack {
+                        sink.ack(&row.key, a, Ok(()));
+                    }
+                }
+                Err(msg) => {
+                    sink.dead_letter(entry, &msg);
+                    if let Some(a) = ack {
+                        sink.ack(&row.key, a, Err(&msg));
+                    }
+                    report.dead_lettered += 1;
+                }
+            }
+        }
+        // The checkpoint covers the whole batch, dead letters included.
+        if let Some(cp) = checkpoint {
+            let stream = self.stream.clone();
+            self.until_reachable(job, &mut report, wait, |w| {
+                w.db.write(job, &stream, &[], Some(cp))
+            })?;
+            self.checkpoint = Some(cp);
+        }
+        Ok(report)
+    }
+
+    /// Writes `statements` (and `checkpoint`) in one transaction, retried: `Ok(Ok(rows))` once
+    /// it succeeds, `Ok(Err(last error))` after `max_attempts` failures (each counted in
+    /// `report`, with backoff between them), `Err` when `wait` gave up.
+    fn write_with_retries(
+        &mut self,
+        job: &JobConfig,
+        report: &mut BatchReport,
+        wait: Wait<'_>,
+        statements: &[Statement],
+        checkpoint: Option<StreamId>,
+    ) -> Result<Result<usize, String>, SyncError> {
         let stream = self.stream.clone();
         let mut failures = 0u32;
         loop {
-            let result = self.until_reachable(job, &mut report, wait, |w| {
-                w.db.write(job, &stream, &statements, checkpoint)
+            let result = self.until_reachable(job, report, wait, |w| {
+                w.db.write(job, &stream, statements, checkpoint)
             });
             match result {
-                Ok(n) => {
-                    report.rows = n;
-                    if checkpoint.is_some() {
-                        self.checkpoint = checkpoint;
-                    }
-                    for (_, row, ack) in &rows {
-                        if let Some(a) = ack {
-                            sink.ack(&row.key, a, Ok(()));
-                        }
-                    }
-                    return Ok(report);
-                }
+                Ok(n) => return Ok(Ok(n)),
                 Err(SyncError::Stopped(j)) => return Err(SyncError::Stopped(j)),
                 Err(e) => {
                     failures += 1;
@@ -247,7 +291,7 @@ impl Writer {
                     let msg = e.to_string();
                     report.last_error = Some(msg.clone());
                     if failures >= job.max_attempts {
-                        break;
+                        return Ok(Err(msg));
                     }
                     if !wait(backoff(job, failures - 1), &msg) {
                         return Err(SyncError::Stopped(job.name.clone()));
@@ -255,53 +299,6 @@ impl Writer {
                 }
             }
         }
-        // Isolate: record by record, each with its checkpoint.
-        for (i, row, ack) in &rows {
-            let entry = &entries[*i];
-            let id = entry.id;
-            let one = group(vec![row.clone()], false);
-            let mut failures = 0u32;
-            loop {
-                let result = self.until_reachable(job, &mut report, wait, |w| {
-                    w.db.write(job, &stream, &one, job.exactly_once.then_some(id))
-                });
-                match result {
-                    Ok(n) => {
-                        report.rows += n;
-                        if let Some(a) = ack {
-                            sink.ack(&row.key, a, Ok(()));
-                        }
-                        break;
-                    }
-                    Err(SyncError::Stopped(j)) => return Err(SyncError::Stopped(j)),
-                    Err(e) => {
-                        failures += 1;
-                        report.retries += 1;
-                        let msg = e.to_string();
-                        report.last_error = Some(msg.clone());
-                        if failures >= job.max_attempts {
-                            sink.dead_letter(entry, &msg);
-                            if let Some(a) = ack {
-                                sink.ack(&row.key, a, Err(&msg));
-                            }
-                            report.dead_lettered += 1;
-                            break;
-                        }
-                        if !wait(backoff(job, failures - 1), &msg) {
-                            return Err(SyncError::Stopped(job.name.clone()));
-                        }
-                    }
-                }
-            }
-        }
-        // The checkpoint covers the whole batch, dead letters included.
-        if let Some(cp) = checkpoint {
-            self.until_reachable(job, &mut report, wait, |w| {
-                w.db.write(job, &stream, &[], Some(cp))
-            })?;
-            self.checkpoint = Some(cp);
-        }
-        Ok(report)
     }
 }
 
@@ -328,19 +325,8 @@ mod tests {
 
     #[test]
     fn backoff_doubles_and_is_capped() {
-        let mut job = JobConfig::parse_args(
-            &[
-                "j",
-                "KEY",
-                "u:{id}",
-                "TABLE",
-                "t",
-                "CONNECTION",
-                "Driver={SQLite3}",
-            ]
-            .map(String::from),
-        )
-        .unwrap();
+        let args = "j KEY u:{id} TABLE t CONNECTION Driver={SQLite3}".split(' ');
+        let mut job = JobConfig::parse_args(&args.map(String::from).collect::<Vec<_>>()).unwrap();
         job.backoff_ms = 100;
         job.max_backoff_ms = 1000;
         let ms: Vec<u128> = (0..6).map(|a| backoff(&job, a).as_millis()).collect();
