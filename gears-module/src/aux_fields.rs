@@ -203,10 +203,16 @@ mod tests {
 
         // Saved in the order added; a panicking save saves nothing.
         let saved = save_all();
-        let mine: Vec<_> = saved.iter().filter(|(n, _)| n.starts_with("test-")).collect();
+        let mine: Vec<_> = saved
+            .iter()
+            .filter(|(n, _)| n.starts_with("test-"))
+            .collect();
         assert_eq!(
             mine,
-            [&("test-a".to_string(), vec![1, 0, 255]), &("test-b".to_string(), vec![])]
+            [
+                &("test-a".to_string(), vec![1, 0, 255]),
+                &("test-b".to_string(), vec![])
+            ]
         );
         // Each field's bytes go back to its own load; an error names the field.
         load_all(&[("test-a".into(), vec![9])]).unwrap();

@@ -26,7 +26,10 @@ pub fn on_loading_ended(hook: fn()) {
 #[redis_module_macros::loading_event_handler]
 fn on_loading(_ctx: &Context, subevent: LoadingSubevent) {
     if subevent == LoadingSubevent::Ended {
-        let hooks = LOADING_ENDED.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let hooks = LOADING_ENDED
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         for hook in hooks {
             let _ = std::panic::catch_unwind(hook);
         }

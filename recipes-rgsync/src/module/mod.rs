@@ -4,7 +4,7 @@
 //! - [`capture`]: the `sync` registration appending each change to the job's stream;
 //! - [`drain`]: the `async_local` stream consumer writing batches to the database;
 //! - [`commands`]: `RGSYNC.ADD`, `RGSYNC.REMOVE`, `RGSYNC.LIST`, `RGSYNC.STATUS`;
-//! - [`persist`]: jobs saved in the RDB (an aux field, before Gears' registrations);
+//! - [`persist`]: jobs saved in the RDB (the `rgsync` field of Gears' aux field);
 //! - [`config_file`]: jobs from `rgsync.config <file>` at load;
 //! - [`write_through`]: `RGSYNC.WRITETHROUGH`, a reply once the row is in the database.
 
