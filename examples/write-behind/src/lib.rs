@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use recipes_rgsync::types::ColumnType;
 use recipes_rgsync::WriteBehind;
-use redis_module::{Context, RedisString, Status};
+use gears::command::{Context, RedisString, Status};
 
 /// The job this module runs, writing into the SQLite file `db`.
 pub fn users_job(db: &str) -> WriteBehind {
