@@ -38,6 +38,7 @@ pub fn scratch(name: &str) -> PathBuf {
 }
 
 /// The workspace root (where `scripts/` is).
+#[cfg(feature = "db")]
 pub(crate) fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }

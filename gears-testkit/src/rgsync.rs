@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use redis::{Connection, RedisResult, Value};
 
 use crate::reply::{query, show};
+use crate::{Server, ServerBuilder};
 
 /// An `RGSYNC.ADD` command: the job's name, key pattern, table and connection, then columns
 /// and options in the order given.
@@ -114,4 +115,9 @@ pub fn drained(con: &mut Connection, job: &str, timeout: Duration) {
         st["backlog"] == "0" && st["state"] == "idle",
         "not drained: {st:?}"
     );
+}
+
+/// A redis-server with the rgsync module (`librgsync.so`) loaded.
+pub fn server() -> ServerBuilder {
+    Server::builder().module("rgsync")
 }
