@@ -9,7 +9,7 @@
 //! - [`module_file`], [`scratch`], [`free_port`], [`free_port_pair`]: built modules, scratch
 //!   directories, ports.
 //! - [`wait_until`], [`eventually`]: a condition with a deadline.
-//! - [`run`], [`show`], [`query`], [`ok`], [`command`]: commands and compact replies.
+//! - [`run`], [`show`], [`query`], [`ok`], [`error`], [`command`]: commands and compact replies.
 //! - [`rgsync`]: `RGSYNC.ADD` lines, `RGSYNC.STATUS`, waiting for a job to drain.
 //! - `db` (feature `db`): the shared MariaDB/PostgreSQL DSNs and SQLite files, rows as text,
 //!   private database servers for fault tests.
@@ -39,6 +39,6 @@ pub use builder::ServerBuilder;
 pub use cluster::{Cluster, SlotRange};
 pub use files::{module_file, scratch};
 pub use ports::{free_port, free_port_pair};
-pub use reply::{command, ok, query, run, show};
+pub use reply::{command, error, ok, query, run, show};
 pub use server::Server;
 pub use wait::{eventually, wait_until};

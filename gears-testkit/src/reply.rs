@@ -57,6 +57,14 @@ pub fn ok<A: ToRedisArgs + Debug>(con: &mut Connection, args: &[A]) -> Value {
     query(con, args).unwrap_or_else(|e| panic!("{args:?}: {e}"))
 }
 
+/// Sends `args`, which must be refused: the error as text (panics if the command succeeds).
+pub fn error<A: ToRedisArgs + Debug>(con: &mut Connection, args: &[A]) -> String {
+    match query(con, args) {
+        Ok(v) => panic!("{args:?} succeeded: {}", show(&v)),
+        Err(e) => e.to_string(),
+    }
+}
+
 /// Sends `args` and renders the reply with [`show`], or an error reply as `ERR(<message>)`.
 pub fn run(con: &mut Connection, args: &[&str]) -> String {
     match query(con, args) {

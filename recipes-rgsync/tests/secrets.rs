@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use gears_testkit::db::sqlite;
 use gears_testkit::rgsync::{self, Job};
-use gears_testkit::{query, scratch, Cluster};
+use gears_testkit::{ok, query, scratch, Cluster};
 
 const PASSWORD: &str = "Sekr3t";
 
@@ -17,6 +17,11 @@ fn add_job(conn: &str) -> Job {
     Job::new("users", "user:{id}", "users", conn)
         .columns("name")
         .opt("CREATE_TABLE", "yes")
+}
+
+/// The last `n` entries of the server's SLOWLOG, as text.
+fn slowlog(con: &mut redis::Connection, n: usize) -> String {
+    format!("{:?}", ok(con, &["SLOWLOG", "GET", &n.to_string()]))
 }
 
 /// A malformed `RGSYNC.ADD`: the connection string as an unpaired last word.
@@ -45,13 +50,7 @@ fn rgsync_add_connection_is_not_in_slowlog() {
         list.contains("PWD=***") && !list.contains(PASSWORD),
         "{list}"
     );
-    let slowlog = format!(
-        "{:?}",
-        redis::cmd("SLOWLOG")
-            .arg(&["GET", "100"])
-            .query::<redis::Value>(&mut con)
-            .unwrap()
-    );
+    let slowlog = slowlog(&mut con, 100);
     assert!(
         !slowlog.to_lowercase().contains(&PASSWORD.to_lowercase()),
         "password in SLOWLOG: {slowlog}"
@@ -155,13 +154,7 @@ fn fanned_out_rgsync_add_is_redacted_on_every_master() {
         let _: String = redis::cmd("PING").arg("after-add").query(&mut con).unwrap();
         assert!(monitor.read_until("after-add", Duration::from_secs(5)));
         let text = monitor.text();
-        let slowlog = format!(
-            "{:?}",
-            redis::cmd("SLOWLOG")
-                .arg(&["GET", "1000"])
-                .query::<redis::Value>(&mut con)
-                .unwrap()
-        );
+        let slowlog = slowlog(&mut con, 1000);
         for (what, shown) in [("MONITOR", &text), ("SLOWLOG", &slowlog)] {
             assert!(
                 !shown.to_lowercase().contains(&PASSWORD.to_lowercase()),

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use gears_testkit::{run, wait_until, Cluster};
 
-use crate::{info_counter, per_shard, registration_of, reset_timeouts, rg_run};
+use crate::{config_set, info_counter, per_shard, registration_of, reset_timeouts, rg_run};
 
 /// A registration made while a master is down reaches it once it is back: the messages are
 /// retransmitted across its restart.
@@ -42,10 +42,7 @@ pub(crate) fn a_silent_shard_fails_the_run_after_the_idle_time(
     single: &mut redis::Connection,
 ) {
     let mut con = cluster.nodes[0].conn();
-    assert_eq!(
-        run(&mut con, &["RG.CONFIGSET", "ExecutionMaxIdleTime", "1000"]),
-        "[OK]"
-    );
+    config_set(&mut con, "ExecutionMaxIdleTime", "1000");
     // Node 1 stops answering for 3 s (its main thread sleeps; node timeout is 5 s, so the
     // cluster does not flag it): only the idle time can end the run.
     let (sleeper, reply, took) = word_count_while_asleep(cluster, &mut con, 1, "3");
@@ -91,14 +88,8 @@ pub(crate) fn undelivered_messages_fail_the_run_after_the_retries(
     single: &mut redis::Connection,
 ) {
     let mut con = cluster.nodes[0].conn();
-    assert_eq!(
-        run(&mut con, &["RG.CONFIGSET", "SendMsgRetries", "0"]),
-        "[OK]"
-    );
-    assert_eq!(
-        run(&mut con, &["RG.CONFIGSET", "ExecutionMaxIdleTime", "20000"]),
-        "[OK]"
-    );
+    config_set(&mut con, "SendMsgRetries", "0");
+    config_set(&mut con, "ExecutionMaxIdleTime", "20000");
     let undelivered_before = info_counter(&mut con, "undelivered");
     // Everything sent so far is acknowledged: no backoff in progress (the timeout is 2 s).
     assert!(wait_until(Duration::from_secs(5), || {

@@ -133,6 +133,11 @@ fn per_shard(reply: &str, ids: &[String], expect: &str) {
     }
 }
 
+/// `RG.CONFIGSET <name> <value>`, which must be accepted.
+fn config_set(con: &mut redis::Connection, name: &str, value: &str) {
+    assert_eq!(run(con, &["RG.CONFIGSET", name, value]), "[OK]", "{name}");
+}
+
 /// Puts back the defaults the fault checks change (`SendMsgRetries`, `ExecutionMaxIdleTime`).
 fn reset_timeouts(con: &mut redis::Connection) {
     run(con, &["RG.CONFIGSET", "SendMsgRetries", "3"]);

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use gears_testkit::db::{exec, rows, sqlite, unique, MARIADB};
 use gears_testkit::rgsync::{self, drained, status, status_when, Job};
-use gears_testkit::{ok, query};
+use gears_testkit::{error, ok, query};
 
 use crate::{exec_drop, hset_each, xrange};
 
@@ -30,25 +30,13 @@ fn max_backlog_refuses_writes_until_drained() {
     let conn = format!("Driver={{SQLite3}};Database={}/app.db", dbdir.display());
     Job::new("users", "user:{id}", "users", &conn)
         .columns("name")
-        .words(&[
-            "CREATE_TABLE",
-            "yes",
-            "MAX_BACKLOG",
-            "50",
-            "DURATION",
-            "10",
-            "BACKOFF",
-            "20",
-            "MAX_BACKOFF",
-            "100",
-        ])
+        .words(&["CREATE_TABLE", "yes", "MAX_BACKLOG", "50", "DURATION", "10"])
+        .words(&["BACKOFF", "20", "MAX_BACKOFF", "100"])
         .add(&mut con);
     for i in 0..50 {
         ok(&mut con, &["HSET", &format!("user:{i}"), "name", "x"]);
     }
-    let err = query(&mut con, &["HSET", "user:50", "name", "x"])
-        .unwrap_err()
-        .to_string();
+    let err = error(&mut con, &["HSET", "user:50", "name", "x"]);
     assert!(
         err.contains("MAX_BACKLOG 50") && err.contains("refused"),
         "{err}"
@@ -91,9 +79,7 @@ fn write_through_replies_after_the_commit() {
         rows(&conn, "SELECT id, name, age FROM users"),
         [["1", "ann", "31"]]
     );
-    let err = query(&mut con, &["RGSYNC.WRITETHROUGH", "user:2", "age", "old"])
-        .unwrap_err()
-        .to_string();
+    let err = error(&mut con, &["RGSYNC.WRITETHROUGH", "user:2", "age", "old"]);
     assert!(
         err.contains("not written") && err.contains("cannot convert 'old'"),
         "{err}"
@@ -148,16 +134,8 @@ fn mariadb_poison_record_goes_to_dead_letters_others_flow() {
     );
     Job::new("stock", "item:{id:integer}", &table, MARIADB)
         .columns("qty:integer")
-        .words(&[
-            "BATCH",
-            "50",
-            "DURATION",
-            "50",
-            "MAX_ATTEMPTS",
-            "2",
-            "BACKOFF",
-            "10",
-        ])
+        .words(&["BATCH", "50", "DURATION", "50", "MAX_ATTEMPTS", "2"])
+        .words(&["BACKOFF", "10"])
         .add(&mut con);
     hset_each(
         &mut con,
@@ -199,16 +177,8 @@ fn mariadb_oversized_record_goes_to_dead_letters_others_flow() {
     let max: usize = max[0][0].parse().unwrap();
     Job::new("docs", "doc:{id:integer}", &table, MARIADB)
         .columns("body")
-        .words(&[
-            "DURATION",
-            "50",
-            "MAX_ATTEMPTS",
-            "2",
-            "BACKOFF",
-            "10",
-            "MAX_BACKOFF",
-            "20",
-        ])
+        .words(&["DURATION", "50", "MAX_ATTEMPTS", "2", "BACKOFF", "10"])
+        .words(&["MAX_BACKOFF", "20"])
         .add(&mut con);
     let big = "x".repeat(max + 1024);
     hset_each(

@@ -204,12 +204,10 @@ fn jobs_replicate_and_replicas_do_not_write() {
     let mut p = primary.conn();
     let conn = sqlite(&primary.dir);
     let job = |name: &str, key: &str| {
-        Job::new(name, key, name, &conn).columns("a").words(&[
-            "CREATE_TABLE",
-            "yes",
-            "DURATION",
-            "5",
-        ])
+        Job::new(name, key, name, &conn)
+            .columns("a")
+            .opt("CREATE_TABLE", "yes")
+            .opt("DURATION", "5")
     };
     job("early", "e:{id}").add(&mut p);
     let replica = rgsync::server()

@@ -30,16 +30,8 @@ fn ten_thousand(conn: &str, table: &str, coalesce: &str) {
     exec_drop(conn, &qt(table));
     Job::new("users", "user:{id:integer}", table, conn)
         .columns("name age:integer")
-        .words(&[
-            "CREATE_TABLE",
-            "yes",
-            "BATCH",
-            "500",
-            "DURATION",
-            "20",
-            "COALESCE",
-            coalesce,
-        ])
+        .words(&["CREATE_TABLE", "yes", "BATCH", "500", "DURATION", "20"])
+        .words(&["COALESCE", coalesce])
         .add(&mut con);
     let mut model: BTreeMap<u64, BTreeMap<&str, String>> = BTreeMap::new();
     let mut rng = Rng(0x9e3779b97f4a7c15);
