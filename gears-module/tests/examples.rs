@@ -1,21 +1,12 @@
 //! The example modules under `examples/`, each loaded alone into a real redis-server and
 //! driven the way their docs say.
 
-mod common;
+use std::time::Duration;
 
-use std::time::{Duration, Instant};
+use gears_testkit::{run, Server};
 
-use common::{run, Server};
-
-fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !check() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "timed out: {what}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+fn eventually(what: &str, check: impl FnMut() -> bool) {
+    gears_testkit::eventually(Duration::from_secs(10), what, check);
 }
 
 #[test]

@@ -1,11 +1,9 @@
 //! The wordcount example module inside a real redis-server: RG.RUN and the execution,
 //! function and configuration commands, their error replies, and the INFO section.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{run, Server};
+use gears_testkit::{eventually, run, Server};
 
 const MODULE: &str = "gears_wordcount";
 
@@ -179,11 +177,9 @@ fn bad_requests_are_clear_errors() {
 }
 
 fn wait_done(con: &mut redis::Connection, id: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !run(con, &["RG.DUMPEXECUTIONS"]).contains(&format!("{id},status,done")) {
-        assert!(Instant::now() < deadline, "{id} did not finish");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    eventually(Duration::from_secs(10), &format!("{id} to finish"), || {
+        run(con, &["RG.DUMPEXECUTIONS"]).contains(&format!("{id},status,done"))
+    });
 }
 
 #[test]
@@ -251,11 +247,9 @@ fn abort_a_long_run() {
     assert!(run(&mut con, &["EXEC"]).contains("this client cannot block"));
     let started = Instant::now();
     assert_eq!(run(&mut con, &["RG.ABORTEXECUTION", &id]), "OK");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !run(&mut con, &["RG.DUMPEXECUTIONS"]).contains(&format!("{id},status,aborted")) {
-        assert!(Instant::now() < deadline, "abort did not stop the run");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    eventually(Duration::from_secs(5), "the abort to stop the run", || {
+        run(&mut con, &["RG.DUMPEXECUTIONS"]).contains(&format!("{id},status,aborted"))
+    });
     assert!(started.elapsed() < Duration::from_secs(5));
     assert_eq!(
         run(&mut con, &["RG.GETRESULTS", &id]),
@@ -344,17 +338,23 @@ fn functions_cluster_stubs_and_info() {
     assert!(info.contains("wordcount_functions:21"), "{info}");
 }
 
+/// The log of a server that must refuse to load the module with `options`.
+fn refused(options: &[&str]) -> String {
+    Server::builder()
+        .module(MODULE)
+        .module_args(options)
+        .try_start()
+        .err()
+        .expect("must not start")
+}
+
 #[test]
 fn bad_load_options_refuse_to_load() {
-    let err = Server::try_start(MODULE, &["MaxExecutions", "zero"], &[])
-        .err()
-        .expect("must not start");
+    let err = refused(&["MaxExecutions", "zero"]);
     assert!(
         err.contains("bad module option: MaxExecutions must be a positive integer"),
         "{err}"
     );
-    let err = Server::try_start(MODULE, &["ExecutionThreads"], &[])
-        .err()
-        .expect("must not start");
+    let err = refused(&["ExecutionThreads"]);
     assert!(err.contains("'ExecutionThreads' has no value"), "{err}");
 }

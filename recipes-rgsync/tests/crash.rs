@@ -3,11 +3,11 @@
 //! exactly-once checkpoint nothing of it is applied twice (SQLite, MariaDB, PostgreSQL),
 //! without it (a choice) it is.
 
-mod common;
+use std::time::Duration;
 
-use std::time::{Duration, Instant};
-
-use common::*;
+use gears_testkit::db::{exec, rows, sqlite, try_rows, unique, MARIADB, POSTGRES};
+use gears_testkit::rgsync::{self, drained, status, Job};
+use gears_testkit::wait_until;
 
 /// Which database the job writes to.
 #[derive(Clone, Copy)]
@@ -23,11 +23,11 @@ fn crash_between_commit_and_ack(db: Target, exactly_once: &str) -> (Vec<Vec<Stri
         Target::MariaDb => "mariadb",
         Target::Postgres => "postgres",
     };
-    let mut server = Server::start(
-        &format!("crash-{name}-{exactly_once}"),
-        &["--appendonly", "yes", "--appendfsync", "always"],
-        &["rgsync.test_pause_after_commit_ms", "3000"],
-    );
+    let mut server = rgsync::server()
+        .name(&format!("crash-{name}-{exactly_once}"))
+        .aof()
+        .module_args(&["rgsync.test_pause_after_commit_ms", "3000"])
+        .start();
     // A table and checkpoint table of this run only on the shared servers.
     let (conn, table) = match db {
         Target::Sqlite => (sqlite(&server.dir), "users".to_string()),
@@ -36,30 +36,12 @@ fn crash_between_commit_and_ack(db: Target, exactly_once: &str) -> (Vec<Vec<Stri
     };
     let checkpoints = format!("{table}_cp");
     let mut con = server.conn();
-    redis::cmd("RGSYNC.ADD")
-        .arg(&[
-            "users",
-            "KEY",
-            "user:{id:integer}",
-            "TABLE",
-            &table,
-            "COLUMNS",
-            "age:integer",
-            "CONNECTION",
-            &conn,
-            "CHECKPOINT_TABLE",
-            &checkpoints,
-            "CREATE_TABLE",
-            "yes",
-            "BATCH",
-            "100",
-            "DURATION",
-            "10",
-            "EXACTLY_ONCE",
-            exactly_once,
-        ])
-        .query::<()>(&mut con)
-        .unwrap();
+    Job::new("users", "user:{id:integer}", &table, &conn)
+        .columns("age:integer")
+        .opt("CHECKPOINT_TABLE", &checkpoints)
+        .words(&["CREATE_TABLE", "yes", "BATCH", "100", "DURATION", "10"])
+        .opt("EXACTLY_ONCE", exactly_once)
+        .add(&mut con);
     let mut pipe = redis::pipe();
     for i in 0..50 {
         pipe.cmd("HSET")
@@ -70,12 +52,11 @@ fn crash_between_commit_and_ack(db: Target, exactly_once: &str) -> (Vec<Vec<Stri
     }
     pipe.query::<()>(&mut con).unwrap();
     // The batch is committed; the writer now sleeps before the XACK.
-    let deadline = Instant::now() + Duration::from_secs(10);
     let count = format!("SELECT COUNT(*) FROM {table}");
-    while try_rows(&conn, &count) != Some(vec![vec!["50".to_string()]]) {
-        assert!(Instant::now() < deadline, "batch not committed");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let committed = wait_until(Duration::from_secs(10), || {
+        try_rows(&conn, &count) == Some(vec![vec!["50".to_string()]])
+    });
+    assert!(committed, "batch not committed");
     // A later change made directly in the database: re-applying the batch would undo it.
     exec(&conn, &format!("UPDATE {table} SET age = 999 WHERE id = 7"));
     let pending: Vec<redis::Value> = redis::cmd("XPENDING")
@@ -84,7 +65,7 @@ fn crash_between_commit_and_ack(db: Target, exactly_once: &str) -> (Vec<Vec<Stri
         .query(&mut con)
         .unwrap();
     assert!(matches!(pending[0], redis::Value::Int(50)), "{pending:?}");
-    server.kill_and_restart();
+    server.restart();
     let mut con = server.conn();
     drained(&mut con, "users", Duration::from_secs(20));
     let st = status(&mut con, "users");

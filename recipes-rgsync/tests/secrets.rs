@@ -3,47 +3,37 @@
 //! config file is logged without the password. Real redis-server, SQLite (no database to
 //! start).
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use gears_testkit::db::sqlite;
+use gears_testkit::rgsync::{self, Job};
+use gears_testkit::{ok, query, scratch, Cluster};
 
 const PASSWORD: &str = "Sekr3t";
 
-fn add_args(conn: &str) -> Vec<String> {
-    [
-        "RGSYNC.ADD",
-        "users",
-        "KEY",
-        "user:{id}",
-        "TABLE",
-        "users",
-        "COLUMNS",
-        "name",
-        "CONNECTION",
-        conn,
-        "CREATE_TABLE",
-        "yes",
-    ]
-    .map(String::from)
-    .to_vec()
+fn add_job(conn: &str) -> Job {
+    Job::new("users", "user:{id}", "users", conn)
+        .columns("name")
+        .opt("CREATE_TABLE", "yes")
 }
 
-fn query(con: &mut redis::Connection, args: &[String]) -> redis::RedisResult<redis::Value> {
-    let mut c = redis::cmd(&args[0]);
-    for a in &args[1..] {
-        c.arg(a);
-    }
-    c.query(con)
+/// The last `n` entries of the server's SLOWLOG, as text.
+fn slowlog(con: &mut redis::Connection, n: usize) -> String {
+    format!("{:?}", ok(con, &["SLOWLOG", "GET", &n.to_string()]))
+}
+
+/// A malformed `RGSYNC.ADD`: the connection string as an unpaired last word.
+fn malformed(conn: &str) -> Vec<String> {
+    let mut bad = add_job(conn).args()[..8].to_vec();
+    bad.push(conn.to_string());
+    bad
 }
 
 #[test]
 fn rgsync_add_connection_is_not_in_slowlog() {
-    let server = Server::start("slowlog", &[], &[]);
+    let server = rgsync::server().name("slowlog").start();
     let conn = format!("{};Uid=app;PWD={PASSWORD}", sqlite(&server.dir));
     let mut con = server.conn();
     let _: () = redis::cmd("CONFIG")
@@ -51,25 +41,16 @@ fn rgsync_add_connection_is_not_in_slowlog() {
         .query(&mut con)
         .unwrap();
     let _: () = redis::cmd("SLOWLOG").arg("RESET").query(&mut con).unwrap();
-    query(&mut con, &add_args(&conn)).expect("RGSYNC.ADD");
+    add_job(&conn).add(&mut con);
     // A malformed command (the connection string as an unpaired last word) is logged too.
-    let mut bad = add_args(&conn);
-    bad.truncate(8);
-    bad.push(conn.clone());
-    assert!(query(&mut con, &bad).is_err());
+    assert!(query(&mut con, &malformed(&conn)).is_err());
     // The job is really there, with its real connection string (masked when listed).
-    let list = format!("{:?}", query(&mut con, &["RGSYNC.LIST".into()]).unwrap());
+    let list = format!("{:?}", query(&mut con, &["RGSYNC.LIST"]).unwrap());
     assert!(
         list.contains("PWD=***") && !list.contains(PASSWORD),
         "{list}"
     );
-    let slowlog = format!(
-        "{:?}",
-        redis::cmd("SLOWLOG")
-            .arg(&["GET", "100"])
-            .query::<redis::Value>(&mut con)
-            .unwrap()
-    );
+    let slowlog = slowlog(&mut con, 100);
     assert!(
         !slowlog.to_lowercase().contains(&PASSWORD.to_lowercase()),
         "password in SLOWLOG: {slowlog}"
@@ -82,44 +63,22 @@ fn rgsync_add_connection_is_not_in_slowlog() {
 
 #[test]
 fn rgsync_add_connection_is_not_in_monitor() {
-    let server = Server::start("monitor", &[], &[]);
+    let server = rgsync::server().name("monitor").start();
     let conn = format!("{};Uid=app;PWD={PASSWORD}", sqlite(&server.dir));
-    let mut monitor = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
-    monitor.write_all(b"MONITOR\r\n").unwrap();
-    monitor
-        .set_read_timeout(Some(Duration::from_millis(200)))
-        .unwrap();
-    let mut seen = Vec::new();
-    let mut read_until = |seen: &mut Vec<u8>, what: &str, timeout: Duration| {
-        let deadline = Instant::now() + timeout;
-        let mut buf = [0u8; 4096];
-        while Instant::now() < deadline {
-            if String::from_utf8_lossy(seen).contains(what) {
-                return true;
-            }
-            if let Ok(n) = monitor.read(&mut buf) {
-                seen.extend_from_slice(&buf[..n]);
-            }
-        }
-        String::from_utf8_lossy(seen).contains(what)
-    };
-    assert!(read_until(&mut seen, "+OK", Duration::from_secs(5)));
+    let mut monitor = Monitor::start(server.port);
     let mut con = server.conn();
-    query(&mut con, &add_args(&conn)).expect("RGSYNC.ADD");
-    let mut bad = add_args(&conn);
-    bad.truncate(8);
-    bad.push(conn.clone());
-    assert!(query(&mut con, &bad).is_err());
+    add_job(&conn).add(&mut con);
+    assert!(query(&mut con, &malformed(&conn)).is_err());
     // A command after both: once MONITOR shows it, everything before it has been shown.
     let _: String = redis::cmd("PING").arg("after-add").query(&mut con).unwrap();
     assert!(
-        read_until(&mut seen, "after-add", Duration::from_secs(5)),
+        monitor.read_until("after-add", Duration::from_secs(5)),
         "{}",
-        String::from_utf8_lossy(&seen)
+        monitor.text()
     );
     // And a short while more, in case anything else comes.
-    read_until(&mut seen, "never printed", Duration::from_millis(300));
-    let text = String::from_utf8_lossy(&seen);
+    monitor.read_until("never printed", Duration::from_millis(300));
+    let text = monitor.text();
     assert!(
         !text.to_lowercase().contains(&PASSWORD.to_lowercase()),
         "password in MONITOR: {text}"
@@ -177,26 +136,14 @@ impl Monitor {
 /// same handler (`RM_Call`): redacted there too, in MONITOR and SLOWLOG.
 #[test]
 fn fanned_out_rgsync_add_is_redacted_on_every_master() {
-    let nodes: Vec<Server> = (0..3)
-        .map(|i| {
-            Server::start(
-                &format!("secrets-cluster-{i}"),
-                &[
-                    "--cluster-enabled",
-                    "yes",
-                    "--cluster-config-file",
-                    "nodes.conf",
-                    "--slowlog-log-slower-than",
-                    "0",
-                ],
-                &[],
-            )
-        })
-        .collect();
-    form_cluster(&nodes);
+    let node = rgsync::server()
+        .cluster(15_000)
+        .args(&["--slowlog-log-slower-than", "0"]);
+    let cluster = Cluster::start(&node, 3, 0);
+    let nodes = &cluster.nodes;
     let mut monitors: Vec<Monitor> = nodes.iter().map(|n| Monitor::start(n.port)).collect();
     let conn = format!("{};PWD={PASSWORD}", sqlite(&nodes[0].dir));
-    let reply = query(&mut nodes[0].conn(), &add_args(&conn)).expect("RGSYNC.ADD");
+    let reply = add_job(&conn).add(&mut nodes[0].conn());
     assert_eq!(
         format!("{reply:?}").matches("OK").count(),
         3,
@@ -207,13 +154,7 @@ fn fanned_out_rgsync_add_is_redacted_on_every_master() {
         let _: String = redis::cmd("PING").arg("after-add").query(&mut con).unwrap();
         assert!(monitor.read_until("after-add", Duration::from_secs(5)));
         let text = monitor.text();
-        let slowlog = format!(
-            "{:?}",
-            redis::cmd("SLOWLOG")
-                .arg(&["GET", "1000"])
-                .query::<redis::Value>(&mut con)
-                .unwrap()
-        );
+        let slowlog = slowlog(&mut con, 1000);
         for (what, shown) in [("MONITOR", &text), ("SLOWLOG", &slowlog)] {
             assert!(
                 !shown.to_lowercase().contains(&PASSWORD.to_lowercase()),
@@ -221,7 +162,7 @@ fn fanned_out_rgsync_add_is_redacted_on_every_master() {
                 n.port
             );
         }
-        let list = format!("{:?}", query(&mut con, &["RGSYNC.LIST".into()]).unwrap());
+        let list = format!("{:?}", query(&mut con, &["RGSYNC.LIST"]).unwrap());
         assert!(list.contains("PWD=***"), "port {}: {list}", n.port);
     }
     // Not vacuous: every master showed the command (the others as it came through the
@@ -260,24 +201,13 @@ fn broken_config_file_line_does_not_log_the_password() {
     for (i, line) in cases.iter().enumerate() {
         let file = dir.join(format!("rgsync-{i}.conf"));
         std::fs::write(&file, format!("# jobs\n{line}\n")).unwrap();
-        let log = dir.join(format!("redis-{i}.log"));
-        let port = free_port().to_string();
-        let status = Command::new("redis-server")
-            .args(["--port", &port, "--bind", "127.0.0.1", "--save", ""])
-            .arg("--dir")
-            .arg(&dir)
-            .arg("--logfile")
-            .arg(&log)
-            .arg("--loadmodule")
-            .arg(module_path())
-            .arg("rgsync.config")
-            .arg(&file)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .expect("redis-server is installed");
-        assert!(!status.success(), "case {i}: the server started");
-        let text = std::fs::read_to_string(&log).unwrap();
+        let started = rgsync::server()
+            .name(&format!("config-file-{i}"))
+            .module_args(&["rgsync.config".as_ref(), file.as_os_str()])
+            .try_start();
+        let Err(text) = started else {
+            panic!("case {i}: the server started");
+        };
         assert!(
             text.contains("rgsync:") && text.contains("line 2"),
             "case {i}: the error was not logged:\n{text}"

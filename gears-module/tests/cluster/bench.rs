@@ -7,8 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::run;
-use crate::harness::{start_standalone, Node, TestCluster};
+use gears_testkit::{run, show, Cluster, Server};
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -17,7 +16,7 @@ fn env(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-fn load(node: &Node, keys: impl Iterator<Item = String>) {
+fn load(node: &Server, keys: impl Iterator<Item = String>) {
     let mut con = node.conn();
     let mut pipe = redis::pipe();
     let mut n = 0;
@@ -34,9 +33,9 @@ fn load(node: &Node, keys: impl Iterator<Item = String>) {
     }
 }
 
-fn load_cluster(cluster: &TestCluster, keys: &[String]) {
+fn load_cluster(cluster: &Cluster, keys: &[String]) {
     let mut parts: Vec<Vec<String>> = vec![Vec::new(); cluster.nodes.len()];
-    let table = cluster.slot_ports();
+    let table = cluster.slots();
     for k in keys {
         parts[cluster.master_in(&table, gears::slot::key_slot(k.as_bytes()))].push(k.clone());
     }
@@ -62,14 +61,14 @@ fn best(con: &mut redis::Connection, args: &[&str], runs: usize, expect: &str) -
         .unwrap_or_default()
 }
 
-fn counters(cluster: &TestCluster) -> (i64, i64) {
+fn counters(cluster: &Cluster) -> (i64, i64) {
     cluster.nodes.iter().fold((0, 0), |(m, b), n| {
         let info: Vec<redis::Value> = redis::cmd("RG.INFOCLUSTER")
             .query(&mut n.conn())
             .expect("infocluster");
         let get = |name: &str| {
             info.windows(2)
-                .find(|w| crate::common::show(&w[0]) == name)
+                .find(|w| show(&w[0]) == name)
                 .and_then(|w| match w[1] {
                     redis::Value::Int(i) => Some(i),
                     _ => None,
@@ -89,8 +88,8 @@ fn ms(d: Duration) -> f64 {
 fn bench_cluster() {
     let keys = env("KEYS", 1_000_000);
     let empty_runs = env("EMPTY_RUNS", 2000);
-    let cluster = TestCluster::start(crate::MODULE, &[], 3, 0, 5000);
-    let single = start_standalone(crate::MODULE, &[]);
+    let cluster = Cluster::start(&crate::node(&[], 5000), 3, 0);
+    let single = Server::start(crate::MODULE, &[]);
     let names: Vec<String> = (0..keys).map(|i| format!("key:{i}")).collect();
     let t = Instant::now();
     load(&single, names.iter().cloned());
