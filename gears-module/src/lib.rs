@@ -30,6 +30,7 @@ pub mod api;
 mod cluster;
 mod commands;
 mod config;
+mod ffi;
 mod host_impl;
 mod info;
 mod native_keys;
