@@ -97,6 +97,19 @@ impl<'a> KeyRef<'a> {
             _ => KeyType::Module,
         }
     }
+
+    /// `RedisModule_GetExpire`: the milliseconds the key has left; `REDISMODULE_NO_EXPIRE`
+    /// (-1) for a key without a time to live (or without a value, or a Redis without the
+    /// call); 0 for a key whose time has passed but that Redis has not deleted yet.
+    #[inline]
+    pub(crate) fn ttl_ms(self) -> i64 {
+        // SAFETY: reading a function pointer of the module API.
+        let Some(get_expire) = (unsafe { raw::RedisModule_GetExpire }) else {
+            return raw::REDISMODULE_NO_EXPIRE.into();
+        };
+        // SAFETY: `self.ptr` is an open key (the contract of `new`).
+        unsafe { get_expire(self.as_ptr()) }
+    }
 }
 
 /// A key opened with `RedisModule_OpenKey`, closed on drop; it lives no longer than the

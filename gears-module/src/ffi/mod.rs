@@ -14,4 +14,5 @@
 
 pub(crate) mod context;
 pub(crate) mod key;
+pub(crate) mod scan;
 pub(crate) mod string;
