@@ -13,6 +13,7 @@
 #![allow(unsafe_code)]
 
 pub(crate) mod context;
+pub(crate) mod filter;
 pub(crate) mod key;
 pub(crate) mod scan;
 pub(crate) mod string;
