@@ -1,11 +1,46 @@
-//! Calls on the running context: replication and keyspace events.
+//! The running context: lent to code that has no `&Context` in hand ([`lend`], [`with_lent`]),
+//! and the calls made on it here (replication, keyspace events).
 
+use std::cell::Cell;
 use std::ffi::CStr;
 use std::os::raw::c_int;
+use std::ptr;
 
 use redis_module::{raw, Context, NotifyEvent};
 
 use super::string::{ModuleString, Strings};
+
+thread_local! {
+    /// The context [`lend`] lends on this thread; null outside one.
+    static LENT: Cell<*mut raw::RedisModuleCtx> = const { Cell::new(ptr::null_mut()) };
+}
+
+/// Runs `f` with `ctx` lent to [`with_lent`] on this thread: for code that runs inside the
+/// command or callback `ctx` belongs to but is reached through the engine (a `sync`
+/// execution's host). The context lent before, if any, is lent again after `f`, a panic
+/// included, so a context is never lent past the borrow of it.
+pub(crate) fn lend<R>(ctx: &Context, f: impl FnOnce() -> R) -> R {
+    struct Restore(*mut raw::RedisModuleCtx);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            LENT.with(|lent| lent.set(self.0));
+        }
+    }
+    let _restore = Restore(LENT.with(|lent| lent.replace(ctx.ctx)));
+    f()
+}
+
+/// Runs `f` with the context lent on this thread by [`lend`], `None` outside one (or on
+/// another thread).
+#[inline]
+pub(crate) fn with_lent<R>(f: impl FnOnce(Option<&Context>) -> R) -> R {
+    let ctx = LENT.with(Cell::get);
+    if ctx.is_null() {
+        f(None)
+    } else {
+        f(Some(&Context::new(ctx)))
+    }
+}
 
 /// Replicates `command` with the arguments `args` to the replicas and the AOF, after the
 /// running command (`RedisModule_Replicate`, format `v`). `false` when a slot of `args` is
