@@ -56,8 +56,9 @@ pub(crate) fn replicate(ctx: &Context, command: &CStr, args: &Strings) -> bool {
     };
     const FORMAT: &CStr = c"v";
     // SAFETY: `ctx` is a live context whose lock this thread holds; the `v` format takes an
-    // array of strings and its length (`size_t`): `argv` points at `argc` live strings owned
-    // by `args`, which Redis only reads (it takes its own references).
+    // array of strings and its length (`size_t`): `argv` points at the `argc` filled slots of
+    // `args`, each laid out as a `RedisModuleString *` to a live string (see `Strings`), which
+    // Redis only reads (it takes its own references).
     let status = unsafe { replicate(ctx.ctx, command.as_ptr(), FORMAT.as_ptr(), argv, argc) };
     status == raw::REDISMODULE_OK as c_int
 }
@@ -78,4 +79,44 @@ pub(crate) fn notify_keyspace_event(
     // and `key` a live string, both only read during the call.
     let status = unsafe { notify(ctx.ctx, class.bits(), event.as_ptr(), key.as_ptr()) };
     status == raw::REDISMODULE_OK as c_int
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A context value that is only compared, never passed to Redis.
+    fn fake(n: usize) -> Context {
+        Context::new(
+            ptr::NonNull::<raw::RedisModuleCtx>::dangling()
+                .as_ptr()
+                .wrapping_add(n),
+        )
+    }
+
+    fn lent() -> Option<*mut raw::RedisModuleCtx> {
+        with_lent(|ctx| ctx.map(|c| c.ctx))
+    }
+
+    #[test]
+    fn a_context_is_lent_for_the_call_only_and_nested_lends_restore() {
+        let (outer, inner) = (fake(0), fake(1));
+        assert_eq!(lent(), None);
+        lend(&outer, || {
+            assert_eq!(lent(), Some(outer.ctx));
+            lend(&inner, || assert_eq!(lent(), Some(inner.ctx)));
+            assert_eq!(lent(), Some(outer.ctx));
+            let elsewhere = std::thread::spawn(|| lent().is_some()).join().unwrap();
+            assert!(!elsewhere, "lent on this thread only");
+        });
+        assert_eq!(lent(), None);
+    }
+
+    #[test]
+    fn a_panic_ends_the_lend() {
+        let ctx = fake(2);
+        let caught = std::panic::catch_unwind(|| lend(&ctx, || panic!("in the callback")));
+        assert!(caught.is_err());
+        assert_eq!(lent(), None);
+    }
 }

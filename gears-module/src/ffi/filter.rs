@@ -31,6 +31,9 @@ pub(crate) fn register_command_filter<F: CommandFilter>(ctx: &Context) -> bool {
 }
 
 /// `RedisModuleCommandFilterFunc`: runs `F` on one command.
+///
+/// # Safety
+/// Only for Redis, with the live filter context of the command being filtered.
 unsafe extern "C" fn run<F: CommandFilter>(fctx: *mut raw::RedisModuleCommandFilterCtx) {
     let Some(fctx) = NonNull::new(fctx) else {
         return;

@@ -144,7 +144,7 @@ impl<'ctx> OpenKey<'ctx> {
     /// The key, for the calls of [`KeyRef`].
     #[inline]
     pub(crate) fn key(&self) -> KeyRef<'_> {
-        // SAFETY: `self.key` stays open until `self` drops, which the borrow outlives not.
+        // SAFETY: `self.key` stays open until `self` drops, and the `KeyRef` borrows `self`.
         unsafe { KeyRef::new(self.key) }
     }
 
@@ -197,8 +197,9 @@ impl<'ctx> OpenKey<'ctx> {
             return None;
         }
         let mut id = raw::RedisModuleStreamID { ms: 0, seq: 0 };
-        // SAFETY: `self.key` is open; `pairs` points at `len` live strings owned by `argv`,
-        // borrowed for the call (Redis copies them into the stream); `id` a valid out-pointer.
+        // SAFETY: `self.key` is open; `pairs` points at `len` filled slots of `argv`, each laid
+        // out as a `RedisModuleString *` to a live string (see `Strings`), borrowed for the
+        // call (Redis copies them into the stream); `id` is a valid out-pointer.
         let added = unsafe {
             add(
                 self.key.as_ptr(),

@@ -11,6 +11,8 @@
 //!   context under its lock (`MODULE_CONTEXT.lock()`): the calling thread holds the Redis lock
 //!   while it calls into this layer, and while it makes, clones or drops a [`string`] value.
 #![allow(unsafe_code)]
+// Every `unsafe` block and impl of the layer says why it holds.
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 pub(crate) mod context;
 pub(crate) mod filter;

@@ -116,6 +116,9 @@ where
 }
 
 /// `RedisModule_Scan` callback: one key, already opened for reading.
+///
+/// # Safety
+/// Only for Redis, from the `Scan` call of [`scan_step`] with its `Visit<F>` as `data`.
 unsafe extern "C" fn visit_key<F>(
     _ctx: *mut raw::RedisModuleCtx,
     name: *mut raw::RedisModuleString,
@@ -176,6 +179,9 @@ where
 }
 
 /// `RedisModule_ScanKey` callback: one field and its value.
+///
+/// # Safety
+/// Only for Redis, from the `ScanKey` call of [`scan_key_step`] with its `Visit<F>` as `data`.
 unsafe extern "C" fn visit_field<F>(
     _key: *mut raw::RedisModuleKey,
     field: *mut raw::RedisModuleString,

@@ -66,8 +66,9 @@ impl Drop for ModuleString {
 /// (`RedisModuleString **`), released on drop. A slot may be empty, to be filled later
 /// ([`Strings::set`]).
 pub(crate) struct Strings {
-    /// `Option<ModuleString>` is laid out as a nullable `RedisModuleString *` (`ModuleString` is
-    /// a `repr(transparent)` `NonNull`), so a run of filled slots is the C array itself.
+    /// `ModuleString` is a `repr(transparent)` `NonNull`, and Rust guarantees that
+    /// `Option<ModuleString>` has its size and alignment and that `Some(s)` has the bits of `s`:
+    /// a run of filled slots is the C array of `RedisModuleString *` itself.
     slots: Vec<Option<ModuleString>>,
     /// How many slots are empty.
     empty: usize,
