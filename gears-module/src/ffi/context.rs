@@ -87,11 +87,7 @@ mod tests {
 
     /// A context value that is only compared, never passed to Redis.
     fn fake(n: usize) -> Context {
-        Context::new(
-            ptr::NonNull::<raw::RedisModuleCtx>::dangling()
-                .as_ptr()
-                .wrapping_add(n),
-        )
+        Context::new(ptr::without_provenance_mut(0x1000 + n))
     }
 
     fn lent() -> Option<*mut raw::RedisModuleCtx> {
