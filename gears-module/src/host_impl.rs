@@ -15,57 +15,48 @@ use gears_core::host::{
 };
 use gears_core::value::Value;
 
+use crate::ffi::context::{lend, with_lent};
 use crate::reply::from_call;
 
 /// The local shard seen through the Redis module API.
 #[derive(Clone)]
 pub(crate) struct RedisHost {
     topology: Topology,
-    /// Set for `sync` executions, which run on the main thread with the Redis lock held.
-    inline: Option<InlineContext>,
+    /// Set for `sync` executions, which run on the main thread with the Redis lock held, inside
+    /// the command or notification whose context [`RedisHost::run_inline`] lends.
+    inline: bool,
 }
-
-/// The context of the command or notification a `sync` execution runs inside.
-#[derive(Clone, Copy)]
-struct InlineContext(*mut redis_module::raw::RedisModuleCtx);
-
-// SAFETY: an `InlineContext` only lives in a `RedisHost` made by `RedisHost::inline` for one
-// `sync` execution, which runs to completion on the Redis main thread inside the callback
-// that owns the context; the host is dropped before the callback returns, so the pointer is
-// never used after the context is gone. The host reports `thread_bound()`, so the engine's
-// parallel steps keep it on this thread; nothing else hands a host to another thread.
-#[allow(unsafe_code)]
-unsafe impl Send for InlineContext {}
-// SAFETY: see `Send` above: only the main thread ever dereferences it.
-#[allow(unsafe_code)]
-unsafe impl Sync for InlineContext {}
 
 impl RedisHost {
     pub(crate) fn new(topology: Topology) -> Self {
         Self {
             topology,
-            inline: None,
+            inline: false,
         }
     }
 
-    /// A host for a `sync` execution inside `ctx` (the Redis lock is already held).
-    pub(crate) fn inline(&self, ctx: &Context) -> Self {
-        Self {
+    /// Runs `f` with a host for a `sync` execution inside `ctx` (the Redis lock is already
+    /// held): its calls use `ctx` while `f` runs, on this thread. The host reports
+    /// `thread_bound()`, so the engine keeps it on this thread; kept past `f` (nothing does),
+    /// it would have no context to use and panic rather than touch a dead one.
+    pub(crate) fn run_inline<R>(&self, ctx: &Context, f: impl FnOnce(Self) -> R) -> R {
+        let host = Self {
             topology: self.topology.clone(),
-            inline: Some(InlineContext(ctx.ctx)),
-        }
+            inline: true,
+        };
+        lend(ctx, || f(host))
     }
 
     /// Whether this host runs a `sync` execution on the main thread.
     pub(crate) fn is_inline(&self) -> bool {
-        self.inline.is_some()
+        self.inline
     }
 
     /// One command of [`Host::call`] / [`Host::call_all`] with `ctx` (the lock held).
     fn call_in(&self, ctx: &Context, args: &[&str]) -> Result<Value, HostError> {
         let result = call(ctx, args, true)
             .map_err(|e| crate::cluster::explain_foreign_key(&self.topology(), args, e))?;
-        if let (Some(_), [cmd, key, ..]) = (self.inline, args) {
+        if let (true, [cmd, key, ..]) = (self.inline, args) {
             // Redis does not deliver keyspace notifications raised inside a notification
             // callback: a `sync` execution's XADD must reach stream registrations here.
             if cmd.eq_ignore_ascii_case("XADD") {
@@ -77,10 +68,12 @@ impl RedisHost {
 
     /// Runs `f` with a context: the inline one, or the module context under the Redis lock.
     pub(crate) fn with_ctx<R>(&self, f: impl FnOnce(&Context) -> R) -> R {
-        match self.inline {
-            Some(InlineContext(ptr)) => f(&Context::new(ptr)),
-            None => f(&MODULE_CONTEXT.lock()),
+        if !self.inline {
+            return f(&MODULE_CONTEXT.lock());
         }
+        with_lent(|ctx| {
+            f(ctx.expect("a sync execution's host used outside its command or callback"))
+        })
     }
 }
 
@@ -332,16 +325,17 @@ impl Host for RedisHost {
     fn stream_add(&self, key: &str, fields: &[(&str, &str)]) -> Result<String, HostError> {
         // Natively only inside a `sync` execution (the running command's context); elsewhere
         // (another thread, a callback without a command) through `XADD`.
-        let Some(InlineContext(ptr)) = self.inline else {
+        if !self.inline {
             return gears_core::host::stream_add_by_call(self, key, fields);
-        };
+        }
         self.check_local(key)?;
-        let ctx = Context::new(ptr);
-        let id = crate::native_keys::stream_add(&ctx, key, fields)?;
-        // Redis does not deliver keyspace events raised inside a notification callback to the
-        // module that is running it: stream registrations are told here.
-        crate::registrations::on_stream_write(&ctx, key);
-        Ok(id)
+        self.with_ctx(|ctx| {
+            let id = crate::native_keys::stream_add(ctx, key, fields)?;
+            // Redis does not deliver keyspace events raised inside a notification callback to
+            // the module that is running it: stream registrations are told here.
+            crate::registrations::on_stream_write(ctx, key);
+            Ok(id)
+        })
     }
 
     fn send(&self, shard: &ShardId, _payload: Vec<u8>) -> Result<(), HostError> {
@@ -351,7 +345,7 @@ impl Host for RedisHost {
     }
 
     fn thread_bound(&self) -> bool {
-        self.inline.is_some()
+        self.inline
     }
 
     fn log(&self, level: LogLevel, message: &str) {

@@ -32,6 +32,7 @@ mod cluster;
 pub mod command;
 mod commands;
 mod config;
+mod ffi;
 mod host_impl;
 mod info;
 mod native_keys;

@@ -9,95 +9,35 @@
 //! Keys whose time to live has passed but that Redis has not deleted yet are skipped, as
 //! `SCAN` does.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc::{sync_channel, Receiver};
 
-use redis_module::raw;
 use redis_module::Context;
 
 use gears_core::error::HostError;
 use gears_core::host::{glob_match, KeyScan, KeyType, KeyValue, ScannedKey};
 
+use crate::ffi::key::KeyRef;
+use crate::ffi::scan::{scan_key_step, scan_step, ScanCursor};
 use crate::host_impl::{read_typed, RedisHost};
-
-/// A `RedisModuleScanCursor`, destroyed on drop.
-struct Cursor(*mut raw::RedisModuleScanCursor);
-
-// SAFETY: a scan cursor is a small heap object owned by exactly one `Cursor`; it is only
-// passed to the module API by the thread that owns the `NativeScan`, with the Redis lock
-// held, and destroyed once (`RedisModule_ScanCursorDestroy` only frees memory).
-#[allow(unsafe_code)]
-unsafe impl Send for Cursor {}
-
-impl Cursor {
-    fn new() -> Result<Self, HostError> {
-        // SAFETY: the function table is filled when the module loads and never changes.
-        #[allow(unsafe_code)]
-        let ptr = unsafe { raw::RedisModule_ScanCursorCreate.map(|create| create()) };
-        match ptr {
-            Some(p) if !p.is_null() => Ok(Self(p)),
-            _ => Err(HostError::new("ERR cannot create a scan cursor")),
-        }
-    }
-
-    fn restart(&self) {
-        // SAFETY: `self.0` is a live cursor (created in `new`, destroyed only in `drop`).
-        #[allow(unsafe_code)]
-        unsafe {
-            if let Some(restart) = raw::RedisModule_ScanCursorRestart {
-                restart(self.0);
-            }
-        }
-    }
-}
-
-impl Drop for Cursor {
-    fn drop(&mut self) {
-        // SAFETY: `self.0` is live and destroyed exactly once, here.
-        #[allow(unsafe_code)]
-        unsafe {
-            if let Some(destroy) = raw::RedisModule_ScanCursorDestroy {
-                destroy(self.0);
-            }
-        }
-    }
-}
 
 /// A scan of the local keyspace through `RedisModule_Scan`.
 pub(crate) struct NativeScan {
     host: RedisHost,
-    keys: Cursor,
-    fields: Cursor,
+    keys: ScanCursor,
+    fields: ScanCursor,
     pattern: String,
     read_value: bool,
 }
 
 impl NativeScan {
     pub(crate) fn new(host: RedisHost, pattern: &str, read_value: bool) -> Option<Self> {
-        // SAFETY: reading function pointers the module loader filled.
-        #[allow(unsafe_code)]
-        let available = unsafe {
-            let (scan, scan_key, ptr_len) = (
-                raw::RedisModule_Scan,
-                raw::RedisModule_ScanKey,
-                raw::RedisModule_StringPtrLen,
-            );
-            let (key_type, expire) = (raw::RedisModule_KeyType, raw::RedisModule_GetExpire);
-            scan.is_some()
-                && scan_key.is_some()
-                && ptr_len.is_some()
-                && key_type.is_some()
-                && expire.is_some()
-        };
-        if !available {
-            return None;
-        }
         Some(Self {
             host,
-            keys: Cursor::new().ok()?,
-            fields: Cursor::new().ok()?,
+            keys: ScanCursor::new()?,
+            fields: ScanCursor::new()?,
             pattern: pattern.to_string(),
             read_value,
         })
@@ -109,28 +49,10 @@ struct Page<'a> {
     pattern: &'a str,
     match_all: bool,
     read_value: bool,
-    fields: &'a Cursor,
+    fields: &'a mut ScanCursor,
     out: &'a mut Vec<ScannedKey>,
     /// Indexes into `out` whose value is read with a command after the scan step.
     deferred: Vec<usize>,
-    panicked: bool,
-}
-
-/// The bytes of a module string.
-///
-/// # Safety
-/// `s` must be a live `RedisModuleString` and the returned slice must not outlive it.
-#[allow(unsafe_code)]
-unsafe fn bytes<'s>(s: *const raw::RedisModuleString) -> &'s [u8] {
-    let mut len = 0usize;
-    // SAFETY: per the contract above; `StringPtrLen` was checked to be present.
-    unsafe {
-        let ptr = raw::RedisModule_StringPtrLen.unwrap_unchecked()(s, &mut len);
-        if ptr.is_null() {
-            return &[];
-        }
-        std::slice::from_raw_parts(ptr.cast::<u8>(), len)
-    }
 }
 
 fn text(b: &[u8]) -> String {
@@ -140,93 +62,44 @@ fn text(b: &[u8]) -> String {
     }
 }
 
-fn key_type(t: std::os::raw::c_int) -> KeyType {
-    match t as isize {
-        raw::REDISMODULE_KEYTYPE_STRING => KeyType::String,
-        raw::REDISMODULE_KEYTYPE_LIST => KeyType::List,
-        raw::REDISMODULE_KEYTYPE_HASH => KeyType::Hash,
-        raw::REDISMODULE_KEYTYPE_SET => KeyType::Set,
-        raw::REDISMODULE_KEYTYPE_ZSET => KeyType::ZSet,
-        raw::REDISMODULE_KEYTYPE_STREAM => KeyType::Stream,
-        raw::REDISMODULE_KEYTYPE_EMPTY => KeyType::Empty,
-        _ => KeyType::Module,
-    }
-}
-
-/// `RedisModule_ScanKey` callback: one hash field.
-#[allow(unsafe_code)]
-unsafe extern "C" fn on_field(
-    _key: *mut raw::RedisModuleKey,
-    field: *mut raw::RedisModuleString,
-    value: *mut raw::RedisModuleString,
-    data: *mut c_void,
-) {
-    // SAFETY: `data` is the `BTreeMap` `read_hash` passes, alive for the whole `ScanKey` call;
-    // `field` and `value` are live for this callback.
-    let _ = catch_unwind(AssertUnwindSafe(|| unsafe {
-        let map = &mut *data.cast::<BTreeMap<String, String>>();
-        map.insert(text(bytes(field)), text(bytes(value)));
-    }));
-}
-
-/// Reads a whole hash through `RedisModule_ScanKey`.
-///
-/// # Safety
-/// `key` must be an open hash key, with the Redis lock held.
-#[allow(unsafe_code)]
-unsafe fn read_hash(key: *mut raw::RedisModuleKey, cursor: &Cursor) -> BTreeMap<String, String> {
+/// Reads a whole hash through `RedisModule_ScanKey` (a field whose callback panicked is left
+/// out).
+fn read_hash(key: KeyRef<'_>, cursor: &mut ScanCursor) -> BTreeMap<String, String> {
     let mut map = BTreeMap::new();
     cursor.restart();
-    let data = (&mut map as *mut BTreeMap<String, String>).cast::<c_void>();
-    // SAFETY: per the contract above; `map` outlives the calls; `ScanKey` was checked present.
-    unsafe {
-        let scan_key = raw::RedisModule_ScanKey.unwrap_unchecked();
-        while scan_key(key, cursor.0, Some(on_field), data) != 0 {}
-    }
+    let mut on_field = |field: &[u8], value: &[u8]| {
+        map.insert(text(field), text(value));
+    };
+    while scan_key_step(key, cursor, &mut on_field).more {}
     map
 }
 
-/// `RedisModule_Scan` callback: one key, already opened for reading.
-#[allow(unsafe_code)]
-unsafe extern "C" fn on_key(
-    _ctx: *mut raw::RedisModuleCtx,
-    name: *mut raw::RedisModuleString,
-    key: *mut raw::RedisModuleKey,
-    data: *mut c_void,
-) {
-    // SAFETY: `data` is the `Page` `next_page` passes, alive for the whole `Scan` call; `name`
-    // and `key` are live for this callback (Redis closes the key after it returns).
-    let page = unsafe { &mut *data.cast::<Page<'_>>() };
-    let result = catch_unwind(AssertUnwindSafe(|| unsafe {
-        if key.is_null() {
-            return;
-        }
-        let name = bytes(name);
+impl Page<'_> {
+    /// One key of the scan, already opened for reading.
+    fn visit(&mut self, name: &[u8], key: Option<KeyRef<'_>>) {
+        let Some(key) = key else { return };
         let name = match std::str::from_utf8(name) {
-            Ok(s) => std::borrow::Cow::Borrowed(s),
-            Err(_) => std::borrow::Cow::Owned(text(name)),
+            Ok(s) => Cow::Borrowed(s),
+            Err(_) => Cow::Owned(text(name)),
         };
-        if !page.match_all && !glob_match(page.pattern, &name) {
+        if !self.match_all && !glob_match(self.pattern, &name) {
             return;
         }
         // Logically expired but not yet deleted: invisible, as to SCAN.
-        if raw::RedisModule_GetExpire.unwrap_unchecked()(key) == 0 {
+        if key.ttl_ms() == 0 {
             return;
         }
-        let key_type = key_type(raw::RedisModule_KeyType.unwrap_unchecked()(key));
+        let key_type = key.key_type();
         let value = match key_type {
-            _ if !page.read_value => None,
-            KeyType::Hash => Some(KeyValue::Hash(read_hash(key, page.fields))),
+            _ if !self.read_value => None,
+            KeyType::Hash => Some(KeyValue::Hash(read_hash(key, self.fields))),
             KeyType::Module | KeyType::Empty => None,
             _ => {
-                page.deferred.push(page.out.len());
+                self.deferred.push(self.out.len());
                 None
             }
         };
-        page.out.push((name.into_owned(), key_type, value));
-    }));
-    if result.is_err() {
-        page.panicked = true;
+        self.out.push((name.into_owned(), key_type, value));
     }
 }
 
@@ -238,25 +111,20 @@ impl NativeScan {
             pattern: &self.pattern,
             match_all: self.pattern == "*",
             read_value: self.read_value,
-            fields: &self.fields,
+            fields: &mut self.fields,
             out,
             deferred: Vec::new(),
-            panicked: false,
         };
-        let keys = &self.keys;
+        let keys = &mut self.keys;
         self.host.with_ctx(|ctx: &Context| {
             let mut more = true;
+            let mut panicked = false;
             while more && page.out.len() - start < count {
-                let data = (&mut page as *mut Page<'_>).cast::<c_void>();
-                // SAFETY: the Redis lock is held (`with_ctx`); the cursor is live; `page`
-                // outlives the call and is only reached through `data` during it.
-                #[allow(unsafe_code)]
-                let step = unsafe {
-                    raw::RedisModule_Scan.unwrap_unchecked()(ctx.ctx, keys.0, Some(on_key), data)
-                };
-                more = step != 0;
+                let step = scan_step(ctx, keys, &mut |name, key| page.visit(name, key));
+                more = step.more;
+                panicked |= step.panicked;
             }
-            if page.panicked {
+            if panicked {
                 return Err(HostError::new("ERR internal error while scanning keys"));
             }
             for i in std::mem::take(&mut page.deferred) {

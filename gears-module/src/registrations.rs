@@ -132,10 +132,10 @@ impl Registered {
         profile: bool,
         keep_results: bool,
     ) -> Outcome {
-        let host = Arc::new(rt.host.inline(ctx));
         let started = Instant::now();
         let options = RunOptions::for_execution(abort, profile);
-        let result = {
+        let result = rt.host.run_inline(ctx, |host| {
+            let host = Arc::new(host);
             let _guard = SyncGuard::enter();
             let plan = &self.registration.plan;
             if keep_results {
@@ -143,7 +143,7 @@ impl Registered {
             } else {
                 plan.run_for_effects(host, Some(event), &options)
             }
-        };
+        });
         let outcome = match result {
             Ok(run) => Outcome {
                 results: run.results,
@@ -385,8 +385,7 @@ fn snapshot_of(
     }
     use gears_core::host::Host;
     rt.host
-        .inline(ctx)
-        .read_keys(&[key.to_string()], true)
+        .run_inline(ctx, |host| host.read_keys(&[key.to_string()], true))
         .ok()?
         .pop()
 }

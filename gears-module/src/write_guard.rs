@@ -6,7 +6,9 @@
 
 use std::sync::OnceLock;
 
-use redis_module::{raw, Context, RedisError, RedisResult, RedisString};
+use redis_module::{Context, RedisError, RedisResult, RedisString};
+
+use crate::ffi::filter::{register_command_filter, CommandFilter, FilterArgs};
 
 /// Decides about one command: `Some(message)` refuses it.
 pub type WriteGuard = fn(command: &[u8], key: &[u8]) -> Option<String>;
@@ -19,72 +21,26 @@ pub fn set_write_guard(ctx: &Context, guard: WriteGuard) {
     if GUARD.set(guard).is_err() {
         return;
     }
-    // SAFETY: called on the main thread during module init with a valid context; the
-    // callback is an `extern "C"` function living as long as the module.
-    #[allow(unsafe_code)]
-    unsafe {
-        if let Some(register) = raw::RedisModule_RegisterCommandFilter {
-            register(ctx.ctx, Some(filter), 0);
-        }
-    }
+    register_command_filter::<Guarded>(ctx);
 }
 
-fn arg(fctx: *mut raw::RedisModuleCommandFilterCtx, i: i32) -> Option<&'static [u8]> {
-    // SAFETY: `fctx` is the live filter context Redis passed to `filter`; the returned string
-    // belongs to the command's argv, valid for the duration of the callback, which is how long
-    // the slice is used.
-    #[allow(unsafe_code)]
-    unsafe {
-        let s = raw::RedisModule_CommandFilterArgGet?(fctx, i);
-        if s.is_null() {
-            return None;
-        }
-        let mut len = 0usize;
-        let p = raw::RedisModule_StringPtrLen?(s, &mut len);
-        if p.is_null() {
-            return None;
-        }
-        Some(std::slice::from_raw_parts(p.cast::<u8>(), len))
-    }
-}
+/// The command filter asking the guard.
+struct Guarded;
 
-fn replace(fctx: *mut raw::RedisModuleCommandFilterCtx, i: i32, text: &str) {
-    // SAFETY: as in `arg`; `ArgReplace` takes ownership of the new string, created without a
-    // context (not auto-freed).
-    #[allow(unsafe_code)]
-    unsafe {
-        if let (Some(create), Some(replace)) = (
-            raw::RedisModule_CreateString,
-            raw::RedisModule_CommandFilterArgReplace,
-        ) {
-            let s = create(std::ptr::null_mut(), text.as_ptr().cast(), text.len());
-            replace(fctx, i, s);
-        }
-    }
-}
-
-extern "C" fn filter(fctx: *mut raw::RedisModuleCommandFilterCtx) {
-    let _ = std::panic::catch_unwind(|| {
+impl CommandFilter for Guarded {
+    fn filter(args: &mut FilterArgs<'_>) {
         let Some(guard) = GUARD.get() else { return };
-        // SAFETY: `fctx` is valid during the callback.
-        #[allow(unsafe_code)]
-        let argc = unsafe {
-            match raw::RedisModule_CommandFilterArgsCount {
-                Some(count) => count(fctx),
-                None => return,
-            }
-        };
-        if argc < 2 {
+        if args.count() < 2 {
             return;
         }
-        let (Some(cmd), Some(key)) = (arg(fctx, 0), arg(fctx, 1)) else {
+        let (Some(cmd), Some(key)) = (args.get(0), args.get(1)) else {
             return;
         };
         if let Some(message) = guard(cmd, key) {
-            replace(fctx, 0, "RG._REFUSED");
-            replace(fctx, 1, &message);
+            args.replace(0, b"RG._REFUSED");
+            args.replace(1, message.as_bytes());
         }
-    });
+    }
 }
 
 /// `RG._REFUSED <message> ...`: the command a refused one became.
