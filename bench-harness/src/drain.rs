@@ -12,11 +12,17 @@ use crate::targets::Rng;
 /// A drain measurement.
 #[derive(Debug, Clone)]
 pub(crate) struct Drain {
+    /// The Redis with the write-behind job.
     pub(crate) redis: String,
+    /// The job's name (`RGSYNC.STATUS <job>`).
     pub(crate) job: String,
+    /// Key prefix the job captures.
     pub(crate) prefix: String,
+    /// Changes written before the writer is timed.
     pub(crate) n: u64,
+    /// How long the writer may take to empty the backlog.
     pub(crate) timeout: Duration,
+    /// Where the `key=value` result goes.
     pub(crate) out: PathBuf,
 }
 

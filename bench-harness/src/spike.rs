@@ -486,10 +486,10 @@ pub(crate) fn run_and_write(spike: &Spike) -> Result<(), String> {
         load.requests,
         load.errors,
         load.rps,
-        load.p95_ms,
+        load.latency.p95_ms,
         peak.rps,
-        peak.p95_ms,
-        peak.mean_ms,
+        peak.latency.p95_ms,
+        peak.latency.mean_ms,
         out.drain_s
             .map_or(String::new(), |d| format!("; drained {d:.1} s after the load")),
         out.first_error

@@ -1,54 +1,12 @@
 //! The report writer's output, byte for byte, for saved results: `gears-bench report` renders
 //! `tests/fixtures/sample/` (the inputs of the quick-run sample committed under
-//! docs/bench-report/ at c763cff, plus the criterion means its report shows) and must give
-//! exactly `tests/fixtures/expected/`: that sample's `report.md` and `spike.csv`, and charts
-//! whose FNV-1a hashes are those of its PNGs (checked where the charts are drawn with DejaVu
-//! Sans, the font they were drawn with).
+//! docs/bench-report/ at c763cff) with the criterion means of `tests/fixtures/criterion.txt`
+//! (those its report shows), and must give exactly `tests/fixtures/expected/`: that sample's
+//! `report.md` and `spike.csv`, and charts whose FNV-1a hashes are those of its PNGs (checked
+//! where the charts are drawn with DejaVu Sans, the font they were drawn with).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-/// The criterion means (ns) behind the sample's criterion table and ratios.
-const CRITERION: &[(&str, &str, f64)] = &[
-    ("codec_10k_records", "gears_decode", 5.03e6),
-    ("codec_10k_records", "gears_encode", 760.75e3),
-    ("codec_10k_records", "gears_encode+decode", 6.51e6),
-    ("codec_10k_records", "hand_written_encode+decode", 5.91e6),
-    ("count_by_10k_keys", "gears", 485.03e6),
-    ("count_by_10k_keys", "hand_written", 313.55e6),
-    ("executor_1_worker", "gears_1000_lanes", 797.72e6),
-    ("executor_1_worker", "gears_1000_lanes_drain", 324.48e6),
-    (
-        "executor_1_worker",
-        "gears_1000_per_lane_drain_5us_jobs",
-        593.31e6,
-    ),
-    ("executor_1_worker", "gears_1_lane", 802.18e6),
-    ("executor_1_worker", "gears_1_lane_drain", 229.16e6),
-    ("executor_1_worker", "hand_written", 296.01e6),
-    ("executor_1_worker", "hand_written_drain", 70.07e6),
-    ("executor_2_workers", "gears_1000_lanes", 620.07e6),
-    ("executor_2_workers", "gears_1000_lanes_drain", 361.02e6),
-    (
-        "executor_2_workers",
-        "gears_1000_per_lane_drain_5us_jobs",
-        363.88e6,
-    ),
-    ("executor_2_workers", "gears_1_lane", 705.29e6),
-    ("executor_2_workers", "gears_1_lane_drain", 317.68e6),
-    ("executor_2_workers", "hand_written", 300.0e6),
-    ("executor_2_workers", "hand_written_drain", 113.93e6),
-    ("fused_map_filter_count", "gears", 9.24e6),
-    ("fused_map_filter_count", "gears_sequential_input", 9.04e6),
-    ("fused_map_filter_count", "hand_written", 7.45e6),
-    (
-        "fused_map_filter_count",
-        "hand_written_sequential_input",
-        7.51e6,
-    ),
-    ("one_sync_event", "gears", 176.0),
-    ("one_sync_event", "hand_written", 55.7),
-];
 
 /// The font the expected charts were drawn with.
 const DEJAVU: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
@@ -69,9 +27,15 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// criterion's layout: `<group>/<function>/new/estimates.json`.
+/// criterion's layout, `<group>/<function>/new/estimates.json`, for the means of
+/// `fixtures/criterion.txt` (`group function mean_ns` lines).
 fn write_criterion(dir: &Path) {
-    for (group, function, mean) in CRITERION {
+    let table = std::fs::read_to_string(fixtures().join("criterion.txt")).unwrap();
+    for line in table.lines().filter(|l| !l.starts_with('#')) {
+        let [group, function, mean] = line.split_whitespace().collect::<Vec<_>>()[..] else {
+            panic!("want `group function mean_ns`: {line}");
+        };
+        let mean: f64 = mean.parse().unwrap();
         let d = dir.join(group).join(function).join("new");
         std::fs::create_dir_all(&d).unwrap();
         let json = format!(

@@ -40,39 +40,26 @@ fn load_series(run: &Run, value: impl Fn(&Row) -> Option<f64>, label: &str, fain
 
 /// Requests/s of each run, with the first run's VU count on the right axis.
 fn throughput_panel(level: &str, runs: &[&Run]) -> Panel {
-    Panel {
-        title: format!("{level}: requests/s"),
-        y_desc: "requests/s".into(),
-        series: runs
-            .iter()
-            .map(|r| load_series(r, |row| Some(row.requests as f64), r.sc.label, false))
-            .collect(),
-        y2_desc: Some("virtual users".into()),
-        series2: runs
-            .first()
-            .map(|r| load_series(r, |row| Some(f64::from(row.vus)), "VUs", true))
-            .into_iter()
-            .collect(),
-        legend_left: false,
-    }
+    let requests = |r: &&Run| load_series(r, |row| Some(row.requests as f64), r.sc.label, false);
+    let vus = |r: &&Run| load_series(r, |row| Some(f64::from(row.vus)), "VUs", true);
+    Panel::new(
+        format!("{level}: requests/s"),
+        "requests/s",
+        runs.iter().map(requests).collect(),
+    )
+    .right_axis("virtual users", runs.first().map(vus).into_iter().collect())
 }
 
 /// p95 latency of each run, over the seconds with requests.
 fn p95_panel(level: &str, runs: &[&Run]) -> Panel {
-    Panel {
-        title: format!("{level}: p95 latency"),
-        y_desc: "p95 (ms)".into(),
-        series: runs
-            .iter()
-            .map(|r| {
-                let p95 = |row: &Row| (row.requests > 0).then_some(row.p95_ms);
-                load_series(r, p95, r.sc.label, false)
-            })
+    let p95 = |row: &Row| (row.requests > 0).then_some(row.latency.p95_ms);
+    Panel::new(
+        format!("{level}: p95 latency"),
+        "p95 (ms)",
+        runs.iter()
+            .map(|r| load_series(r, p95, r.sc.label, false))
             .collect(),
-        y2_desc: None,
-        series2: Vec::new(),
-        legend_left: false,
-    }
+    )
 }
 
 /// MariaDB rows/s of the runs that write to it, with the write-behind backlog on the right
@@ -83,25 +70,25 @@ fn rows_backlog_panel(level: &str, runs: &[&Run]) -> Panel {
         .copied()
         .filter(|r| !r.sc.id.ends_with("redis"))
         .collect();
-    let rows_label = |r: &Run| format!("{} rows/s", r.sc.label);
-    Panel {
-        title: format!("{level}: MariaDB rows/s and write-behind backlog"),
-        y_desc: "MariaDB rows written/s".into(),
-        series: db_runs
-            .iter()
-            .map(|r| series(r, |row| row.db_rows_per_s, &rows_label(r), false))
-            .collect(),
-        y2_desc: Some("backlog (changes)".into()),
-        series2: db_runs
-            .iter()
-            .filter(|r| r.rows.iter().any(|row| row.backlog.is_some()))
-            .map(|r| {
-                let backlog = |row: &Row| row.backlog.map(|b| b as f64);
-                series(r, backlog, "write-behind backlog", true)
-            })
-            .collect(),
-        legend_left: true,
-    }
+    let rows = |r: &&Run| {
+        let label = format!("{} rows/s", r.sc.label);
+        series(r, |row| row.db_rows_per_s, &label, false)
+    };
+    let backlog = |r: &&Run| {
+        let changes = |row: &Row| row.backlog.map(|b| b as f64);
+        series(r, changes, "write-behind backlog", true)
+    };
+    let sampled = |r: &&&Run| r.rows.iter().any(|row| row.backlog.is_some());
+    Panel::new(
+        format!("{level}: MariaDB rows/s and write-behind backlog"),
+        "MariaDB rows written/s",
+        db_runs.iter().map(rows).collect(),
+    )
+    .right_axis(
+        "backlog (changes)",
+        db_runs.iter().filter(sampled).map(backlog).collect(),
+    )
+    .legend_left()
 }
 
 /// Draws the charts of one level into `out`; returns the image file names, the side-by-side

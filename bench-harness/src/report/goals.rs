@@ -62,12 +62,19 @@ pub(super) fn leading_number(s: &str) -> Option<f64> {
 /// One row of the goals table.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct GoalRow {
+    /// Where the comparison comes from: `spike`, `module`, `cluster`, `criterion`.
     pub(super) section: String,
+    /// What is compared with what.
     pub(super) name: String,
+    /// The measured side, with its unit (or why it was not measured).
     pub(super) measured: String,
+    /// What it is compared with, measured in the same run.
     pub(super) peer: String,
+    /// Measured ÷ peer (or the inverse, as the name says), when both were measured.
     pub(super) ratio: Option<f64>,
+    /// The goal as given (`≥ 4`, `<= 1.5`, `report` for none).
     pub(super) goal: String,
+    /// Whether the ratio meets a number goal.
     pub(super) met: Option<bool>,
     /// Why it is not met, when known.
     pub(super) why: String,

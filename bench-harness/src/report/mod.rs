@@ -191,47 +191,45 @@ fn goals_section(inputs: &Inputs, goals: &[GoalRow]) -> String {
     md
 }
 
+/// A `## title` section around `body`, with the blank line after it.
+fn section(title: &str, body: &str) -> String {
+    format!("## {title}\n\n{body}\n")
+}
+
 /// `scripts/bench-module.sh`'s table as it printed it.
 fn module_section(inputs: &Inputs) -> String {
-    let body = match &inputs.module_md {
-        Some(t) => format!(
-            "Settings: {}.\n\n{}\n",
-            inputs.machine("module_settings"),
-            t.trim()
-        ),
-        None => format!(
-            "Not measured: no `module.md` ({}).\n",
-            inputs.machine("module_error")
-        ),
-    };
-    format!("## Module inside redis-server (`scripts/bench-module.sh`)\n\n{body}\n")
+    let m = |k: &str| inputs.machine(k);
+    let body = inputs.module_md.as_deref().map_or_else(
+        || format!("Not measured: no `module.md` ({}).\n", m("module_error")),
+        |t| format!("Settings: {}.\n\n{}\n", m("module_settings"), t.trim()),
+    );
+    section(
+        "Module inside redis-server (`scripts/bench-module.sh`)",
+        &body,
+    )
 }
 
 /// `scripts/bench-cluster.sh`'s output as it printed it, or why there is none.
 fn cluster_section(inputs: &Inputs) -> String {
-    let body = match &inputs.cluster_md {
-        Some(t) => format!(
-            "{}: \n\n```text\n{}\n```\n",
-            inputs.machine("cluster_settings"),
-            t.trim()
-        ),
-        None => format!("{}\n", inputs.cluster_missing_reason(CLUSTER_NOT_MEASURED)),
-    };
-    format!("## Cluster (`scripts/bench-cluster.sh`)\n\n{body}\n")
+    let body = inputs.cluster_md.as_deref().map_or_else(
+        || format!("{}\n", inputs.cluster_missing_reason(CLUSTER_NOT_MEASURED)),
+        |t| {
+            let settings = inputs.machine("cluster_settings");
+            format!("{settings}: \n\n```text\n{}\n```\n", t.trim())
+        },
+    );
+    section("Cluster (`scripts/bench-cluster.sh`)", &body)
 }
 
 /// The criterion means, with where they come from.
 fn criterion_section(inputs: &Inputs) -> String {
     let body = if inputs.criterion.is_empty() {
-        "Not measured: no criterion results found.\n\n".to_string()
+        "Not measured: no criterion results found.\n".to_string()
     } else {
-        format!(
-            "{}\n\n{}\n",
-            inputs.machine("criterion_note"),
-            tables::criterion_table(&inputs.criterion)
-        )
+        let note = inputs.machine("criterion_note");
+        format!("{note}\n\n{}", tables::criterion_table(&inputs.criterion))
     };
-    format!("## Criterion micro benchmarks (engine, no server)\n\n{body}")
+    section("Criterion micro benchmarks (engine, no server)", &body)
 }
 
 /// The ratios measured, the goals missed with their reasons, what was not measured.
@@ -240,10 +238,8 @@ fn closing_note(inputs: &Inputs, goals: &[GoalRow]) -> String {
     for g in goals.iter().filter(|g| g.ratio.is_some()) {
         let _ = writeln!(
             md,
-            "- {} — {}: {:.2} (goal {}, {})",
-            g.section,
-            g.name,
-            g.ratio.unwrap_or_default(),
+            "- {} (goal {}, {})",
+            headline(g),
             g.goal_shown(),
             g.verdict()
         );
@@ -256,6 +252,16 @@ fn closing_note(inputs: &Inputs, goals: &[GoalRow]) -> String {
          (merged-histogram phases), `drain.info`, `module.md`, `machine.txt`.\n",
     );
     md
+}
+
+/// `section — name: ratio`, how the closing note names a comparison.
+fn headline(g: &GoalRow) -> String {
+    format!(
+        "{} — {}: {:.2}",
+        g.section,
+        g.name,
+        g.ratio.unwrap_or_default()
+    )
 }
 
 /// The goals not met, each with its reason (said once when rows share it).
@@ -275,14 +281,7 @@ fn missed_goals(goals: &[GoalRow]) -> String {
             said.push(&g.why);
             format!("Reason: {}", g.why)
         };
-        let _ = writeln!(
-            md,
-            "- {} — {}: {:.2}, goal {}. {why}",
-            g.section,
-            g.name,
-            g.ratio.unwrap_or_default(),
-            g.goal_shown(),
-        );
+        let _ = writeln!(md, "- {}, goal {}. {why}", headline(g), g.goal_shown());
     }
     md
 }
@@ -313,7 +312,7 @@ mod tests {
     use super::inputs::SCENARIOS;
     use super::*;
     use crate::chart;
-    use crate::stats::{Row, Summary};
+    use crate::stats::{Latency, Row, Summary};
 
     fn row(section: &str, name: &str, ratio: Option<f64>, goal: &str, why: &str) -> GoalRow {
         GoalRow {
@@ -407,6 +406,13 @@ mod tests {
         )
         .unwrap();
         for (i, sc) in SCENARIOS.iter().enumerate() {
+            let latency = Latency {
+                mean_ms: 1.0,
+                p50_ms: 1.0,
+                p95_ms: 2.0 / (i as f64 + 1.0),
+                p99_ms: 3.0,
+                max_ms: 4.0,
+            };
             let rows: Vec<Row> = (0..20)
                 .map(|s| Row {
                     scenario: sc.id.into(),
@@ -414,11 +420,7 @@ mod tests {
                     vus: 1 + s as u32,
                     requests: 1000 * (i as u64 + 1),
                     errors: 0,
-                    mean_ms: 1.0,
-                    p50_ms: 1.0,
-                    p95_ms: 2.0 / (i as f64 + 1.0),
-                    p99_ms: 3.0,
-                    max_ms: 4.0,
+                    latency,
                     db_rows_per_s: Some(500.0),
                     wb_rows_per_s: None,
                     backlog: sc.id.ends_with("wb").then_some(s * 10),
@@ -433,11 +435,7 @@ mod tests {
                 requests: 20_000,
                 errors: 0,
                 rps: 1000.0 * (i as f64 + 1.0),
-                mean_ms: 1.0,
-                p50_ms: 1.0,
-                p95_ms: 2.0 / (i as f64 + 1.0),
-                p99_ms: 3.0,
-                max_ms: 4.0,
+                latency,
                 db_rows_per_s: Some(500.0),
                 drain_s: None,
             };
@@ -463,24 +461,17 @@ mod tests {
         .unwrap();
         let path = write(&dir, None).unwrap();
         let md = std::fs::read_to_string(path).unwrap();
-        assert!(md.contains("write-behind ÷ direct MariaDB"), "{md}");
-        assert!(md.contains("| **2.00** | ≥ 4 | ✗ not met |"), "{md}");
-        assert!(md.contains("drain rate"), "{md}");
-        assert!(
-            md.contains(
-                "median of 3 alternated rounds | 50.00 req/s | 60.00 req/s | **0.85** | ≥ 0.8 | ✓ met"
-            ),
-            "{md}"
-        );
-        assert!(
-            md.contains("| 7.00 µs | 7.50 µs (plain HSET 2.00 µs) | **0.93** | report"),
-            "{md}"
-        );
-        assert!(
-            md.contains("not measured: scripts/bench-cluster.sh missing"),
-            "{md}"
-        );
-        assert!(md.contains("Goals not met in this run"), "{md}");
+        for want in [
+            "write-behind ÷ direct MariaDB",
+            "| **2.00** | ≥ 4 | ✗ not met |",
+            "drain rate",
+            "median of 3 alternated rounds | 50.00 req/s | 60.00 req/s | **0.85** | ≥ 0.8 | ✓ met",
+            "| 7.00 µs | 7.50 µs (plain HSET 2.00 µs) | **0.93** | report",
+            "not measured: scripts/bench-cluster.sh missing",
+            "Goals not met in this run",
+        ] {
+            assert!(md.contains(want), "{want:?} not in {md}");
+        }
         assert_eq!(stats::read_csv(&dir.join("spike.csv")).unwrap().len(), 120);
         if chart::init_font().is_ok() {
             for f in [

@@ -109,13 +109,13 @@ fn spike_row(r: &Run) -> String {
     row([
         r.sc.label.to_string(),
         f1(p.rps),
-        ms(p.p50_ms),
-        ms(p.p95_ms),
-        ms(p.p99_ms),
-        ms(p.mean_ms),
-        ms(p.max_ms),
+        ms(p.latency.p50_ms),
+        ms(p.latency.p95_ms),
+        ms(p.latency.p99_ms),
+        ms(p.latency.mean_ms),
+        ms(p.latency.max_ms),
         f1(l.rps),
-        ms(l.p95_ms),
+        ms(l.latency.p95_ms),
         p.db_rows_per_s.map_or("–".into(), f1),
         l.errors.to_string(),
         drained(p.drain_s),
@@ -260,7 +260,7 @@ mod tests {
     fn numbers() {
         assert_eq!(f1(1234.56), "1235");
         assert_eq!(f1(99.999), "100.00");
-        assert_eq!(f1(3.14159), "3.14");
+        assert_eq!(f1(2.345_67), "2.35");
         assert_eq!(fmt_ns(2.5e9), "2.50 s");
         assert_eq!(fmt_ns(9.24e6), "9.24 ms");
         assert_eq!(fmt_ns(760.75e3), "760.75 µs");
