@@ -3,15 +3,13 @@
 //! a sampler taking the database and write-behind counters at every second boundary, and
 //! after the load, until the write-behind backlog is empty.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Barrier, Mutex, OnceLock};
+use std::sync::{Barrier, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
-use odbc_api::{Connection, Cursor};
-
+use crate::sampler::Sampler;
 use crate::stages::Profile;
-use crate::stats::{self, Sample, Second};
+use crate::stats::{self, Sample, Second, Summary};
 use crate::targets::{self, Rng, Target};
 
 /// Where requests go.
@@ -88,140 +86,6 @@ pub(crate) fn parse_pids(s: &str) -> Result<Vec<(String, u32)>, String> {
         .collect()
 }
 
-/// How database rows written are counted.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum DbCounter {
-    /// `information_schema.TABLE_STATISTICS.ROWS_CHANGED` of the target table (needs
-    /// `userstat=1`, which the script sets): rows inserted or updated in that table only.
-    TableStatistics,
-    /// `Handler_write + Handler_update` (server-wide: anything else writing counts too).
-    Handlers,
-}
-
-impl DbCounter {
-    fn describe(self) -> &'static str {
-        match self {
-            DbCounter::TableStatistics => {
-                "information_schema.TABLE_STATISTICS.ROWS_CHANGED of the target table"
-            }
-            DbCounter::Handlers => "Handler_write + Handler_update (server-wide; userstat is off)",
-        }
-    }
-}
-
-fn query_u64s(conn: &Connection<'static>, sql: &str, col: u16) -> Result<Vec<u64>, String> {
-    let mut out = Vec::new();
-    if let Some(mut cursor) = conn.execute(sql, (), None).map_err(|e| e.to_string())? {
-        while let Some(mut row) = cursor.next_row().map_err(|e| e.to_string())? {
-            let mut buf = Vec::new();
-            row.get_text(col, &mut buf).map_err(|e| e.to_string())?;
-            out.push(
-                String::from_utf8_lossy(&buf)
-                    .trim()
-                    .parse::<u64>()
-                    .map_err(|e| e.to_string())?,
-            );
-        }
-    }
-    Ok(out)
-}
-
-fn db_counter(conn: &Connection<'static>) -> DbCounter {
-    match query_u64s(conn, "SELECT @@userstat", 1) {
-        Ok(v) if v.first() == Some(&1) => DbCounter::TableStatistics,
-        _ => DbCounter::Handlers,
-    }
-}
-
-/// Rows written so far, by `counter`.
-fn db_rows(conn: &Connection<'static>, counter: DbCounter, table: &str) -> Result<u64, String> {
-    let sql = match counter {
-        DbCounter::TableStatistics => format!(
-            "SELECT COALESCE(SUM(ROWS_CHANGED),0) FROM information_schema.TABLE_STATISTICS WHERE TABLE_SCHEMA=DATABASE() AND TABLE_NAME='{}'",
-            table.replace('\'', "")
-        ),
-        DbCounter::Handlers => {
-            "SHOW GLOBAL STATUS WHERE Variable_name IN ('Handler_write','Handler_update')".into()
-        }
-    };
-    let col = if counter == DbCounter::Handlers { 2 } else { 1 };
-    Ok(query_u64s(conn, &sql, col)?.iter().sum())
-}
-
-/// `RGSYNC.STATUS <job>` as a map.
-pub(crate) fn rgsync_status(
-    con: &mut redis::Connection,
-    job: &str,
-) -> Result<HashMap<String, String>, String> {
-    let v: Vec<redis::Value> = redis::cmd("RGSYNC.STATUS")
-        .arg(job)
-        .query(con)
-        .map_err(|e| e.to_string())?;
-    let s = |v: &redis::Value| match v {
-        redis::Value::BulkString(b) => String::from_utf8_lossy(b).to_string(),
-        redis::Value::SimpleString(s) => s.clone(),
-        redis::Value::Int(i) => i.to_string(),
-        _ => String::new(),
-    };
-    Ok(v.chunks(2)
-        .filter(|p| p.len() == 2)
-        .map(|p| (s(&p[0]), s(&p[1])))
-        .collect())
-}
-
-struct Sampler {
-    db: Option<(Connection<'static>, DbCounter, String)>,
-    wb: Option<(redis::Connection, String)>,
-}
-
-impl Sampler {
-    fn new(spike: &Spike) -> Result<Sampler, String> {
-        let db = match &spike.db {
-            Some((conn, table)) => {
-                let c = targets::odbc(conn)?;
-                let counter = db_counter(&c);
-                Some((c, counter, table.clone()))
-            }
-            None => None,
-        };
-        let wb = match &spike.rgsync {
-            Some((url, job)) => {
-                let con = redis::Client::open(url.as_str())
-                    .and_then(|c| c.get_connection())
-                    .map_err(|e| format!("redis {url}: {e}"))?;
-                Some((con, job.clone()))
-            }
-            None => None,
-        };
-        Ok(Sampler { db, wb })
-    }
-
-    /// Takes a sample; also says whether the write-behind job is drained (backlog 0, idle).
-    fn sample(&mut self) -> (Sample, bool) {
-        let mut s = Sample {
-            db_rows: self
-                .db
-                .as_ref()
-                .and_then(|(c, counter, table)| db_rows(c, *counter, table).ok()),
-            ..Sample::default()
-        };
-        let mut drained = true;
-        if let Some((con, job)) = &mut self.wb {
-            if let Ok(st) = rgsync_status(con, job) {
-                let n = |k: &str| st.get(k).and_then(|v| v.parse::<u64>().ok());
-                s.backlog = n("backlog");
-                s.lag_ms = n("lag_ms");
-                s.wb_rows = n("rows");
-                drained =
-                    s.backlog == Some(0) && st.get("state").map(String::as_str) == Some("idle");
-            } else {
-                drained = false;
-            }
-        }
-        (s, drained)
-    }
-}
-
 /// What a run produced.
 #[derive(Debug)]
 pub(crate) struct Outcome {
@@ -235,12 +99,17 @@ pub(crate) struct Outcome {
     pub(crate) cpu: Vec<(String, f64)>,
 }
 
+/// Locks `m`, also after a thread panicked holding it (the data stays usable).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Adds a VU's counts of second `sec` to the run's, and empties them.
 fn flush(store: &Mutex<Vec<Second>>, sec: usize, local: &mut Second) {
     if local.hist.is_empty() && local.errors == 0 {
         return;
     }
-    let mut s = store.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(slot) = s.get_mut(sec) {
+    if let Some(slot) = lock(store).get_mut(sec) {
         slot.hist.add(&local.hist).expect("same bounds");
         slot.errors += local.errors;
     }
@@ -248,240 +117,282 @@ fn flush(store: &Mutex<Vec<Second>>, sec: usize, local: &mut Second) {
     local.errors = 0;
 }
 
-/// Runs the spike and returns the per-second data (nothing written).
-pub(crate) fn run(spike: &Spike) -> Result<Outcome, String> {
-    let profile = &spike.profile;
-    let total = profile.total().as_secs_f64();
-    let n_secs = total.ceil() as usize;
-    let max = profile.max_vus() as usize;
-    let store = Mutex::new(vec![Second::default(); n_secs]);
-    let first_error: Mutex<Option<String>> = Mutex::new(None);
-    let connect_errors = Mutex::new(0u32);
-    let ready = Barrier::new(max + 1);
-    let go = Barrier::new(max + 1);
-    let start: OnceLock<Instant> = OnceLock::new();
-    let mut sampler = Sampler::new(spike)?;
-    let db_counter = sampler.db.as_ref().map(|(_, c, _)| c.describe());
+/// A run's length: `total` seconds, counted in `n_secs` whole seconds.
+#[derive(Debug, Clone, Copy)]
+struct Clock {
+    total: f64,
+    n_secs: usize,
+}
+
+impl Clock {
+    fn of(profile: &Profile) -> Clock {
+        let total = profile.total().as_secs_f64();
+        Clock {
+            total,
+            n_secs: total.ceil() as usize,
+        }
+    }
+
+    /// The second `elapsed` falls in (the last one for the time after the end).
+    fn second_of(self, elapsed: Duration) -> usize {
+        (elapsed.as_secs_f64() as usize).min(self.n_secs - 1)
+    }
+}
+
+/// What the VU threads share: the run's seconds, the first error, the connections that
+/// failed, and the start (every VU connected, then all go at once).
+struct Shared {
+    store: Mutex<Vec<Second>>,
+    first_error: Mutex<Option<String>>,
+    connect_errors: Mutex<u32>,
+    ready: Barrier,
+    go: Barrier,
+    start: OnceLock<Instant>,
+}
+
+impl Shared {
+    /// For `vus` threads and the thread that samples.
+    fn new(clock: Clock, vus: usize) -> Shared {
+        Shared {
+            store: Mutex::new(vec![Second::default(); clock.n_secs]),
+            first_error: Mutex::new(None),
+            connect_errors: Mutex::new(0),
+            ready: Barrier::new(vus + 1),
+            go: Barrier::new(vus + 1),
+            start: OnceLock::new(),
+        }
+    }
+
+    /// Keeps `e` if it is the run's first error.
+    fn note(&self, e: String) {
+        lock(&self.first_error).get_or_insert(e);
+    }
+
+    /// A VU's first connection; a failure is counted and noted, and the VU stays idle.
+    fn connect(&self, kind: &Kind) -> Option<Box<dyn Target>> {
+        kind.connect()
+            .map_err(|e| {
+                *lock(&self.connect_errors) += 1;
+                self.note(e);
+            })
+            .ok()
+    }
+}
+
+/// One virtual user: connects, waits for the start, then sends requests back to back while
+/// the profile has it active, each latency counted in the second it completed in.
+fn virtual_user(spike: &Spike, shared: &Shared, vu: usize, seed: u64, clock: Clock) {
+    let mut target = shared.connect(&spike.kind);
+    let mut rng = Rng::new(seed.wrapping_add(vu as u64 * 7919));
+    let mut local = Second::default();
+    shared.ready.wait();
+    shared.go.wait();
+    let start = *shared.start.get().expect("start set before go");
+    let mut cur = 0usize;
+    loop {
+        let t = start.elapsed().as_secs_f64();
+        if t >= clock.total {
+            break;
+        }
+        let Some(tg) = target
+            .as_mut()
+            .filter(|_| (vu as u32) < spike.profile.vus_at(t))
+        else {
+            std::thread::sleep(Duration::from_millis(2));
+            continue;
+        };
+        let (id, temp) = (rng.user(), rng.temperature());
+        let t0 = Instant::now();
+        let r = tg.call(id, temp);
+        let us = t0.elapsed().as_micros() as u64;
+        let done = clock.second_of(start.elapsed());
+        if done != cur {
+            flush(&shared.store, cur, &mut local);
+            cur = done;
+        }
+        match r {
+            Ok(()) => stats::record(&mut local.hist, us),
+            Err(e) => {
+                local.errors += 1;
+                shared.note(e);
+                // A broken connection is replaced; a refused request is not retried.
+                if let Ok(t) = spike.kind.connect() {
+                    target = Some(t);
+                } else {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+        }
+    }
+    flush(&shared.store, cur, &mut local);
+}
+
+/// The processes whose CPU time is measured: the ones given, and the load generator.
+fn cpu_procs(spike: &Spike) -> Vec<(String, String)> {
     let mut procs: Vec<(String, String)> = spike
         .cpu
         .iter()
         .map(|(n, p)| (n.clone(), p.to_string()))
         .collect();
     procs.push(("load generator".into(), "self".into()));
-    let cpu_now = |procs: &[(String, String)]| -> Vec<Option<f64>> {
-        procs.iter().map(|(_, p)| cpu_seconds(p)).collect()
+    procs
+}
+
+/// Each process's CPU seconds so far (`None` for one that is gone).
+fn cpu_now(procs: &[(String, String)]) -> Vec<Option<f64>> {
+    procs.iter().map(|(_, p)| cpu_seconds(p)).collect()
+}
+
+/// The CPU seconds each process used between two readings (where both have it).
+fn cpu_used(
+    procs: &[(String, String)],
+    before: &[Option<f64>],
+    after: &[Option<f64>],
+) -> Vec<(String, f64)> {
+    procs
+        .iter()
+        .zip(before.iter().zip(after))
+        .filter_map(|((n, _), (a, b))| Some((n.clone(), (*b)? - (*a)?)))
+        .collect()
+}
+
+/// One sample at each second boundary of the load (after the one taken at its start).
+fn sample_load(sampler: &mut Sampler, t0: Instant, clock: Clock, samples: &mut Vec<Sample>) {
+    for k in 1..=clock.n_secs {
+        let at = t0 + Duration::from_secs(k as u64);
+        if let Some(d) = at.checked_duration_since(Instant::now()) {
+            std::thread::sleep(d);
+        }
+        samples.push(sampler.sample().0);
+    }
+}
+
+/// After the load, until the write-behind backlog is empty: polled finely for the drain
+/// time, sampled at each further second, then once more (the backlog at 0). Returns the
+/// seconds from the end of the load, `-1` when `timeout` passed first.
+fn sample_drain(
+    sampler: &mut Sampler,
+    timeout: Duration,
+    t0: Instant,
+    clock: Clock,
+    samples: &mut Vec<Sample>,
+) -> f64 {
+    let load_end = t0 + Duration::from_secs_f64(clock.total);
+    let deadline = Instant::now() + timeout;
+    let mut next = t0 + Duration::from_secs(clock.n_secs as u64 + 1);
+    let drain_s = loop {
+        let (_, drained) = sampler.sample();
+        if drained {
+            break Instant::now().duration_since(load_end).as_secs_f64();
+        }
+        if Instant::now() >= deadline {
+            break -1.0;
+        }
+        if Instant::now() >= next {
+            samples.push(sampler.sample().0);
+            next += Duration::from_secs(1);
+        }
+        std::thread::sleep(Duration::from_millis(25));
     };
-    let mut cpu0 = Vec::new();
-    let mut cpu1 = Vec::new();
-    let mut samples = Vec::new();
-    let mut drain_s = None;
+    samples.push(sampler.sample().0);
+    drain_s
+}
+
+/// Each second's VU count: the largest the profile has during it.
+fn set_vus(seconds: &mut [Second], profile: &Profile, clock: Clock) {
+    for (i, s) in seconds.iter_mut().enumerate() {
+        let a = profile.vus_at(i as f64);
+        let b = profile.vus_at((i as f64 + 0.999).min(clock.total - 1e-9));
+        s.vus = a.max(b);
+    }
+}
+
+/// Runs the spike and returns the per-second data (nothing written).
+pub(crate) fn run(spike: &Spike) -> Result<Outcome, String> {
+    let clock = Clock::of(&spike.profile);
+    let vus = spike.profile.max_vus() as usize;
+    let shared = Shared::new(clock, vus);
+    let mut sampler = Sampler::new(spike)?;
+    let procs = cpu_procs(spike);
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(1, |d| d.as_nanos() as u64);
+    let mut samples = Vec::new();
+    let (mut cpu0, mut cpu1, mut drain_s) = (Vec::new(), Vec::new(), None);
     std::thread::scope(|s| {
-        for vu in 0..max {
-            let (store, first_error, connect_errors) = (&store, &first_error, &connect_errors);
-            let (ready, go, start) = (&ready, &go, &start);
-            s.spawn(move || {
-                let note = |e: String| {
-                    let mut f = first_error.lock().unwrap_or_else(|e| e.into_inner());
-                    if f.is_none() {
-                        *f = Some(e);
-                    }
-                };
-                let mut target = match spike.kind.connect() {
-                    Ok(t) => Some(t),
-                    Err(e) => {
-                        *connect_errors.lock().unwrap_or_else(|e| e.into_inner()) += 1;
-                        note(e);
-                        None
-                    }
-                };
-                let mut rng = Rng::new(seed.wrapping_add(vu as u64 * 7919));
-                let mut local = Second::default();
-                ready.wait();
-                go.wait();
-                let start = *start.get().expect("start set before go");
-                let mut cur = 0usize;
-                loop {
-                    let t = start.elapsed().as_secs_f64();
-                    if t >= total {
-                        break;
-                    }
-                    if vu as u32 >= profile.vus_at(t) || target.is_none() {
-                        std::thread::sleep(Duration::from_millis(2));
-                        continue;
-                    }
-                    let (id, temp) = (rng.user(), rng.temperature());
-                    let t0 = Instant::now();
-                    let r = target.as_mut().map_or(Ok(()), |tg| tg.call(id, temp));
-                    let us = t0.elapsed().as_micros() as u64;
-                    // Attributed to the second in which the request completed.
-                    let done = (start.elapsed().as_secs_f64() as usize).min(n_secs - 1);
-                    if done != cur {
-                        flush(store, cur, &mut local);
-                        cur = done;
-                    }
-                    match r {
-                        Ok(()) => stats::record(&mut local.hist, us),
-                        Err(e) => {
-                            local.errors += 1;
-                            note(e);
-                            // A broken connection is replaced; a refused request is not retried.
-                            if let Ok(t) = spike.kind.connect() {
-                                target = Some(t);
-                            } else {
-                                std::thread::sleep(Duration::from_millis(10));
-                            }
-                        }
-                    }
-                }
-                flush(store, cur, &mut local);
-            });
+        for vu in 0..vus {
+            let shared = &shared;
+            s.spawn(move || virtual_user(spike, shared, vu, seed, clock));
         }
-        ready.wait();
+        shared.ready.wait();
         cpu0 = cpu_now(&procs);
-        let (s0, _) = sampler.sample();
-        samples.push(s0);
+        samples.push(sampler.sample().0);
         let t0 = Instant::now();
-        start.set(t0).expect("start set once");
-        go.wait();
-        // One sample at each second boundary of the load.
-        for k in 1..=n_secs {
-            let at = t0 + Duration::from_secs(k as u64);
-            if let Some(d) = at.checked_duration_since(Instant::now()) {
-                std::thread::sleep(d);
-            }
-            samples.push(sampler.sample().0);
-        }
-        // Then until the backlog is empty (write-behind), polled finely for the drain time.
+        shared.start.set(t0).expect("start set once");
+        shared.go.wait();
+        sample_load(&mut sampler, t0, clock, &mut samples);
         if spike.rgsync.is_some() {
-            let load_end = t0 + Duration::from_secs_f64(total);
-            let deadline = Instant::now() + spike.drain_timeout;
-            let mut next = t0 + Duration::from_secs(n_secs as u64 + 1);
-            loop {
-                let (_, drained) = sampler.sample();
-                if drained {
-                    drain_s = Some(Instant::now().duration_since(load_end).as_secs_f64());
-                    break;
-                }
-                if Instant::now() >= deadline {
-                    drain_s = Some(-1.0);
-                    break;
-                }
-                if Instant::now() >= next {
-                    samples.push(sampler.sample().0);
-                    next += Duration::from_secs(1);
-                }
-                std::thread::sleep(Duration::from_millis(25));
-            }
-            // The second in which it drained, and one more (shows the backlog at 0).
-            samples.push(sampler.sample().0);
+            let timeout = spike.drain_timeout;
+            drain_s = Some(sample_drain(&mut sampler, timeout, t0, clock, &mut samples));
         }
         cpu1 = cpu_now(&procs);
     });
-    let cpu = procs
-        .iter()
-        .zip(cpu0.iter().zip(&cpu1))
-        .filter_map(|((n, _), (a, b))| Some((n.clone(), (*b)? - (*a)?)))
-        .collect();
-    let mut seconds = store.into_inner().unwrap_or_else(|e| e.into_inner());
-    for (i, s) in seconds.iter_mut().enumerate() {
-        let a = profile.vus_at(i as f64);
-        let b = profile.vus_at((i as f64 + 0.999).min(total - 1e-9));
-        s.vus = a.max(b);
-    }
+    let into_inner = |m: Mutex<u32>| m.into_inner().unwrap_or_else(|e| e.into_inner());
+    let mut seconds = shared.store.into_inner().unwrap_or_else(|e| e.into_inner());
+    set_vus(&mut seconds, &spike.profile, clock);
     Ok(Outcome {
         seconds,
         samples,
-        first_error: first_error.into_inner().unwrap_or_else(|e| e.into_inner()),
-        drain_s,
-        connect_errors: connect_errors
+        first_error: shared
+            .first_error
             .into_inner()
             .unwrap_or_else(|e| e.into_inner()),
-        db_counter,
-        cpu,
+        drain_s,
+        connect_errors: into_inner(shared.connect_errors),
+        db_counter: sampler.db_counter(),
+        cpu: cpu_used(&procs, &cpu0, &cpu1),
     })
 }
 
-/// Runs the spike and writes `<scenario>.csv`, `<scenario>.summary.csv`,
-/// `<scenario>.info` into the output directory; prints a one-line summary.
-pub(crate) fn run_and_write(spike: &Spike) -> Result<(), String> {
-    std::fs::create_dir_all(&spike.out_dir).map_err(|e| e.to_string())?;
-    let out = run(spike)?;
-    let name = &spike.scenario;
-    let rows = stats::rows(name, &out.seconds, &out.samples);
-    stats::write_csv(&spike.out_dir.join(format!("{name}.csv")), &rows)
-        .map_err(|e| e.to_string())?;
-    let n = out.seconds.len() as u64;
-    let load = stats::summarize(
-        name,
-        "load",
-        &out.seconds,
-        &out.samples,
-        (0, n),
-        out.drain_s,
-    );
-    let peak = stats::summarize(
-        name,
-        "peak",
-        &out.seconds,
-        &out.samples,
-        spike.profile.peak_seconds(),
-        out.drain_s,
-    );
-    std::fs::write(
-        spike.out_dir.join(format!("{name}.summary.csv")),
-        format!(
-            "{}\n{}\n{}\n",
-            stats::SUMMARY_HEADER,
-            load.to_csv(),
-            peak.to_csv()
-        ),
-    )
-    .map_err(|e| e.to_string())?;
-    let wb_rows = match (
-        out.samples.first().and_then(|s| s.wb_rows),
-        out.samples.last().and_then(|s| s.wb_rows),
+/// Rows the writer committed over the run (`RGSYNC.STATUS rows`, last − first sample).
+fn writer_rows(samples: &[Sample]) -> String {
+    match (
+        samples.first().and_then(|s| s.wb_rows),
+        samples.last().and_then(|s| s.wb_rows),
     ) {
         (Some(a), Some(b)) => (b - a).to_string(),
         _ => String::new(),
-    };
+    }
+}
+
+/// The run's `<scenario>.info`: `key=value` lines, passwords masked.
+fn info_text(spike: &Spike, out: &Outcome, load: &Summary) -> String {
+    let cpu: Vec<String> = out.cpu.iter().map(|(n, c)| format!("{n}:{c:.2}")).collect();
+    let first_error = out.first_error.as_deref().unwrap_or_default();
     let info = [
-        ("scenario", name.clone()),
+        ("scenario", spike.scenario.clone()),
         ("target", format!("{:?}", spike.kind).replace('\n', " ")),
         ("profile", spike.profile.describe()),
         ("requests_ok", load.requests.to_string()),
         ("errors", load.errors.to_string()),
         ("connect_errors", out.connect_errors.to_string()),
-        (
-            "first_error",
-            out.first_error
-                .clone()
-                .unwrap_or_default()
-                .replace('\n', " "),
-        ),
-        ("writer_rows_committed", wb_rows),
+        ("first_error", first_error.replace('\n', " ")),
+        ("writer_rows_committed", writer_rows(&out.samples)),
         ("db_counter", out.db_counter.unwrap_or("").to_string()),
-        (
-            "cpu",
-            out.cpu
-                .iter()
-                .map(|(n, c)| format!("{n}:{c:.2}"))
-                .collect::<Vec<_>>()
-                .join(";"),
-        ),
+        ("cpu", cpu.join(";")),
         (
             "drain_s",
             out.drain_s.map_or(String::new(), |d| format!("{d:.2}")),
         ),
     ];
-    let text: String = info
-        .iter()
+    info.iter()
         .map(|(k, v)| format!("{k}={}\n", mask(v)))
-        .collect();
-    std::fs::write(spike.out_dir.join(format!("{name}.info")), text).map_err(|e| e.to_string())?;
-    println!(
+        .collect()
+}
+
+/// The line printed after a run.
+fn one_line(name: &str, out: &Outcome, load: &Summary, peak: &Summary) -> String {
+    format!(
         "{name}: {} ok, {} errors; load {:.0} req/s p95 {:.2} ms; peak {:.0} req/s p95 {:.2} ms mean {:.2} ms{}{}",
         load.requests,
         load.errors,
@@ -493,8 +404,38 @@ pub(crate) fn run_and_write(spike: &Spike) -> Result<(), String> {
         out.drain_s
             .map_or(String::new(), |d| format!("; drained {d:.1} s after the load")),
         out.first_error
+            .as_ref()
             .map_or(String::new(), |e| format!("; first error: {e}"))
-    );
+    )
+}
+
+/// Runs the spike and writes `<scenario>.csv`, `<scenario>.summary.csv`,
+/// `<scenario>.info` into the output directory; prints a one-line summary.
+pub(crate) fn run_and_write(spike: &Spike) -> Result<(), String> {
+    std::fs::create_dir_all(&spike.out_dir).map_err(|e| e.to_string())?;
+    let out = run(spike)?;
+    let name = &spike.scenario;
+    let file = |ext: &str| spike.out_dir.join(format!("{name}.{ext}"));
+    let write =
+        |ext: &str, text: String| std::fs::write(file(ext), text).map_err(|e| e.to_string());
+    let rows = stats::rows(name, &out.seconds, &out.samples);
+    stats::write_csv(&file("csv"), &rows).map_err(|e| e.to_string())?;
+    let phase = |phase: &str, secs: (u64, u64)| {
+        stats::summarize(name, phase, &out.seconds, &out.samples, secs, out.drain_s)
+    };
+    let load = phase("load", (0, out.seconds.len() as u64));
+    let peak = phase("peak", spike.profile.peak_seconds());
+    write(
+        "summary.csv",
+        format!(
+            "{}\n{}\n{}\n",
+            stats::SUMMARY_HEADER,
+            load.to_csv(),
+            peak.to_csv()
+        ),
+    )?;
+    write("info", info_text(spike, &out, &load))?;
+    println!("{}", one_line(name, &out, &load, &peak));
     Ok(())
 }
 
@@ -532,6 +473,214 @@ mod tests {
         assert!(parse_pids("x").is_err());
         assert!(parse_pids("").unwrap().is_empty());
         assert_eq!(parse_pids("a=,b=2").unwrap(), vec![("b".to_string(), 2)]);
+    }
+
+    use crate::http_app::{self, App};
+    use crate::stages::Stage;
+
+    /// The HTTP app on a free port (serving until the test process ends); its address.
+    fn http_app() -> String {
+        let port_file =
+            std::env::temp_dir().join(format!("bench-spike-{}.port", std::process::id()));
+        let _ = std::fs::remove_file(&port_file);
+        let app = App {
+            listen: "127.0.0.1:0".into(),
+            port_file: Some(port_file.clone()),
+            odbc: String::new(),
+            table: "t".into(),
+            wb_redis: "redis://127.0.0.1:1/".into(),
+            plain_redis: "redis://127.0.0.1:1/".into(),
+        };
+        std::thread::spawn(move || http_app::serve(app));
+        for _ in 0..200 {
+            if let Ok(port) = std::fs::read_to_string(&port_file) {
+                if !port.is_empty() {
+                    return format!("127.0.0.1:{port}");
+                }
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("the http app did not start");
+    }
+
+    fn spike(kind: Kind) -> Spike {
+        Spike {
+            scenario: "test".into(),
+            kind,
+            // 2 VUs for the first second, ramping to 4 over the second one.
+            profile: Profile {
+                start: 2,
+                stages: vec![
+                    Stage {
+                        secs: 1.0,
+                        target: 2,
+                    },
+                    Stage {
+                        secs: 1.0,
+                        target: 4,
+                    },
+                ],
+            },
+            db: None,
+            rgsync: None,
+            drain_timeout: Duration::from_secs(1),
+            out_dir: std::env::temp_dir().join(format!("bench-spike-{}", std::process::id())),
+            cpu: Vec::new(),
+        }
+    }
+
+    /// The load generator against the HTTP app's `/null`: per-second seconds with the
+    /// profile's VUs and requests, a sample per second boundary, its own CPU; then the files.
+    #[test]
+    fn runs_a_profile_against_the_http_app() {
+        let addr = http_app();
+        let s = spike(Kind::Http {
+            addr,
+            path: "/null".into(),
+        });
+        let out = run(&s).unwrap();
+        assert_eq!(out.seconds.len(), 2);
+        assert_eq!(
+            out.seconds.iter().map(|s| s.vus).collect::<Vec<_>>(),
+            [2, 4]
+        );
+        for sec in &out.seconds {
+            assert!(
+                sec.hist.len() > 10,
+                "requests in each second: {}",
+                sec.hist.len()
+            );
+            assert_eq!(sec.errors, 0);
+        }
+        assert_eq!((out.connect_errors, out.first_error.as_deref()), (0, None));
+        assert_eq!(
+            out.samples.len(),
+            3,
+            "at the start and each second boundary"
+        );
+        assert_eq!(out.samples[0], Sample::default(), "nothing to sample");
+        assert_eq!((out.drain_s, out.db_counter), (None, None));
+        assert_eq!(out.cpu.len(), 1);
+        assert_eq!(out.cpu[0].0, "load generator");
+
+        run_and_write(&s).unwrap();
+        let file = |ext: &str| s.out_dir.join(format!("test.{ext}"));
+        let rows = stats::read_csv(&file("csv")).unwrap();
+        assert_eq!(rows.len(), 2);
+        let sums = stats::read_summaries(&file("summary.csv")).unwrap();
+        assert_eq!(
+            sums.iter().map(|s| s.phase.as_str()).collect::<Vec<_>>(),
+            ["load", "peak"]
+        );
+        assert_eq!(
+            sums[0].requests,
+            rows.iter().map(|r| r.requests).sum::<u64>()
+        );
+        let info = std::fs::read_to_string(file("info")).unwrap();
+        let keys: Vec<&str> = info
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "scenario",
+                "target",
+                "profile",
+                "requests_ok",
+                "errors",
+                "connect_errors",
+                "first_error",
+                "writer_rows_committed",
+                "db_counter",
+                "cpu",
+                "drain_s"
+            ]
+        );
+        assert!(
+            info.contains(&format!("requests_ok={}\n", sums[0].requests)),
+            "{info}"
+        );
+        std::fs::remove_dir_all(&s.out_dir).unwrap();
+    }
+
+    /// A target that refuses connections: every VU counts a connection error and stays idle.
+    #[test]
+    fn counts_connection_errors() {
+        let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = free.local_addr().unwrap().to_string();
+        drop(free);
+        let out = run(&spike(Kind::Http {
+            addr,
+            path: "/null".into(),
+        }))
+        .unwrap();
+        assert_eq!(out.connect_errors, 4);
+        assert!(out.first_error.unwrap().starts_with("http 127.0.0.1:"));
+        assert!(out
+            .seconds
+            .iter()
+            .all(|s| s.hist.is_empty() && s.errors == 0));
+    }
+
+    #[test]
+    fn cpu_accounting() {
+        let procs = vec![
+            ("a".to_string(), "1".to_string()),
+            ("b".to_string(), "2".to_string()),
+        ];
+        let used = cpu_used(&procs, &[Some(1.0), Some(2.0)], &[Some(1.5), None]);
+        assert_eq!(used, vec![("a".to_string(), 0.5)]);
+        let s = spike(Kind::Http {
+            addr: String::new(),
+            path: String::new(),
+        });
+        assert_eq!(
+            cpu_procs(&s),
+            vec![("load generator".to_string(), "self".to_string())]
+        );
+        assert!(cpu_now(&cpu_procs(&s))[0].is_some());
+    }
+
+    #[test]
+    fn seconds_of_a_run() {
+        let clock = Clock::of(
+            &spike(Kind::Http {
+                addr: String::new(),
+                path: String::new(),
+            })
+            .profile,
+        );
+        assert_eq!((clock.total, clock.n_secs), (2.0, 2));
+        assert_eq!(clock.second_of(Duration::from_millis(1500)), 1);
+        assert_eq!(
+            clock.second_of(Duration::from_secs(5)),
+            1,
+            "late completions count in the last second"
+        );
+        let mut local = Second::default();
+        stats::record(&mut local.hist, 100);
+        local.errors = 2;
+        let store = Mutex::new(vec![Second::default(); 2]);
+        flush(&store, 1, &mut local);
+        flush(
+            &store,
+            9,
+            &mut Second {
+                errors: 1,
+                ..Second::default()
+            },
+        );
+        let store = store.into_inner().unwrap();
+        assert_eq!((store[1].hist.len(), store[1].errors), (1, 2));
+        assert!(local.hist.is_empty() && local.errors == 0);
+        assert_eq!(writer_rows(&[]), "");
+        let wb = |rows| Sample {
+            wb_rows: Some(rows),
+            ..Sample::default()
+        };
+        assert_eq!(writer_rows(&[wb(5), Sample::default(), wb(12)]), "7");
     }
 
     #[test]
