@@ -40,8 +40,11 @@ pub(crate) fn init_font() -> Result<(), String> {
 /// One line of a panel.
 #[derive(Debug, Clone)]
 pub(crate) struct Series {
+    /// The legend's text.
     pub(crate) label: String,
+    /// The line's color.
     pub(crate) color: RGBColor,
+    /// `(x, y)` points, in x order.
     pub(crate) points: Vec<(f64, f64)>,
     /// Drawn thin and dashed-looking (lighter), e.g. the VU count.
     pub(crate) faint: bool,
@@ -50,13 +53,49 @@ pub(crate) struct Series {
 /// A panel: a title, a y axis, lines, and optionally lines on a secondary (right) axis.
 #[derive(Debug, Clone)]
 pub(crate) struct Panel {
+    /// The caption.
     pub(crate) title: String,
+    /// The left axis' description.
     pub(crate) y_desc: String,
+    /// The lines on the left axis.
     pub(crate) series: Vec<Series>,
+    /// The right axis' description, when there is one.
     pub(crate) y2_desc: Option<String>,
+    /// The lines on the right axis.
     pub(crate) series2: Vec<Series>,
     /// Legend in the upper left corner (else upper right).
     pub(crate) legend_left: bool,
+}
+
+impl Panel {
+    /// A panel of `series` on the left axis, its legend upper right.
+    pub(crate) fn new(title: String, y_desc: &str, series: Vec<Series>) -> Panel {
+        Panel {
+            title,
+            y_desc: y_desc.into(),
+            series,
+            y2_desc: None,
+            series2: Vec::new(),
+            legend_left: false,
+        }
+    }
+
+    /// With `series` on a right axis described `desc`.
+    pub(crate) fn right_axis(self, desc: &str, series: Vec<Series>) -> Panel {
+        Panel {
+            y2_desc: Some(desc.into()),
+            series2: series,
+            ..self
+        }
+    }
+
+    /// With the legend upper left.
+    pub(crate) fn legend_left(self) -> Panel {
+        Panel {
+            legend_left: true,
+            ..self
+        }
+    }
 }
 
 fn max_of(series: &[Series], f: impl Fn(&(f64, f64)) -> f64) -> f64 {
@@ -93,36 +132,66 @@ fn label_fmt(max: f64) -> impl Fn(&f64) -> String {
     }
 }
 
+/// Draws a y axis described `$desc` up to `$max`, with the text of every axis: `$mesh` is
+/// a `MeshStyle` or a `SecondaryMeshStyle` (plotters has no trait over the two).
+macro_rules! draw_y_axis {
+    ($mesh:expr, $desc:expr, $max:expr) => {{
+        let fmt = label_fmt($max);
+        $mesh
+            .y_desc($desc)
+            .y_label_formatter(&fmt)
+            .label_style(("sans-serif", 13))
+            .axis_desc_style(("sans-serif", 15))
+            .draw()
+            .map_err(err)
+    }};
+}
+
 /// The primary mesh (left and bottom axes only) and lines.
 fn draw_primary(chart: &mut Chart<'_, '_>, p: &Panel, y_max: f64) -> Result<(), String> {
-    let fmt = label_fmt(y_max);
-    chart
-        .configure_mesh()
-        .x_desc("seconds")
-        .y_desc(p.y_desc.as_str())
-        .y_label_formatter(&fmt)
-        .x_label_formatter(&|v| format!("{v:.0}"))
-        .label_style(("sans-serif", 13))
-        .axis_desc_style(("sans-serif", 15))
-        .draw()
-        .map_err(err)?;
-    for s in &p.series {
-        let c = s.color;
+    let x_fmt = |v: &f64| format!("{v:.0}");
+    draw_y_axis!(
         chart
-            .draw_series(LineSeries::new(s.points.iter().copied(), style(s)))
+            .configure_mesh()
+            .x_desc("seconds")
+            .x_label_formatter(&x_fmt),
+        p.y_desc.as_str(),
+        y_max
+    )?;
+    for s in &p.series {
+        chart
+            .draw_series(line(s))
             .map_err(err)?
             .label(s.label.as_str())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+            .legend(legend_mark(s.color.stroke_width(2)));
     }
     Ok(())
 }
 
-fn legend_pos(p: &Panel) -> SeriesLabelPosition {
-    if p.legend_left {
-        SeriesLabelPosition::UpperLeft
-    } else {
-        SeriesLabelPosition::UpperRight
-    }
+/// A series' line.
+fn line<'a>(s: &Series) -> LineSeries<BitMapBackend<'a>, (f64, f64)> {
+    LineSeries::new(s.points.iter().copied(), style(s))
+}
+
+/// A series' mark in the legend: a short stroke.
+fn legend_mark(stroke: ShapeStyle) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
+    move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], stroke)
+}
+
+/// The legend, in the corner the panel asks for.
+fn draw_legend<'a, 'b: 'a>(chart: &mut Chart<'a, 'b>, p: &Panel) -> Result<(), String> {
+    chart
+        .configure_series_labels()
+        .position(if p.legend_left {
+            SeriesLabelPosition::UpperLeft
+        } else {
+            SeriesLabelPosition::UpperRight
+        })
+        .label_font(("sans-serif", 13))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(err)
 }
 
 fn draw_panel(area: &DrawingArea<BitMapBackend<'_>, Shift>, p: &Panel) -> Result<(), String> {
@@ -148,44 +217,19 @@ fn draw_panel(area: &DrawingArea<BitMapBackend<'_>, Shift>, p: &Panel) -> Result
         // only the left axis.
         let mut chart = chart.set_secondary_coord(0f64..x_max, 0f64..y2_max);
         draw_primary(&mut chart, p, y_max)?;
-        let fmt = label_fmt(y2_max);
-        chart
-            .configure_secondary_axes()
-            .y_desc(y2.as_str())
-            .y_label_formatter(&fmt)
-            .label_style(("sans-serif", 13))
-            .axis_desc_style(("sans-serif", 15))
-            .draw()
-            .map_err(err)?;
+        draw_y_axis!(chart.configure_secondary_axes(), y2.as_str(), y2_max)?;
         for s in &p.series2 {
-            let c = s.color;
             chart
-                .draw_secondary_series(LineSeries::new(s.points.iter().copied(), style(s)))
+                .draw_secondary_series(line(s))
                 .map_err(err)?
                 .label(format!("{} (right axis)", s.label))
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], c.mix(0.5).stroke_width(2))
-                });
+                .legend(legend_mark(s.color.mix(0.5).stroke_width(2)));
         }
-        chart
-            .configure_series_labels()
-            .position(legend_pos(p))
-            .label_font(("sans-serif", 13))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()
-            .map_err(err)?;
+        draw_legend(&mut chart, p)?;
     } else {
         let mut chart = chart;
         draw_primary(&mut chart, p, y_max)?;
-        chart
-            .configure_series_labels()
-            .position(legend_pos(p))
-            .label_font(("sans-serif", 13))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()
-            .map_err(err)?;
+        draw_legend(&mut chart, p)?;
     }
     Ok(())
 }
@@ -229,14 +273,10 @@ mod tests {
             points: (0..10).map(|i| (i as f64, (i * i) as f64)).collect(),
             faint: false,
         };
-        let panel = Panel {
-            title: "test".into(),
-            y_desc: "y".into(),
-            series: vec![s.clone()],
-            y2_desc: Some("y2".into()),
-            series2: vec![Series { faint: true, ..s }],
-            legend_left: false,
-        };
+        let panel = Panel::new("test".into(), "y", vec![s.clone()])
+            .right_axis("y2", vec![Series { faint: true, ..s }]);
+        assert_eq!(panel.y2_desc.as_deref(), Some("y2"));
+        assert!(!panel.legend_left && panel.clone().legend_left().legend_left);
         draw(&p, &[panel.clone(), panel], 400, 300).unwrap();
         let bytes = std::fs::read(&p).unwrap();
         assert_eq!(&bytes[1..4], b"PNG");

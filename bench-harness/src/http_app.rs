@@ -15,11 +15,17 @@ use crate::targets::{MariaDb, RedisHset, Target};
 /// Where the app's endpoints write.
 #[derive(Debug, Clone)]
 pub(crate) struct App {
+    /// Address to listen on (`127.0.0.1:0` for any free port).
     pub(crate) listen: String,
+    /// Where to write the port listened on, once listening.
     pub(crate) port_file: Option<PathBuf>,
+    /// MariaDB's ODBC connection string (`/db`).
     pub(crate) odbc: String,
+    /// The table `/db` upserts into.
     pub(crate) table: String,
+    /// The Redis with the write-behind job (`/wbredis`).
     pub(crate) wb_redis: String,
+    /// The plain Redis (`/redis`).
     pub(crate) plain_redis: String,
 }
 

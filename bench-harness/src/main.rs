@@ -18,6 +18,7 @@ mod chart;
 mod drain;
 mod http_app;
 mod report;
+mod sampler;
 mod spike;
 mod stages;
 mod stats;
@@ -94,51 +95,51 @@ fn main() {
     }
 }
 
+/// The spike run the arguments describe.
+fn spike_of(a: &Args, odbc: &str) -> Result<spike::Spike, String> {
+    let kind = match a.need("target")?.as_str() {
+        "mariadb" => spike::Kind::MariaDb {
+            odbc: odbc.to_string(),
+            table: a.or("table", "bench_direct"),
+        },
+        "redis" => spike::Kind::Redis {
+            url: a.need("redis")?,
+            prefix: a.or("prefix", "user:"),
+        },
+        "http" => spike::Kind::Http {
+            addr: a.need("http")?,
+            path: a.need("path")?,
+        },
+        other => return Err(format!("--target {other}: want mariadb, redis or http")),
+    };
+    let rgsync = a.get("rgsync-job").map(|job| {
+        (
+            a.or("rgsync-redis", a.get("redis").unwrap_or("")),
+            job.to_string(),
+        )
+    });
+    if rgsync.as_ref().is_some_and(|(url, _)| url.is_empty()) {
+        return Err("--rgsync-job needs --rgsync-redis (or --redis)".into());
+    }
+    Ok(spike::Spike {
+        scenario: a.need("scenario")?,
+        kind,
+        profile: stages::Profile::parse(&a.or("stages", "quick"))?,
+        db: a
+            .get("db-table")
+            .filter(|t| !t.is_empty())
+            .map(|t| (odbc.to_string(), t.to_string())),
+        rgsync,
+        drain_timeout: Duration::from_secs(a.num("drain-timeout", 120)?),
+        out_dir: PathBuf::from(a.need("out")?),
+        cpu: spike::parse_pids(a.get("cpu").unwrap_or(""))?,
+    })
+}
+
 fn dispatch(cmd: &str, a: &Args) -> Result<(), String> {
     let odbc = a.or("odbc", targets::MARIADB);
     match cmd {
-        "spike" => {
-            let kind = match a.need("target")?.as_str() {
-                "mariadb" => spike::Kind::MariaDb {
-                    odbc: odbc.clone(),
-                    table: a.or("table", "bench_direct"),
-                },
-                "redis" => spike::Kind::Redis {
-                    url: a.need("redis")?,
-                    prefix: a.or("prefix", "user:"),
-                },
-                "http" => spike::Kind::Http {
-                    addr: a.need("http")?,
-                    path: a.need("path")?,
-                },
-                other => return Err(format!("--target {other}: want mariadb, redis or http")),
-            };
-            let rgsync = a.get("rgsync-job").map(|job| {
-                (
-                    a.or("rgsync-redis", a.get("redis").unwrap_or("")),
-                    job.to_string(),
-                )
-            });
-            if let Some((url, _)) = &rgsync {
-                if url.is_empty() {
-                    return Err("--rgsync-job needs --rgsync-redis (or --redis)".into());
-                }
-            }
-            let s = spike::Spike {
-                scenario: a.need("scenario")?,
-                kind,
-                profile: stages::Profile::parse(&a.or("stages", "quick"))?,
-                db: a
-                    .get("db-table")
-                    .filter(|t| !t.is_empty())
-                    .map(|t| (odbc.clone(), t.to_string())),
-                rgsync,
-                drain_timeout: Duration::from_secs(a.num("drain-timeout", 120)?),
-                out_dir: PathBuf::from(a.need("out")?),
-                cpu: spike::parse_pids(a.get("cpu").unwrap_or(""))?,
-            };
-            spike::run_and_write(&s)
-        }
+        "spike" => spike::run_and_write(&spike_of(a, &odbc)?),
         "http-app" => http_app::serve(http_app::App {
             listen: a.or("listen", "127.0.0.1:0"),
             port_file: a.get("port-file").map(PathBuf::from),
@@ -185,5 +186,43 @@ mod tests {
         assert_eq!(a.num("a", 0).unwrap(), 1);
         assert_eq!(a.or("zz", "d"), "d");
         assert!(Args::parse(&["x".to_string()]).is_err());
+    }
+
+    fn parse_line(line: &str) -> Args {
+        let v: Vec<String> = line.split_whitespace().map(str::to_string).collect();
+        Args::parse(&v).unwrap()
+    }
+
+    #[test]
+    fn spike_arguments() {
+        let s = spike_of(
+            &parse_line("--scenario proto-wb --target redis --redis redis://h/ --rgsync-job bench --db-table t --out d --cpu a=1"),
+            "DSN",
+        )
+        .unwrap();
+        assert_eq!(s.scenario, "proto-wb");
+        assert!(
+            matches!(&s.kind, spike::Kind::Redis { url, prefix } if url == "redis://h/" && prefix == "user:")
+        );
+        assert_eq!(
+            s.rgsync,
+            Some(("redis://h/".to_string(), "bench".to_string()))
+        );
+        assert_eq!(s.db, Some(("DSN".to_string(), "t".to_string())));
+        assert_eq!(
+            (s.drain_timeout, s.cpu),
+            (Duration::from_secs(120), vec![("a".to_string(), 1)])
+        );
+        assert_eq!(s.profile, stages::Profile::quick());
+        let http = spike_of(&parse_line("--scenario h --target http --http x:1 --path /db --out d --rgsync-redis r --rgsync-job j"), "DSN").unwrap();
+        assert_eq!(http.rgsync, Some(("r".to_string(), "j".to_string())));
+        assert_eq!(http.db, None);
+        for bad in [
+            "--scenario s --target http --http x:1 --path /db --out d --rgsync-job j",
+            "--scenario s --target ftp --out d",
+            "--scenario s --target mariadb",
+        ] {
+            assert!(spike_of(&parse_line(bad), "DSN").is_err(), "{bad}");
+        }
     }
 }

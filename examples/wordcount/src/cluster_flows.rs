@@ -9,6 +9,13 @@ fn city(r: &KeyRecord) -> String {
     r.field("city").unwrap_or("unknown").to_string()
 }
 
+/// The `age` field as a number (0 when missing or not one).
+fn age(r: &KeyRecord) -> u64 {
+    r.field("age")
+        .and_then(|a| a.parse::<u64>().ok())
+        .unwrap_or(0)
+}
+
 /// The cities of `user:*` hashes, each once, sorted (`distinct`).
 #[gears::register]
 pub fn distinct_cities() -> GearsBuilder<String> {
@@ -22,11 +29,7 @@ pub fn distinct_cities() -> GearsBuilder<String> {
 #[gears::register]
 pub fn total_age() -> GearsBuilder<u64> {
     GearsBuilder::new(KeysReader::new("user:*"))
-        .map(|r| {
-            r.field("age")
-                .and_then(|a| a.parse::<u64>().ok())
-                .unwrap_or(0)
-        })
+        .map(|r| age(&r))
         .aggregate(0u64, |acc, age| *acc += age, |acc, part| *acc += part)
 }
 
@@ -34,11 +37,7 @@ pub fn total_age() -> GearsBuilder<u64> {
 #[gears::register]
 pub fn sorted_ages() -> GearsBuilder<u64> {
     GearsBuilder::new(KeysReader::new("user:*"))
-        .map(|r| {
-            r.field("age")
-                .and_then(|a| a.parse::<u64>().ok())
-                .unwrap_or(0)
-        })
+        .map(|r| age(&r))
         .sort()
 }
 
