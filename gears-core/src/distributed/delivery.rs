@@ -154,7 +154,6 @@ impl PeerFilter {
     }
 }
 
-
 /// First retransmission timeout (doubled at each round without progress, up to 16 s).
 pub const RTO: Duration = Duration::from_secs(2);
 

@@ -312,7 +312,10 @@ impl Coordinator {
     }
 
     fn on_start(&self, link: &dyn Link, sender: &str, start: Start) {
-        let Some(run) = self.runs.get_or_create(&start.execution, self.transport.now()) else {
+        let Some(run) = self
+            .runs
+            .get_or_create(&start.execution, self.transport.now())
+        else {
             return;
         };
         let mut st = run.lock();

@@ -9,12 +9,12 @@ use std::sync::{Arc, Mutex};
 
 use crate::error::GearsError;
 use crate::host::Host;
-use crate::StepInfo;
 use crate::plan::{Plan, RouteCx, RunOptions, RunResult, ShardRunState, StageInbox, StageOutput};
 use crate::readers::Event;
 use crate::record::Record;
 use crate::registry::{ErasedPlan, Registered};
 use crate::value::Value;
+use crate::StepInfo;
 
 /// A plan as a shard's coordinator runs it.
 pub trait ShardPlan: Send + Sync {

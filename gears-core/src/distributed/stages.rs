@@ -207,8 +207,20 @@ impl Coordinator {
                 part.initiator,
             )
         };
-        let (inbox, mut state, plan, host, event, initiator, route, options, skip, shards, me, init) =
-            prepared;
+        let (
+            inbox,
+            mut state,
+            plan,
+            host,
+            event,
+            initiator,
+            route,
+            options,
+            skip,
+            shards,
+            me,
+            init,
+        ) = prepared;
         let stages = plan.stage_count();
         let result = if skip {
             // An `async` registration's event is on the initiator: the reader has nothing here.

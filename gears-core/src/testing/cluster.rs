@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use crossbeam::channel::select;
 
-use super::network::{lock, Fate, MemoryLink, Packet, Shared, ShardTransport};
+use super::network::{lock, Fate, MemoryLink, Packet, ShardTransport, Shared};
 use super::MemoryHost;
 use crate::builder::GearsBuilder;
 use crate::chain::Chain;
@@ -81,9 +81,7 @@ impl MemoryCluster {
             .collect();
         let executor = Arc::new(Executor::new(2));
         let shared = Arc::new(Shared::new(shards.clone(), topology.clone(), &executor));
-        let coordinators = (0..n)
-            .map(|i| new_coordinator(&shared, i))
-            .collect();
+        let coordinators = (0..n).map(|i| new_coordinator(&shared, i)).collect();
         Self {
             inner: Arc::new(Inner {
                 shards,
@@ -242,7 +240,10 @@ impl MemoryCluster {
 
     /// Ids of the executions listed on shard `shard` (peers list their part while it runs).
     pub fn listed(&self, shard: usize) -> Vec<String> {
-        lock(&self.inner.shared.listed[shard]).keys().cloned().collect()
+        lock(&self.inner.shared.listed[shard])
+            .keys()
+            .cloned()
+            .collect()
     }
 
     /// What the coordinators logged, oldest first (`shard <i>: <level>: <line>`).
@@ -322,8 +323,7 @@ impl MemoryCluster {
         while !execution.is_finished() {
             if !abort_sent && options.abort.load(Ordering::Acquire) {
                 abort_sent = true;
-                self.coordinator(0)
-                    .abort(&self.link(0), &execution.id().0);
+                self.coordinator(0).abort(&self.link(0), &execution.id().0);
                 continue;
             }
             if self.step() {
@@ -421,17 +421,25 @@ fn new_coordinator(shared: &Arc<Shared>, index: usize) -> Arc<Coordinator> {
 }
 
 /// The run's result kept at the initiator, or why there is none.
-fn outcome_of<T>(execution: &Execution, kept: Option<RunResult<T>>) -> Result<RunResult<T>, GearsError> {
+fn outcome_of<T>(
+    execution: &Execution,
+    kept: Option<RunResult<T>>,
+) -> Result<RunResult<T>, GearsError> {
     if execution.status() == ExecutionStatus::Aborted {
         return Err(GearsError::Aborted);
     }
     if let Some(result) = kept {
         return Ok(result);
     }
-    let errors = execution.outcome().map(|o| o.errors.clone()).unwrap_or_default();
-    let message = errors.first().map_or("the execution ended without results", |e| {
-        e.strip_prefix("execution: ").unwrap_or(e)
-    });
+    let errors = execution
+        .outcome()
+        .map(|o| o.errors.clone())
+        .unwrap_or_default();
+    let message = errors
+        .first()
+        .map_or("the execution ended without results", |e| {
+            e.strip_prefix("execution: ").unwrap_or(e)
+        });
     Err(GearsError::Distributed(message.to_string()))
 }
 

@@ -45,8 +45,7 @@ impl Clock {
     }
 
     pub(super) fn advance(&self, by: Duration) {
-        self.nanos
-            .fetch_add(by.as_nanos() as u64, Ordering::AcqRel);
+        self.nanos.fetch_add(by.as_nanos() as u64, Ordering::AcqRel);
     }
 }
 
@@ -123,7 +122,11 @@ pub(super) struct Shared {
 }
 
 impl Shared {
-    pub(super) fn new(hosts: Vec<MemoryHost>, topology: Topology, executor: &Arc<Executor>) -> Self {
+    pub(super) fn new(
+        hosts: Vec<MemoryHost>,
+        topology: Topology,
+        executor: &Arc<Executor>,
+    ) -> Self {
         let (tx, rx) = unbounded();
         let n = hosts.len();
         Self {
@@ -164,7 +167,10 @@ impl Shared {
             bytes: bytes.to_vec(),
         };
         let mut faults = lock(&self.faults);
-        let fate = faults.rule.as_mut().map_or(Fate::Deliver, |rule| rule(&packet));
+        let fate = faults
+            .rule
+            .as_mut()
+            .map_or(Fate::Deliver, |rule| rule(&packet));
         match fate {
             Fate::Deliver => self.push(&mut faults, packet),
             Fate::Duplicate => {

@@ -14,9 +14,9 @@ use redis_module::{
 
 use gears_core::codec::{decode_value, encode_value};
 
-use super::wire::{Body, Op};
 use super::Cluster;
 use crate::runtime::runtime;
+use gears_core::distributed::wire::{Body, Op};
 
 /// One shard's part of an execution, as `RG.GETEXECUTION` shows it.
 #[derive(Debug, Clone, PartialEq, bincode::Encode, bincode::Decode)]

@@ -147,7 +147,7 @@ pub(crate) fn rg_dropexecution(ctx: &Context, args: Vec<String>) -> RedisResult 
         // Every other master forgets its part too.
         cluster.broadcast(
             ctx,
-            |execution| crate::cluster::wire::Body::Drop { execution },
+            |execution| gears_core::distributed::wire::Body::Drop { execution },
             id,
         );
     }
@@ -158,7 +158,7 @@ pub(crate) fn rg_abortexecution(ctx: &Context, args: Vec<String>) -> RedisResult
     let id = one_id(&args)?;
     if let Some(cluster) = crate::cluster::cluster() {
         // A distributed execution is aborted on every shard.
-        if cluster.runs.abort(ctx, cluster, id) {
+        if cluster.abort(ctx, id) {
             return Ok(RedisValue::SimpleStringStatic("OK"));
         }
     }
