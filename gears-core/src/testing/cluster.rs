@@ -2,35 +2,27 @@
 //! each with the production [`Coordinator`], exchanging really encoded messages over a
 //! simulated network.
 //!
-//! The calling thread plays every shard's main thread: it delivers the messages in flight, one
-//! at a time, while stage jobs run on the cluster's executor workers. When nothing is in
-//! flight and no job runs, the fake clock moves 100 ms and every coordinator ticks
-//! (acknowledgements, retransmissions, idle peers), so timeouts take no real time.
+//! How the cluster is played (the calling thread as every shard's main thread, a fake clock)
+//! is in `driver`.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use crossbeam::channel::select;
-
-use super::network::{lock, Fate, MemoryLink, Packet, ShardTransport, Shared};
+use super::driver::Started;
+use super::network::{lock, Fate, Packet, ShardTransport, Shared};
 use super::MemoryHost;
 use crate::builder::GearsBuilder;
 use crate::chain::Chain;
-use crate::distributed::{Coordinator, Erased, Launch, Settings, ShardPlan, Typed};
+use crate::distributed::{Coordinator, Erased, Settings, Typed};
 use crate::error::{GearsError, StepError};
-use crate::execution::{Execution, ExecutionId, ExecutionStatus};
+use crate::execution::{Execution, ExecutionStatus};
 use crate::executor::Executor;
 use crate::host::{StreamId, Topology};
 use crate::plan::{Plan, RunOptions, RunResult};
 use crate::record::Record;
 use crate::registry::ErasedPlan;
 use crate::value::Value;
-
-/// Simulated time between two ticks of an idle cluster.
-const TICK: Duration = Duration::from_millis(100);
-/// Ticks after which a run that makes no progress is given up (an hour of simulated time).
-const MAX_TICKS: u32 = 36_000;
 
 /// Traffic counters of a [`MemoryCluster`]: what its coordinators sent (first transmissions
 /// of sequenced messages, as `RG.INFOCLUSTER`'s `messagesSent`/`bytesSent`).
@@ -42,17 +34,17 @@ pub struct ClusterTraffic {
     pub bytes: AtomicU64,
 }
 
-struct Inner {
-    shards: Vec<MemoryHost>,
-    topology: Topology,
-    traffic: ClusterTraffic,
-    shared: Arc<Shared>,
-    coordinators: RwLock<Vec<Arc<Coordinator>>>,
+pub(super) struct Inner {
+    pub(super) shards: Vec<MemoryHost>,
+    pub(super) topology: Topology,
+    pub(super) traffic: ClusterTraffic,
+    pub(super) shared: Arc<Shared>,
+    pub(super) coordinators: RwLock<Vec<Arc<Coordinator>>>,
     /// Coordinators replaced by [`MemoryCluster::restart`] (their jobs may still run).
-    retired: Mutex<Vec<Arc<Coordinator>>>,
+    pub(super) retired: Mutex<Vec<Arc<Coordinator>>>,
     /// Held while a thread plays the shards' main threads.
-    main: Mutex<()>,
-    next: AtomicU64,
+    pub(super) main: Mutex<()>,
+    pub(super) next: AtomicU64,
     /// Owned here (shards hold it weakly): the workers stop when the cluster goes.
     _executor: Arc<Executor>,
 }
@@ -61,7 +53,7 @@ struct Inner {
 /// ([`crate::distributed`]) over a simulated network whose faults tests control.
 #[derive(Clone)]
 pub struct MemoryCluster {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
 }
 
 impl std::fmt::Debug for MemoryCluster {
@@ -160,8 +152,9 @@ impl MemoryCluster {
         options: &RunOptions,
     ) -> Result<RunResult<T>, GearsError> {
         let typed = Arc::new(Typed::new(plan.clone()));
-        let execution = self.execute(typed.clone(), options)?;
-        outcome_of(&execution, typed.take())
+        let started = self.begin(typed.clone(), options)?;
+        self.complete(&started)?;
+        outcome_of(&started.execution, typed.take())
     }
 
     /// Runs a registered (type-erased) plan on every shard, like [`run_plan`](Self::run_plan).
@@ -171,8 +164,29 @@ impl MemoryCluster {
         options: &RunOptions,
     ) -> Result<RunResult<Value>, GearsError> {
         let erased = Arc::new(Erased::keeping(plan.clone()));
-        let execution = self.execute(erased.clone(), options)?;
-        outcome_of(&execution, erased.take())
+        let started = self.begin(erased.clone(), options)?;
+        self.complete(&started)?;
+        outcome_of(&started.execution, erased.take())
+    }
+
+    /// Builds `flow` and starts it from shard 0 without waiting for its end: the messages
+    /// are delivered until the cluster is idle, but the clock does not move (see
+    /// [`advance`](Self::advance), [`PendingRun::wait`]).
+    pub fn start<T: Record, C: Chain<Out = T>>(&self, flow: GearsBuilder<T, C>) -> PendingRun<T> {
+        let typed = Arc::new(Typed::new(flow.build()));
+        let started = self.begin(typed.clone(), &RunOptions::default());
+        self.play(Duration::ZERO);
+        PendingRun {
+            cluster: self.clone(),
+            typed,
+            started: Some(started),
+        }
+    }
+
+    /// Plays the cluster for `by` of simulated time (a tick every 100 ms, every message
+    /// delivered in between).
+    pub fn advance(&self, by: Duration) {
+        self.play(by);
     }
 
     /// Decides the fate of every packet from now on (faults for tests); see [`Fate`].
@@ -257,158 +271,56 @@ impl MemoryCluster {
             .write()
             .unwrap_or_else(|p| p.into_inner())
     }
+}
 
-    fn link(&self, shard: usize) -> MemoryLink<'_> {
-        MemoryLink {
-            shared: &self.inner.shared,
-            from: shard,
+/// A run [`MemoryCluster::start`]ed and not waited for yet.
+pub struct PendingRun<T> {
+    cluster: MemoryCluster,
+    typed: Arc<Typed<T>>,
+    started: Option<Result<Started, GearsError>>,
+}
+
+impl<T> std::fmt::Debug for PendingRun<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingRun").finish_non_exhaustive()
+    }
+}
+
+impl<T: Record> PendingRun<T> {
+    /// Whether the execution completed (or could not start).
+    pub fn is_finished(&self) -> bool {
+        match &self.started {
+            Some(Ok(started)) => started.execution.is_finished(),
+            _ => true,
         }
     }
 
-    /// Starts `plan` from shard 0 and plays the main threads until it completed.
-    fn execute(
-        &self,
-        plan: Arc<dyn ShardPlan>,
-        options: &RunOptions,
-    ) -> Result<Arc<Execution>, GearsError> {
-        let inner = &self.inner;
-        let _main = lock(&inner.main);
-        let n = inner.next.fetch_add(1, Ordering::Relaxed) + 1;
-        // The name every shard resolves the plan by (closures never travel).
-        let name = format!("memory-cluster-plan-{n}");
-        lock(&inner.shared.plans).insert(name.clone(), plan.clone());
-        {
-            let mut settings = lock(&inner.shared.settings);
-            settings.message_bytes = options.message_bytes;
-            settings.batch = options.batch;
-        }
-        while inner.shared.wake.1.try_recv().is_ok() {}
-        let execution = Execution::new(ExecutionId::new(&inner.topology.shards()[0].id, n));
-        let wake = inner.shared.wake.0.clone();
-        let launch = Launch {
-            function: name.clone(),
-            args: Vec::new(),
-            registration: false,
-            plan,
-            event: None,
-            execution: execution.clone(),
-            on_done: Some(Box::new(move |_: &Arc<Execution>| {
-                let _ = wake.send(());
-            })),
-            profile: options.profile,
-            keep: false,
-            shards: inner.shared.wire_shards(),
-            me: 0,
-            topology: inner.topology.as_seen_by(0),
+    /// Plays the cluster until the run completed; its result as
+    /// [`MemoryCluster::run`] gives it.
+    pub fn wait(mut self) -> RunResult<T> {
+        let result = match self.started.take() {
+            Some(Ok(started)) => self
+                .cluster
+                .complete(&started)
+                .and_then(|()| outcome_of(&started.execution, self.typed.take())),
+            Some(Err(e)) => Err(e),
+            None => Err(GearsError::Internal(
+                "the run was already waited for".into(),
+            )),
         };
-        let result = self
-            .coordinator(0)
-            .launch(&self.link(0), launch)
-            .map_err(GearsError::Distributed)
-            .and_then(|()| self.drive(&execution, options));
-        // Acknowledge what was delivered, so nothing waits in the outboxes.
-        self.quiesce();
-        self.tick_all();
-        self.quiesce();
-        lock(&inner.shared.plans).remove(&name);
-        self.sync_traffic();
-        result.map(|()| execution)
+        result.unwrap_or_else(|e| RunResult {
+            results: Vec::new(),
+            errors: vec![StepError::new("execution", e.to_string())],
+            stats: Vec::new(),
+        })
     }
+}
 
-    /// Delivers messages and ticks the idle cluster until `execution` completed.
-    fn drive(&self, execution: &Execution, options: &RunOptions) -> Result<(), GearsError> {
-        let shared = &self.inner.shared;
-        let mut abort_sent = false;
-        let mut ticks = 0;
-        while !execution.is_finished() {
-            if !abort_sent && options.abort.load(Ordering::Acquire) {
-                abort_sent = true;
-                self.coordinator(0).abort(&self.link(0), &execution.id().0);
-                continue;
-            }
-            if self.step() {
-                continue;
-            }
-            ticks += 1;
-            if ticks > MAX_TICKS {
-                return Err(GearsError::Internal(
-                    "the in-memory cluster made no progress in an hour of simulated time".into(),
-                ));
-            }
-            shared.clock.advance(TICK);
-            self.tick_all();
+impl<T> Drop for PendingRun<T> {
+    fn drop(&mut self) {
+        if let Some(Ok(started)) = &self.started {
+            self.cluster.forget_plan(started);
         }
-        Ok(())
-    }
-
-    /// Delivers one message or waits for a job; `false` once the cluster is idle (nothing in
-    /// flight, no job queued or running, nothing delayed).
-    fn step(&self) -> bool {
-        let shared = &self.inner.shared;
-        // Busy first: a job that ended before this check sent everything it sends.
-        let busy = self.busy();
-        if let Ok(packet) = shared.rx.try_recv() {
-            self.deliver(packet);
-            return true;
-        }
-        if busy {
-            select! {
-                recv(shared.rx) -> packet => if let Ok(packet) = packet {
-                    self.deliver(packet);
-                },
-                recv(shared.wake.1) -> _ => {},
-                default(Duration::from_millis(1)) => {},
-            }
-            return true;
-        }
-        shared.release_delayed()
-    }
-
-    fn quiesce(&self) {
-        while self.step() {}
-    }
-
-    fn busy(&self) -> bool {
-        let busy = |c: &Arc<Coordinator>| c.busy();
-        self.inner
-            .coordinators
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .any(busy)
-            || lock(&self.inner.retired).iter().any(busy)
-    }
-
-    fn deliver(&self, packet: Packet) {
-        let from = &self.inner.shared.ids[packet.from];
-        // Management messages (`RG.GETEXECUTION … CLUSTER`, registrations) are the module's.
-        let _ = self
-            .coordinator(packet.to)
-            .receive(&self.link(packet.to), from, &packet.bytes);
-    }
-
-    fn tick_all(&self) {
-        for i in 0..self.inner.shards.len() {
-            self.coordinator(i).tick(&self.link(i));
-        }
-    }
-
-    fn sync_traffic(&self) {
-        let (mut messages, mut bytes) = (0, 0);
-        let mut add = |c: &Arc<Coordinator>| {
-            messages += c.counters().sent.load(Ordering::Relaxed);
-            bytes += c.counters().sent_bytes.load(Ordering::Relaxed);
-        };
-        self.inner
-            .coordinators
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .for_each(&mut add);
-        lock(&self.inner.retired).iter().for_each(&mut add);
-        let traffic = &self.inner.traffic;
-        traffic.messages.store(messages, Ordering::Relaxed);
-        traffic.bytes.store(bytes, Ordering::Relaxed);
     }
 }
 

@@ -81,7 +81,8 @@ pub enum Fate {
     Lose,
     /// Delivered twice.
     Duplicate,
-    /// Delivered after this many more packets (or once the cluster is idle): reordered.
+    /// Delivered after this many more packets on the same link (or once the cluster is
+    /// idle): reordered.
     Delay(usize),
     /// Kept until `MemoryCluster::release_held` (a message arriving late).
     Hold,
@@ -186,11 +187,15 @@ impl Shared {
         true
     }
 
-    /// Queues a packet for delivery; delayed ones whose turn came follow it.
+    /// Queues a packet for delivery; delayed ones of the same link whose turn came follow it.
     fn push(&self, faults: &mut Faults, packet: Packet) {
+        let link = (packet.from, packet.to);
         let _ = self.tx.send(packet);
         let mut due = Vec::new();
         faults.delayed.retain_mut(|(n, p)| {
+            if (p.from, p.to) != link {
+                return true;
+            }
             *n -= 1;
             if *n == 0 {
                 due.push(p.clone());
