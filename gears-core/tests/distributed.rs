@@ -382,6 +382,43 @@ fn a_restarted_peer_fails_the_runs_it_was_in_and_its_stale_messages_are_dropped(
 }
 
 #[test]
+fn runs_in_one_queue_start_one_after_the_other() {
+    let (cluster, want) = setup();
+    cluster.set_rule(|p| {
+        if p.from == 1 {
+            Fate::Hold
+        } else {
+            Fate::Deliver
+        }
+    });
+    let first = cluster.start_queued(word_count(), "registration-7");
+    let second = cluster.start_queued(word_count(), "registration-7");
+    // The first waits on shard 1; the second has not started anywhere.
+    assert_eq!(cluster.coordinator(0).in_flight(), 1);
+    assert_eq!(cluster.coordinator(2).in_flight(), 1);
+    assert!(!first.is_finished() && !second.is_finished());
+    let log = Arc::new(Mutex::new(Vec::<String>::new()));
+    let seen = log.clone();
+    cluster.set_rule(move |p| {
+        if let Some(e) = p.envelope().filter(|e| e.seq > 0) {
+            let execution = e.body.execution().unwrap_or_default().to_string();
+            seen.lock().unwrap().push(execution);
+        }
+        Fate::Deliver
+    });
+    cluster.release_held();
+    assert!(first.is_finished() && second.is_finished());
+    // Every message of the second run came after the last of the first.
+    let log = log.lock().unwrap().clone();
+    let mut ordered = log.clone();
+    ordered.sort();
+    assert_eq!(log, ordered);
+    assert_eq!(log.iter().collect::<BTreeSet<_>>().len(), 2, "{log:?}");
+    assert_eq!(first.wait().results, want);
+    assert_eq!(second.wait().results, want);
+}
+
+#[test]
 fn an_aborted_run_ends_on_every_shard() {
     let (cluster, _) = setup();
     let plan = word_count().build();

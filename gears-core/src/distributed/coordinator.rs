@@ -1,12 +1,12 @@
 //! One shard's [`Coordinator`]: receives and sends messages reliably, runs its part of each
 //! distributed execution, and keeps time (acknowledgements, retransmissions, idle peers).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use super::delivery::{send_unsequenced, Counters, Outbox, PeerFilter, Verdict};
-use super::runs::Runs;
+use super::runs::{Launch, Runs};
 use super::transport::{Link, Transport};
 use super::wire::{self, Body};
 use crate::host::LogLevel;
@@ -29,6 +29,8 @@ pub struct Coordinator {
     filter: Mutex<PeerFilter>,
     pub(super) counters: Counters,
     pub(super) runs: Runs,
+    /// Launches waiting for their turn, by queue (see [`Launch::queue`](super::Launch::queue)).
+    pub(super) queues: Mutex<HashMap<String, VecDeque<Launch>>>,
     /// Stage jobs queued or running.
     pub(super) busy: AtomicUsize,
     pub(super) this: Weak<Coordinator>,
@@ -78,6 +80,7 @@ impl Coordinator {
             filter: Mutex::new(PeerFilter::default()),
             counters: Counters::default(),
             runs: Runs::default(),
+            queues: Mutex::new(HashMap::new()),
             busy: AtomicUsize::new(0),
             this: this.clone(),
         })

@@ -58,7 +58,7 @@ impl Coordinator {
                 self.send(link, &part.shards[part.initiator], fail);
             }
         }
-        complete(self, part, status, outcome);
+        complete(self, Some(link), part, status, outcome);
     }
 
     pub(super) fn abort_run(&self, link: &dyn Link, run: &Arc<Run>, notify: bool) {

@@ -2,6 +2,7 @@
 //! a peer when its `Start` arrives) and what each execution message does to it.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -9,9 +10,9 @@ use super::coordinator::Coordinator;
 use super::shard_plan::ShardPlan;
 use super::transport::Link;
 use super::wire::{Body, Report, Start, WireShard};
-use crate::execution::{Execution, ExecutionId, ExecutionStatus};
+use crate::execution::{Execution, ExecutionId, ExecutionStatus, Outcome};
 use crate::executor::{Lane, OnDone};
-use crate::host::{Host, Topology};
+use crate::host::{Host, LogLevel, Topology};
 use crate::plan::{RunOptions, ShardRunState, StageInbox};
 use crate::readers::Event;
 
@@ -47,6 +48,9 @@ pub struct Launch {
     pub me: usize,
     /// The routing table, seen from this shard.
     pub topology: Topology,
+    /// Executions launched here with the same queue start one at a time, in launch order,
+    /// each once the one before completed (an `async` registration's events: FIFO).
+    pub queue: Option<String>,
 }
 
 /// This shard's part of one distributed execution.
@@ -65,6 +69,8 @@ pub(super) struct Part {
     pub(super) lane: Lane,
     pub(super) state: Option<ShardRunState>,
     pub(super) keep: bool,
+    /// The launch queue of this execution (initiator only).
+    pub(super) queue: Option<String>,
 }
 
 impl Part {
@@ -188,16 +194,86 @@ impl Runs {
 
 impl Coordinator {
     /// Starts a distributed execution from this shard (the initiator): sends `Start` to every
-    /// other shard and queues stage 0 here.
+    /// other shard and queues stage 0 here. With a [`queue`](Launch::queue) that has an
+    /// execution in flight, it waits for its turn instead.
     pub fn launch(&self, link: &dyn Link, launch: Launch) -> Result<(), String> {
+        if let Some(key) = &launch.queue {
+            let mut queues = lock(&self.queues);
+            match queues.get_mut(key) {
+                Some(waiting) => {
+                    waiting.push_back(launch);
+                    return Ok(());
+                }
+                None => {
+                    queues.insert(key.clone(), VecDeque::new());
+                }
+            }
+        }
+        match self.ready(&launch) {
+            Ok(lane) => {
+                self.start_now(link, launch, lane);
+                Ok(())
+            }
+            Err(e) => {
+                if let Some(key) = &launch.queue {
+                    self.next_queued(link, key);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Starts the next execution waiting in `queue`, if any (the one before it completed).
+    pub(super) fn next_queued(&self, link: &dyn Link, queue: &str) {
+        loop {
+            let next = {
+                let mut queues = lock(&self.queues);
+                let Some(waiting) = queues.get_mut(queue) else {
+                    return;
+                };
+                match waiting.pop_front() {
+                    Some(next) => next,
+                    None => {
+                        queues.remove(queue);
+                        return;
+                    }
+                }
+            };
+            match self.ready(&next) {
+                Ok(lane) => return self.start_now(link, next, lane),
+                Err(e) => {
+                    let id = next.execution.id().0.clone();
+                    self.log(
+                        LogLevel::Warning,
+                        &format!("gears: cannot start execution {id}: {e}"),
+                    );
+                    let outcome = Outcome {
+                        errors: vec![format!("execution: {e}")],
+                        ..Outcome::default()
+                    };
+                    next.execution
+                        .complete_external(ExecutionStatus::Done, outcome);
+                    if let Some(on_done) = next.on_done {
+                        let _ = catch_unwind(AssertUnwindSafe(|| on_done(&next.execution)));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The lane for `launch`, if it can start here.
+    fn ready(&self, launch: &Launch) -> Result<Lane, String> {
         if launch.me >= launch.shards.len() || launch.shards[launch.me].id != self.my_id {
             return Err(format!(
                 "node {} is not a shard of this execution",
                 self.my_id
             ));
         }
+        self.transport.lane()
+    }
+
+    fn start_now(&self, link: &dyn Link, launch: Launch, lane: Lane) {
         let settings = self.transport.settings();
-        let lane = self.transport.lane()?;
         let message_bytes = settings.message_bytes.max(1);
         let run = Run::new(&launch.execution.id().0, self.transport.now());
         let start = Start {
@@ -232,6 +308,7 @@ impl Coordinator {
             lane,
             state: None,
             keep: launch.keep,
+            queue: launch.queue,
         };
         lock(&self.runs.map).insert(run.id.clone(), run.clone());
         for dest in part.others() {
@@ -240,7 +317,6 @@ impl Coordinator {
         let mut st = run.lock();
         st.part = Some(part);
         self.advance(&run, &mut st);
-        Ok(())
     }
 
     /// A message about an execution.
@@ -389,6 +465,7 @@ impl Coordinator {
             lane,
             state: None,
             keep: start.keep,
+            queue: None,
         });
         st.last_activity = self.transport.now();
         self.advance(&run, &mut st);

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use super::coordinator::Coordinator;
 use super::runs::{Part, Run, RunState};
-use super::transport::linked;
+use super::transport::{linked, Link};
 use super::wire::{Body, Report};
 use crate::error::{GearsError, StepError};
 use crate::execution::{Execution, ExecutionId, ExecutionStatus, Outcome};
@@ -111,14 +111,22 @@ fn busy(c: &Arc<Coordinator>) -> Busy {
 }
 
 /// Completes this shard's part: the initiator's execution (and its reply), or a peer's
-/// local listing.
-pub(super) fn complete(c: &Coordinator, part: Part, status: ExecutionStatus, outcome: Outcome) {
+/// local listing; then starts the next execution of its launch queue. `link`: the one the
+/// caller holds, if any.
+pub(super) fn complete(
+    c: &Coordinator,
+    link: Option<&dyn Link>,
+    part: Part,
+    status: ExecutionStatus,
+    outcome: Outcome,
+) {
     let Part {
         execution,
         on_done,
         keep,
         me,
         initiator,
+        queue,
         ..
     } = part;
     execution.complete_external(status, outcome);
@@ -127,6 +135,14 @@ pub(super) fn complete(c: &Coordinator, part: Part, status: ExecutionStatus, out
     }
     if let Some(on_done) = on_done {
         let _ = catch_unwind(AssertUnwindSafe(|| on_done(&execution)));
+    }
+    if let Some(queue) = queue {
+        match link {
+            Some(link) => c.next_queued(link, &queue),
+            None => {
+                linked(&*c.transport, |link| c.next_queued(link, &queue));
+            }
+        }
     }
 }
 
@@ -305,7 +321,7 @@ impl Coordinator {
                     duration: self.transport.now().saturating_duration_since(run.created),
                     ..Outcome::default()
                 };
-                complete(self, part, ExecutionStatus::Done, outcome);
+                complete(self, None, part, ExecutionStatus::Done, outcome);
             }
             return;
         }
@@ -367,6 +383,6 @@ impl Coordinator {
                 },
             ),
         };
-        complete(self, part, status, outcome);
+        complete(self, None, part, status, outcome);
     }
 }

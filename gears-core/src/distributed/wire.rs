@@ -115,6 +115,10 @@ pub enum Op {
         /// same registration has another id (loaded at module load) finds its own.
         named: Vec<(String, String, Vec<String>)>,
     },
+    /// The results of an execution this shard started, once it finished
+    /// (`RG.GETRESULTSBLOCKING` sent to another shard). Added last: the encodings of the
+    /// other messages are unchanged.
+    GetResultsBlocking(String),
 }
 
 /// The body of a message.

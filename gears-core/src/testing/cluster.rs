@@ -152,7 +152,7 @@ impl MemoryCluster {
         options: &RunOptions,
     ) -> Result<RunResult<T>, GearsError> {
         let typed = Arc::new(Typed::new(plan.clone()));
-        let started = self.begin(typed.clone(), options)?;
+        let started = self.begin(typed.clone(), options, None)?;
         self.complete(&started)?;
         outcome_of(&started.execution, typed.take())
     }
@@ -164,7 +164,7 @@ impl MemoryCluster {
         options: &RunOptions,
     ) -> Result<RunResult<Value>, GearsError> {
         let erased = Arc::new(Erased::keeping(plan.clone()));
-        let started = self.begin(erased.clone(), options)?;
+        let started = self.begin(erased.clone(), options, None)?;
         self.complete(&started)?;
         outcome_of(&started.execution, erased.take())
     }
@@ -173,8 +173,26 @@ impl MemoryCluster {
     /// are delivered until the cluster is idle, but the clock does not move (see
     /// [`advance`](Self::advance), [`PendingRun::wait`]).
     pub fn start<T: Record, C: Chain<Out = T>>(&self, flow: GearsBuilder<T, C>) -> PendingRun<T> {
+        self.start_in(flow, None)
+    }
+
+    /// [`start`](Self::start) in the launch queue `queue`: it starts once the runs started
+    /// before it in the same queue completed (the FIFO of an `async` registration's events).
+    pub fn start_queued<T: Record, C: Chain<Out = T>>(
+        &self,
+        flow: GearsBuilder<T, C>,
+        queue: &str,
+    ) -> PendingRun<T> {
+        self.start_in(flow, Some(queue))
+    }
+
+    fn start_in<T: Record, C: Chain<Out = T>>(
+        &self,
+        flow: GearsBuilder<T, C>,
+        queue: Option<&str>,
+    ) -> PendingRun<T> {
         let typed = Arc::new(Typed::new(flow.build()));
-        let started = self.begin(typed.clone(), &RunOptions::default());
+        let started = self.begin(typed.clone(), &RunOptions::default(), queue);
         self.play(Duration::ZERO);
         PendingRun {
             cluster: self.clone(),

@@ -42,6 +42,7 @@ impl MemoryCluster {
         &self,
         plan: Arc<dyn ShardPlan>,
         options: &RunOptions,
+        queue: Option<&str>,
     ) -> Result<Started, GearsError> {
         let inner = &self.inner;
         let _main = lock(&inner.main);
@@ -72,6 +73,7 @@ impl MemoryCluster {
             shards: inner.shared.wire_shards(),
             me: 0,
             topology: inner.topology.as_seen_by(0),
+            queue: queue.map(str::to_string),
         };
         if let Err(e) = self.coordinator(0).launch(&self.link(0), launch) {
             lock(&inner.shared.plans).remove(&name);

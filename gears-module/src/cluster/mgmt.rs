@@ -233,7 +233,11 @@ fn shard_error(shard: &str, error: &str) -> RedisValue {
     ])
 }
 
-/// A request from another shard. Main thread: answers at once.
+/// How long `RG.GETRESULTSBLOCKING` waits (1.x waits about as long).
+pub(crate) const BLOCKING_WAIT: Duration = Duration::from_secs(1000);
+
+/// A request from another shard. Main thread: answers at once (a blocking results request
+/// for a running execution: once it finished).
 pub(crate) fn on_request(ctx: &Context, c: &Cluster, sender: &str, id: u64, op: Op) {
     let result = match op {
         Op::GetExecution(execution) => {
@@ -242,6 +246,10 @@ pub(crate) fn on_request(ctx: &Context, c: &Cluster, sender: &str, id: u64, op: 
         Op::GetResults(execution) => {
             encode_value(&results_of(&execution)).map_err(|e| e.to_string())
         }
+        Op::GetResultsBlocking(execution) => match running(&execution) {
+            Some(running) => return answer_when_finished(sender, id, running),
+            None => encode_value(&results_of(&execution)).map_err(|e| e.to_string()),
+        },
         Op::Registration { command, id, named } => apply_registration(ctx, command, id, &named)
             .and_then(|reply| encode_value(&reply).map_err(|e| e.to_string())),
     };
@@ -467,11 +475,50 @@ type Results = Result<(Vec<gears_core::value::Value>, Vec<String>), String>;
 
 fn results_of(id: &str) -> Results {
     let rt = runtime().map_err(|e| e.to_string())?;
-    let executions = rt.executions();
-    let entry = executions
+    let execution = rt
+        .executions()
         .get(id)
+        .map(|entry| entry.execution.clone())
         .ok_or_else(|| "execution plan does not exist".to_string())?;
-    let execution = &entry.execution;
+    finished_results(&execution)
+}
+
+/// Execution `id`, listed here and still running.
+fn running(id: &str) -> Option<std::sync::Arc<gears_core::execution::Execution>> {
+    let rt = runtime().ok()?;
+    let executions = rt.executions();
+    let execution = &executions.get(id)?.execution;
+    (!execution.is_finished()).then(|| execution.clone())
+}
+
+/// Answers request `id` of `sender` once `execution` finished (a thread waits, as for a
+/// local `RG.GETRESULTSBLOCKING`), sending with the Redis lock.
+fn answer_when_finished(
+    sender: &str,
+    id: u64,
+    execution: std::sync::Arc<gears_core::execution::Execution>,
+) {
+    let sender = sender.to_string();
+    let spawned = std::thread::Builder::new()
+        .name("gears-wait".into())
+        .spawn(move || {
+            let results = match execution.wait(BLOCKING_WAIT) {
+                Some(_) => finished_results(&execution),
+                None => Err("timed out waiting for the execution".into()),
+            };
+            let result = encode_value(&results).map_err(|e| e.to_string());
+            let ctx = redis_module::MODULE_CONTEXT.lock();
+            if let Some(c) = super::cluster() {
+                c.send(&ctx, &sender, Body::Reply { id, result });
+            }
+        });
+    if let Err(e) = spawned {
+        redis_module::MODULE_CONTEXT
+            .log_warning(&format!("gears: cannot start a waiting thread: {e}"));
+    }
+}
+
+fn finished_results(execution: &gears_core::execution::Execution) -> Results {
     if !execution.is_finished() {
         return Err("execution is still running".into());
     }
@@ -508,9 +555,15 @@ fn finish_results(mut p: Pending) {
     }
 }
 
-/// `RG.GETRESULTS <id>` sent to a shard that did not start `id`: asks the one that did (the
-/// node id its id starts with). `None` when `id` is not another master's.
-pub(crate) fn get_results_remote(ctx: &Context, c: &Cluster, id: &str) -> Option<RedisResult> {
+/// `RG.GETRESULTS[BLOCKING] <id>` sent to a shard that did not start `id`: asks the one that
+/// did (the node id its id starts with); `blocking` waits there until it finished. `None`
+/// when `id` is not another master's.
+pub(crate) fn get_results_remote(
+    ctx: &Context,
+    c: &Cluster,
+    id: &str,
+    blocking: bool,
+) -> Option<RedisResult> {
     let origin = id.get(..super::bus::NODE_ID_LEN)?;
     if origin == c.my_id || id.as_bytes().get(super::bus::NODE_ID_LEN) != Some(&b'-') {
         return None;
@@ -529,12 +582,18 @@ pub(crate) fn get_results_remote(ctx: &Context, c: &Cluster, id: &str) -> Option
         ))));
     }
     let idle = runtime().map_or(5000, |rt| rt.config().execution_max_idle_time_ms);
+    let wait = Duration::from_millis(idle)
+        + if blocking {
+            BLOCKING_WAIT
+        } else {
+            Duration::ZERO
+        };
     let request = c.requests.next.fetch_add(1, Ordering::Relaxed) + 1;
     lock(&c.requests.pending).insert(
         request,
         Pending {
             answers: [(origin.to_string(), None)].into_iter().collect(),
-            deadline: Instant::now() + Duration::from_millis(idle),
+            deadline: Instant::now() + wait,
             blocked: Some(ctx.block_client()),
             kind: Kind::Results,
             my_id: c.my_id.clone(),
@@ -545,7 +604,11 @@ pub(crate) fn get_results_remote(ctx: &Context, c: &Cluster, id: &str) -> Option
         origin,
         Body::Request {
             id: request,
-            op: Op::GetResults(id.to_string()),
+            op: if blocking {
+                Op::GetResultsBlocking(id.to_string())
+            } else {
+                Op::GetResults(id.to_string())
+            },
         },
     );
     Some(Ok(RedisValue::NoReply))

@@ -114,6 +114,8 @@ pub(crate) struct Launch {
     /// Other shards keep their part listed after it finished (`UNBLOCKING` runs, which
     /// `RG.GETEXECUTION … CLUSTER` may ask about).
     pub(crate) keep: bool,
+    /// Executions of one queue (an `async` registration's id) start one at a time, in order.
+    pub(crate) queue: Option<String>,
 }
 
 impl Cluster {
@@ -194,6 +196,7 @@ impl Cluster {
             shards: view.wire_shards(),
             me,
             topology: view.topology.as_seen_by(me),
+            queue: launch.queue,
         };
         self.node.launch(&BusLink(ctx), launch)
     }
@@ -217,10 +220,12 @@ pub(crate) fn is_shard(ctx: &Context) -> bool {
 }
 
 /// Starts an `async` registration's execution for one event on every master (the caller
-/// checked [`is_shard`]).
+/// checked [`is_shard`]), once the registration's executions started before it from this
+/// node completed (FIFO per registration, as its lane is on a standalone server).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn launch_event(
     ctx: &Context,
+    registration: &str,
     function: &str,
     args: &[String],
     plan: Arc<dyn ErasedPlan>,
@@ -241,6 +246,7 @@ pub(crate) fn launch_event(
         on_done: Some(on_done),
         profile,
         keep: false,
+        queue: Some(registration.to_string()),
     };
     if let Err(e) = c.launch(ctx, &view, launch) {
         ctx.log_warning(&format!("gears: cannot start an async execution: {e}"));

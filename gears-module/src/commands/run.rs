@@ -132,6 +132,7 @@ pub(crate) fn rg_run(ctx: &Context, args: Vec<String>) -> RedisResult {
             on_done: Some(on_done),
             profile,
             keep: request.unblocking,
+            queue: None,
         };
         cluster
             .launch(ctx, &view, launch)

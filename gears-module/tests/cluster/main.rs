@@ -7,6 +7,7 @@
 mod bench;
 #[path = "../common/mod.rs"]
 mod common;
+mod gaps;
 mod harness;
 
 use std::collections::BTreeMap;
@@ -184,6 +185,8 @@ fn three_masters_answer_like_one_server() {
     writes_to_foreign_slots_name_the_slot(&cluster);
     malformed_messages_are_rejected(&cluster, &ids, &mut single);
     registrations_are_cluster_wide(&cluster, &ids);
+    gaps::async_events_run_in_order(&cluster);
+    gaps::results_blocking_from_another_master(&cluster, &rg_run(&mut single, &["word_count"]));
     abort_is_cluster_wide(&cluster);
     a_silent_shard_fails_the_run_after_the_idle_time(&cluster, &ids, &mut single);
     undelivered_messages_fail_the_run_after_the_retries(&cluster, &ids, &mut single);
