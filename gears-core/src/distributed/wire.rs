@@ -258,6 +258,55 @@ mod tests {
     }
 
     #[test]
+    fn the_encoding_is_the_one_of_wire_version_1() {
+        // What every build speaking version 1 sends: a change here needs a new version
+        // (variants are only ever appended, so older messages keep their bytes).
+        let request = Envelope {
+            run_id: 7,
+            stream: 1,
+            seq: 3,
+            body: Body::Request {
+                id: 9,
+                op: Op::GetResults("x-1".into()),
+            },
+        };
+        assert_eq!(
+            encode(&request).unwrap(),
+            [71, 67, 1, 7, 1, 3, 7, 9, 1, 3, 120, 45, 49]
+        );
+        let ack = Envelope {
+            run_id: 7,
+            stream: 0,
+            seq: 0,
+            body: Body::Ack {
+                stream: 2,
+                upto: 300,
+            },
+        };
+        assert_eq!(
+            encode(&ack).unwrap(),
+            [71, 67, 1, 7, 0, 0, 8, 2, 251, 44, 1]
+        );
+        let done = Envelope {
+            run_id: u64::MAX,
+            stream: 0,
+            seq: 1,
+            body: Body::StageDone {
+                execution: "e".into(),
+                stage: 1,
+                report: None,
+            },
+        };
+        let mut want = vec![71, 67, 1, 253];
+        want.extend([255; 8]);
+        want.extend([0, 1, 2, 1, 101, 1, 0]);
+        assert_eq!(encode(&done).unwrap(), want);
+        for wire in [request, ack, done] {
+            assert_eq!(decode(&encode(&wire).unwrap()).unwrap(), wire);
+        }
+    }
+
+    #[test]
     fn roundtrip_and_every_truncation_is_an_error() {
         let wire = encode(&sample()).unwrap();
         assert_eq!(decode(&wire).unwrap(), sample());

@@ -14,6 +14,7 @@ use redis_module::{
 
 use gears_core::codec::{decode_value, encode_value};
 
+use super::results::{answer_when_finished, results_of, running, Results, BLOCKING_WAIT};
 use super::Cluster;
 use crate::runtime::runtime;
 use gears_core::distributed::wire::{Body, Op};
@@ -232,9 +233,6 @@ fn shard_error(shard: &str, error: &str) -> RedisValue {
         RedisValue::BulkString(error.to_string()),
     ])
 }
-
-/// How long `RG.GETRESULTSBLOCKING` waits (1.x waits about as long).
-pub(crate) const BLOCKING_WAIT: Duration = Duration::from_secs(1000);
 
 /// A request from another shard. Main thread: answers at once (a blocking results request
 /// for a running execution: once it finished).
@@ -468,67 +466,6 @@ fn finish_registration(mut p: Pending, mine: String) {
     if let Some(blocked) = p.blocked.take() {
         ThreadSafeContext::with_blocked_client(blocked).reply(Ok(RedisValue::Array(entries)));
     }
-}
-
-/// The results of execution `id` if it finished here: `(results, errors)`, or why not.
-type Results = Result<(Vec<gears_core::value::Value>, Vec<String>), String>;
-
-fn results_of(id: &str) -> Results {
-    let rt = runtime().map_err(|e| e.to_string())?;
-    let execution = rt
-        .executions()
-        .get(id)
-        .map(|entry| entry.execution.clone())
-        .ok_or_else(|| "execution plan does not exist".to_string())?;
-    finished_results(&execution)
-}
-
-/// Execution `id`, listed here and still running.
-fn running(id: &str) -> Option<std::sync::Arc<gears_core::execution::Execution>> {
-    let rt = runtime().ok()?;
-    let executions = rt.executions();
-    let execution = &executions.get(id)?.execution;
-    (!execution.is_finished()).then(|| execution.clone())
-}
-
-/// Answers request `id` of `sender` once `execution` finished (a thread waits, as for a
-/// local `RG.GETRESULTSBLOCKING`), sending with the Redis lock.
-fn answer_when_finished(
-    sender: &str,
-    id: u64,
-    execution: std::sync::Arc<gears_core::execution::Execution>,
-) {
-    let sender = sender.to_string();
-    let spawned = std::thread::Builder::new()
-        .name("gears-wait".into())
-        .spawn(move || {
-            let results = match execution.wait(BLOCKING_WAIT) {
-                Some(_) => finished_results(&execution),
-                None => Err("timed out waiting for the execution".into()),
-            };
-            let result = encode_value(&results).map_err(|e| e.to_string());
-            let ctx = redis_module::MODULE_CONTEXT.lock();
-            if let Some(c) = super::cluster() {
-                c.send(&ctx, &sender, Body::Reply { id, result });
-            }
-        });
-    if let Err(e) = spawned {
-        redis_module::MODULE_CONTEXT
-            .log_warning(&format!("gears: cannot start a waiting thread: {e}"));
-    }
-}
-
-fn finished_results(execution: &gears_core::execution::Execution) -> Results {
-    if !execution.is_finished() {
-        return Err("execution is still running".into());
-    }
-    if execution.status() == gears_core::execution::ExecutionStatus::Aborted {
-        return Err("execution was aborted".into());
-    }
-    let outcome = execution
-        .outcome()
-        .ok_or_else(|| "execution finished without an outcome".to_string())?;
-    Ok((outcome.results.clone(), outcome.errors.clone()))
 }
 
 fn finish_results(mut p: Pending) {

@@ -7,10 +7,12 @@
 //! - [`transport`]: the coordinator's [`Transport`](gears_core::distributed::Transport) over
 //!   the bus (sending with the Redis lock held), plans from the registry, the module's
 //!   settings and executions list.
-//! - [`mgmt`]: cluster-wide management (`RG.GETEXECUTION … CLUSTER`, registration changes).
+//! - [`mgmt`]: cluster-wide management (`RG.GETEXECUTION … CLUSTER`, registration changes);
+//!   [`results`]: the initiator's answer to another master's `RG.GETRESULTS[BLOCKING]`.
 
 pub(crate) mod bus;
 pub(crate) mod mgmt;
+pub(crate) mod results;
 pub(crate) mod topology;
 pub(crate) mod transport;
 
