@@ -28,6 +28,10 @@ pub enum GearsError {
     /// Bad input from a caller (an argument, an option, an id).
     #[error("{0}")]
     Invalid(String),
+    /// A distributed execution failed on a shard or lost one (a stage error there, a peer
+    /// that did not answer or restarted, a message that could not be delivered).
+    #[error("{0}")]
+    Distributed(String),
     /// A plan was fed input of the wrong type: a bug in the engine, never in user code.
     #[error("internal error: {0}")]
     Internal(String),

@@ -9,7 +9,10 @@
 //!   one file per operator under `ops/`.
 //! - [`plan`]: a flow split into stages at its global steps (`collect`, `repartition` and the
 //!   operations built on them); a stage runs as a pull chain over batches of records.
-//! - [`codec`] / [`protocol`]: records cross shards in bincode-2 batches with versioned headers.
+//! - [`codec`]: records cross shards in bincode-2 batches with a versioned header.
+//! - [`distributed`]: the cluster coordinator (stages on every shard, reliable messages,
+//!   barriers, timeouts) behind a small transport trait: the Redis Cluster bus in
+//!   gears-module, in-memory queues in [`testing::MemoryCluster`].
 //! - [`executor`]: worker threads fed by lock-free per-registration lanes (FIFO per lane).
 //! - [`registry`]: the `#[gears::register]` functions, by name.
 //!
@@ -33,6 +36,7 @@ pub mod builder;
 pub mod chain;
 pub mod codec;
 pub mod context;
+pub mod distributed;
 pub mod error;
 pub mod execution;
 pub mod executor;
@@ -40,7 +44,6 @@ pub mod host;
 mod ops;
 mod pipeline;
 pub mod plan;
-pub mod protocol;
 pub mod readers;
 pub mod record;
 pub mod registration;

@@ -211,6 +211,7 @@ impl Registered {
                 });
                 crate::cluster::launch_event(
                     ctx,
+                    &self.id,
                     self.function,
                     &self.args,
                     self.registration.plan.clone(),

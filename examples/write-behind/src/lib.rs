@@ -16,9 +16,9 @@
 
 use std::time::Duration;
 
+use gears::command::{Context, RedisString, Status};
 use recipes_rgsync::types::ColumnType;
 use recipes_rgsync::WriteBehind;
-use gears::command::{Context, RedisString, Status};
 
 /// The job this module runs, writing into the SQLite file `db`.
 pub fn users_job(db: &str) -> WriteBehind {

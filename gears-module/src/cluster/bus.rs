@@ -13,7 +13,8 @@ use std::sync::OnceLock;
 
 use redis_module::{raw, Context};
 
-use super::wire::MESSAGE_TYPE;
+/// The Redis Cluster bus message type Gears registers its receiver for.
+pub(crate) const MESSAGE_TYPE: u8 = 0x47;
 
 /// Length of a cluster node id.
 pub(crate) const NODE_ID_LEN: usize = raw::REDISMODULE_NODE_ID_LEN as usize;

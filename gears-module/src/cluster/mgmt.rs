@@ -14,9 +14,10 @@ use redis_module::{
 
 use gears_core::codec::{decode_value, encode_value};
 
-use super::wire::{Body, Op};
+use super::results::{answer_when_finished, results_of, running, Results, BLOCKING_WAIT};
 use super::Cluster;
 use crate::runtime::runtime;
+use gears_core::distributed::wire::{Body, Op};
 
 /// One shard's part of an execution, as `RG.GETEXECUTION` shows it.
 #[derive(Debug, Clone, PartialEq, bincode::Encode, bincode::Decode)]
@@ -233,7 +234,8 @@ fn shard_error(shard: &str, error: &str) -> RedisValue {
     ])
 }
 
-/// A request from another shard. Main thread: answers at once.
+/// A request from another shard. Main thread: answers at once (a blocking results request
+/// for a running execution: once it finished).
 pub(crate) fn on_request(ctx: &Context, c: &Cluster, sender: &str, id: u64, op: Op) {
     let result = match op {
         Op::GetExecution(execution) => {
@@ -242,6 +244,10 @@ pub(crate) fn on_request(ctx: &Context, c: &Cluster, sender: &str, id: u64, op: 
         Op::GetResults(execution) => {
             encode_value(&results_of(&execution)).map_err(|e| e.to_string())
         }
+        Op::GetResultsBlocking(execution) => match running(&execution) {
+            Some(running) => return answer_when_finished(sender, id, running),
+            None => encode_value(&results_of(&execution)).map_err(|e| e.to_string()),
+        },
         Op::Registration { command, id, named } => apply_registration(ctx, command, id, &named)
             .and_then(|reply| encode_value(&reply).map_err(|e| e.to_string())),
     };
@@ -462,28 +468,6 @@ fn finish_registration(mut p: Pending, mine: String) {
     }
 }
 
-/// The results of execution `id` if it finished here: `(results, errors)`, or why not.
-type Results = Result<(Vec<gears_core::value::Value>, Vec<String>), String>;
-
-fn results_of(id: &str) -> Results {
-    let rt = runtime().map_err(|e| e.to_string())?;
-    let executions = rt.executions();
-    let entry = executions
-        .get(id)
-        .ok_or_else(|| "execution plan does not exist".to_string())?;
-    let execution = &entry.execution;
-    if !execution.is_finished() {
-        return Err("execution is still running".into());
-    }
-    if execution.status() == gears_core::execution::ExecutionStatus::Aborted {
-        return Err("execution was aborted".into());
-    }
-    let outcome = execution
-        .outcome()
-        .ok_or_else(|| "execution finished without an outcome".to_string())?;
-    Ok((outcome.results.clone(), outcome.errors.clone()))
-}
-
 fn finish_results(mut p: Pending) {
     let answer = p.answers.values().next().cloned().flatten();
     let reply: RedisResult = match answer {
@@ -508,9 +492,15 @@ fn finish_results(mut p: Pending) {
     }
 }
 
-/// `RG.GETRESULTS <id>` sent to a shard that did not start `id`: asks the one that did (the
-/// node id its id starts with). `None` when `id` is not another master's.
-pub(crate) fn get_results_remote(ctx: &Context, c: &Cluster, id: &str) -> Option<RedisResult> {
+/// `RG.GETRESULTS[BLOCKING] <id>` sent to a shard that did not start `id`: asks the one that
+/// did (the node id its id starts with); `blocking` waits there until it finished. `None`
+/// when `id` is not another master's.
+pub(crate) fn get_results_remote(
+    ctx: &Context,
+    c: &Cluster,
+    id: &str,
+    blocking: bool,
+) -> Option<RedisResult> {
     let origin = id.get(..super::bus::NODE_ID_LEN)?;
     if origin == c.my_id || id.as_bytes().get(super::bus::NODE_ID_LEN) != Some(&b'-') {
         return None;
@@ -529,12 +519,18 @@ pub(crate) fn get_results_remote(ctx: &Context, c: &Cluster, id: &str) -> Option
         ))));
     }
     let idle = runtime().map_or(5000, |rt| rt.config().execution_max_idle_time_ms);
+    let wait = Duration::from_millis(idle)
+        + if blocking {
+            BLOCKING_WAIT
+        } else {
+            Duration::ZERO
+        };
     let request = c.requests.next.fetch_add(1, Ordering::Relaxed) + 1;
     lock(&c.requests.pending).insert(
         request,
         Pending {
             answers: [(origin.to_string(), None)].into_iter().collect(),
-            deadline: Instant::now() + Duration::from_millis(idle),
+            deadline: Instant::now() + wait,
             blocked: Some(ctx.block_client()),
             kind: Kind::Results,
             my_id: c.my_id.clone(),
@@ -545,7 +541,11 @@ pub(crate) fn get_results_remote(ctx: &Context, c: &Cluster, id: &str) -> Option
         origin,
         Body::Request {
             id: request,
-            op: Op::GetResults(id.to_string()),
+            op: if blocking {
+                Op::GetResultsBlocking(id.to_string())
+            } else {
+                Op::GetResults(id.to_string())
+            },
         },
     );
     Some(Ok(RedisValue::NoReply))

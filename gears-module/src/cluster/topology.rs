@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use redis_module::{CallOptionsBuilder, Context};
 
-use gears_core::host::{ShardId, ShardInfo, Topology};
+use gears_core::distributed::wire::{topology_of, WireShard};
+use gears_core::host::Topology;
 use gears_core::value::Value;
 
 use super::bus::{self, NodeInfo};
-use super::wire::WireShard;
 use crate::reply::from_call;
 
 /// One shard (a master owning slots).
@@ -67,20 +67,6 @@ impl View {
                 .zip(wire)
                 .all(|(a, b)| a.id == b.id && a.slots == b.slots)
     }
-}
-
-/// The engine topology for `shards` seen from `me`.
-pub(crate) fn topology_of(shards: &[WireShard], me: usize) -> Topology {
-    Topology::new(
-        shards
-            .iter()
-            .map(|s| ShardInfo {
-                id: ShardId(s.id.clone()),
-                slots: s.slots.clone(),
-            })
-            .collect(),
-        me,
-    )
 }
 
 fn int(v: &Value) -> Option<i64> {

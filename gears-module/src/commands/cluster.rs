@@ -14,7 +14,7 @@ pub(crate) fn info(ctx: &Context, c: &Cluster) -> RedisValue {
         .iter()
         .map(|s| {
             let run_id = if s.id == c.my_id {
-                Some(c.run_id)
+                Some(c.node.run_id())
             } else {
                 c.peer_run_id(&s.id)
             };
@@ -40,7 +40,7 @@ pub(crate) fn info(ctx: &Context, c: &Cluster) -> RedisValue {
             ])
         })
         .collect();
-    let n = &c.counters;
+    let n = c.node.counters();
     let counter = |name: &str, v: &std::sync::atomic::AtomicU64| {
         [
             RedisValue::from(name),
@@ -51,7 +51,7 @@ pub(crate) fn info(ctx: &Context, c: &Cluster) -> RedisValue {
         "MyId".into(),
         c.my_id.as_str().into(),
         "MyRunId".into(),
-        format!("{:016x}", c.run_id).into(),
+        format!("{:016x}", c.node.run_id()).into(),
         RedisValue::Array(shards),
     ];
     for (name, v) in [
@@ -68,7 +68,7 @@ pub(crate) fn info(ctx: &Context, c: &Cluster) -> RedisValue {
     }
     out.extend([
         "executionsInFlight".into(),
-        RedisValue::Integer(c.runs.len() as i64),
+        RedisValue::Integer(c.node.in_flight() as i64),
     ]);
     RedisValue::Array(out)
 }

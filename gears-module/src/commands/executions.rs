@@ -2,17 +2,14 @@
 //! `RG.DUMPEXECUTIONS`, `RG.DROPEXECUTION`, `RG.ABORTEXECUTION`.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use redis_module::{Context, RedisError, RedisResult, RedisValue, ThreadSafeContext};
 
 use gears_core::execution::{Execution, ExecutionStatus};
 
 use super::results_reply;
+use crate::cluster::results::BLOCKING_WAIT;
 use crate::runtime::runtime;
-
-/// How long `RG.GETRESULTSBLOCKING` waits (1.x waits about as long).
-const BLOCKING_WAIT: Duration = Duration::from_secs(1000);
 
 fn one_id(args: &[String]) -> Result<&str, RedisError> {
     match args {
@@ -43,7 +40,7 @@ pub(crate) fn rg_getresults(ctx: &Context, args: Vec<String>) -> RedisResult {
     let id = one_id(&args)?;
     if let Some(cluster) = crate::cluster::cluster() {
         // Started by another master: its results are there.
-        if let Some(reply) = crate::cluster::mgmt::get_results_remote(ctx, cluster, id) {
+        if let Some(reply) = crate::cluster::mgmt::get_results_remote(ctx, cluster, id, false) {
             return reply;
         }
     }
@@ -55,7 +52,14 @@ pub(crate) fn rg_getresults(ctx: &Context, args: Vec<String>) -> RedisResult {
 }
 
 pub(crate) fn rg_getresultsblocking(ctx: &Context, args: Vec<String>) -> RedisResult {
-    let execution = find(one_id(&args)?)?;
+    let id = one_id(&args)?;
+    if let Some(cluster) = crate::cluster::cluster() {
+        // Started by another master: it answers once the execution finished there.
+        if let Some(reply) = crate::cluster::mgmt::get_results_remote(ctx, cluster, id, true) {
+            return reply;
+        }
+    }
+    let execution = find(id)?;
     if execution.is_finished() {
         return finished_reply(&execution);
     }
@@ -147,7 +151,7 @@ pub(crate) fn rg_dropexecution(ctx: &Context, args: Vec<String>) -> RedisResult 
         // Every other master forgets its part too.
         cluster.broadcast(
             ctx,
-            |execution| crate::cluster::wire::Body::Drop { execution },
+            |execution| gears_core::distributed::wire::Body::Drop { execution },
             id,
         );
     }
@@ -158,7 +162,7 @@ pub(crate) fn rg_abortexecution(ctx: &Context, args: Vec<String>) -> RedisResult
     let id = one_id(&args)?;
     if let Some(cluster) = crate::cluster::cluster() {
         // A distributed execution is aborted on every shard.
-        if cluster.runs.abort(ctx, cluster, id) {
+        if cluster.abort(ctx, id) {
             return Ok(RedisValue::SimpleStringStatic("OK"));
         }
     }

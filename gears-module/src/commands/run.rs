@@ -60,7 +60,7 @@ pub(crate) fn rg_run(ctx: &Context, args: Vec<String>) -> RedisResult {
             request.function
         )));
     };
-    // On a Redis Cluster every master runs the flow (see `cluster::coordinator`); the
+    // On a Redis Cluster every master runs the flow (see `gears_core::distributed`); the
     // topology is read now, so a failover needs no manual refresh.
     let cluster = match crate::cluster::cluster() {
         Some(c) => {
@@ -122,7 +122,7 @@ pub(crate) fn rg_run(ctx: &Context, args: Vec<String>) -> RedisResult {
         RedisValue::NoReply
     };
     if let Some((cluster, view)) = cluster {
-        let launch = crate::cluster::coordinator::Launch {
+        let launch = crate::cluster::Launch {
             function: request.function,
             args: request.args,
             registration: false,
@@ -132,10 +132,10 @@ pub(crate) fn rg_run(ctx: &Context, args: Vec<String>) -> RedisResult {
             on_done: Some(on_done),
             profile,
             keep: request.unblocking,
+            queue: None,
         };
         cluster
-            .runs
-            .launch(ctx, cluster, &view, launch)
+            .launch(ctx, &view, launch)
             .map_err(|e| RedisError::String(format!("ERR {e}")))?;
         return Ok(reply);
     }

@@ -7,6 +7,7 @@
 mod bench;
 mod failover;
 mod faults;
+mod gaps;
 mod registrations;
 mod topology;
 
@@ -221,6 +222,8 @@ fn three_masters_answer_like_one_server() {
     topology::writes_to_foreign_slots_name_the_slot(&cluster);
     faults::malformed_messages_are_rejected(&cluster, &ids, &mut single);
     registrations::registrations_are_cluster_wide(&cluster, &ids);
+    gaps::async_events_run_in_order(&cluster);
+    gaps::results_blocking_from_another_master(&cluster, &rg_run(&mut single, &["word_count"]));
     registrations::abort_is_cluster_wide(&cluster);
     faults::a_silent_shard_fails_the_run_after_the_idle_time(&cluster, &ids, &mut single);
     faults::undelivered_messages_fail_the_run_after_the_retries(&cluster, &ids, &mut single);

@@ -1,85 +1,106 @@
-//! The cluster wire format: what one Gears shard sends another over the Redis Cluster bus.
+//! The wire format: what one Gears shard sends another (over the Redis Cluster bus, or the
+//! in-memory cluster's queues).
 //!
 //! Layout: `b"GC"`, wire version `u8`, then the bincode-2 encoded [`Envelope`] (the core's
 //! codec configuration, so hostile length prefixes are bounded). Record batches inside
-//! `Records` are [`gears_core::codec`] batches: records never travel one per message.
+//! `Records` are [`crate::codec`] batches: records never travel one per message.
 //!
 //! Every envelope carries the sender's *run id* (random per process start), a *stream* number
-//! and a sequence number per (sender, receiver) pair. [`PeerFilter`] delivers each stream in
-//! order, once: a sequence number already delivered is a duplicate, one past a gap waits for
-//! the sender's retransmission, and messages from a run id the peer had before it restarted
-//! (or from a stream the sender gave up) are stale. Receivers acknowledge what they delivered
-//! (`Ack`, unsequenced); senders retransmit what is not acknowledged.
+//! and a sequence number per (sender, receiver) pair; [`super::delivery`] turns that into
+//! in-order, once-only delivery with acknowledgements and retransmission.
 
-use std::collections::HashMap;
-
-use gears_core::codec::{decode_value, encode_value};
-use gears_core::error::{GearsError, StepError};
+use crate::codec::{decode_value, encode_value};
+use crate::error::{GearsError, StepError};
+use crate::host::{ShardId, ShardInfo, Topology};
 
 /// Version of the cluster wire format spoken by this build.
-pub(crate) const WIRE_VERSION: u8 = 1;
+pub const WIRE_VERSION: u8 = 1;
 const MAGIC: [u8; 2] = *b"GC";
-/// The Redis Cluster bus message type Gears registers its receiver for.
-pub(crate) const MESSAGE_TYPE: u8 = 0x47;
 
 /// One message between shards.
 #[derive(Debug, Clone, PartialEq, bincode::Encode, bincode::Decode)]
-pub(crate) struct Envelope {
+pub struct Envelope {
     /// The sender's run id (new at every process start).
-    pub(crate) run_id: u64,
+    pub run_id: u64,
     /// The sender's stream to this receiver (a new one after the sender gave up on messages).
-    pub(crate) stream: u32,
+    pub stream: u32,
     /// Sequence number in the stream, from 1; `0` for unsequenced messages (`Ack`).
-    pub(crate) seq: u64,
+    pub seq: u64,
     /// What the message says.
-    pub(crate) body: Body,
+    pub body: Body,
 }
 
 /// A shard of a distributed execution, as the initiator saw the topology.
 #[derive(Debug, Clone, PartialEq, Eq, bincode::Encode, bincode::Decode)]
-pub(crate) struct WireShard {
+pub struct WireShard {
     /// 40-character node id.
-    pub(crate) id: String,
+    pub id: String,
     /// Inclusive slot ranges.
-    pub(crate) slots: Vec<(u16, u16)>,
+    pub slots: Vec<(u16, u16)>,
+}
+
+/// The engine topology for `shards` (as a `Start` lists them) seen from shard `me`.
+pub fn topology_of(shards: &[WireShard], me: usize) -> Topology {
+    Topology::new(
+        shards
+            .iter()
+            .map(|s| ShardInfo {
+                id: ShardId(s.id.clone()),
+                slots: s.slots.clone(),
+            })
+            .collect(),
+        me,
+    )
+}
+
+/// The shards of `topology` as a `Start` lists them.
+pub fn wire_shards(topology: &Topology) -> Vec<WireShard> {
+    topology
+        .shards()
+        .iter()
+        .map(|s| WireShard {
+            id: s.id.0.clone(),
+            slots: s.slots.clone(),
+        })
+        .collect()
 }
 
 /// The start of a distributed execution, sent by the initiator to every other master.
 #[derive(Debug, Clone, PartialEq, bincode::Encode, bincode::Decode)]
-pub(crate) struct Start {
+pub struct Start {
     /// Execution id (`<initiator node id>-<n>`).
-    pub(crate) execution: String,
+    pub execution: String,
     /// The registered function that builds the plan (closures never travel).
-    pub(crate) function: String,
+    pub function: String,
     /// Its ARGS.
-    pub(crate) args: Vec<String>,
+    pub args: Vec<String>,
     /// The function is a registration (an `async` execution per event): other shards build
     /// its plan and run every stage but the reader.
-    pub(crate) registration: bool,
+    pub registration: bool,
     /// The shards taking part, in index order, and their slots.
-    pub(crate) shards: Vec<WireShard>,
+    pub shards: Vec<WireShard>,
     /// Index of the initiator in `shards`.
-    pub(crate) initiator: u32,
+    pub initiator: u32,
     /// Measure per-step durations.
-    pub(crate) profile: bool,
+    pub profile: bool,
     /// Payload bytes per record batch.
-    pub(crate) message_bytes: u32,
+    pub message_bytes: u32,
     /// Keep this shard's part listed once finished (`UNBLOCKING` runs).
-    pub(crate) keep: bool,
+    pub keep: bool,
 }
 
 /// What a shard reports with its last `StageDone`: its step errors and counters.
 #[derive(Debug, Clone, PartialEq, bincode::Encode, bincode::Decode)]
-pub(crate) struct Report {
+pub struct Report {
     /// Errors of user code on that shard.
-    pub(crate) errors: Vec<StepError>,
+    pub errors: Vec<StepError>,
     /// Per step: records emitted, nanoseconds spent.
-    pub(crate) stats: Vec<(u64, u64)>,
+    pub stats: Vec<(u64, u64)>,
 }
 
 /// A management request (answered with [`Body::Reply`]).
 #[derive(Debug, Clone, PartialEq, Eq, bincode::Encode, bincode::Decode)]
-pub(crate) enum Op {
+pub enum Op {
     /// This shard's part of an execution, for `RG.GETEXECUTION <id> CLUSTER`.
     GetExecution(String),
     /// The results of an execution this shard started (`RG.GETRESULTS` sent to another).
@@ -94,11 +115,15 @@ pub(crate) enum Op {
         /// same registration has another id (loaded at module load) finds its own.
         named: Vec<(String, String, Vec<String>)>,
     },
+    /// The results of an execution this shard started, once it finished
+    /// (`RG.GETRESULTSBLOCKING` sent to another shard). Added last: the encodings of the
+    /// other messages are unchanged.
+    GetResultsBlocking(String),
 }
 
 /// The body of a message.
 #[derive(Debug, Clone, PartialEq, bincode::Encode, bincode::Decode)]
-pub(crate) enum Body {
+pub enum Body {
     /// Start a distributed execution.
     Start(Start),
     /// A record batch for stage `stage` (the stage that reads it).
@@ -107,7 +132,7 @@ pub(crate) enum Body {
         execution: String,
         /// The stage that reads these records.
         stage: u32,
-        /// A [`gears_core::codec`] batch.
+        /// A [`crate::codec`] batch.
         batch: Vec<u8>,
     },
     /// The sender finished `stage` and sent all its records for `stage + 1`; the last stage's
@@ -167,7 +192,7 @@ pub(crate) enum Body {
 
 impl Body {
     /// The execution a message is about, if any.
-    pub(crate) fn execution(&self) -> Option<&str> {
+    pub fn execution(&self) -> Option<&str> {
         match self {
             Body::Start(s) => Some(&s.execution),
             Body::Records { execution, .. }
@@ -182,7 +207,7 @@ impl Body {
 }
 
 /// Encodes an envelope for the wire.
-pub(crate) fn encode(envelope: &Envelope) -> Result<Vec<u8>, GearsError> {
+pub fn encode(envelope: &Envelope) -> Result<Vec<u8>, GearsError> {
     let body = encode_value(envelope)?;
     let mut out = Vec::with_capacity(3 + body.len());
     out.extend_from_slice(&MAGIC);
@@ -193,7 +218,7 @@ pub(crate) fn encode(envelope: &Envelope) -> Result<Vec<u8>, GearsError> {
 
 /// Decodes an envelope; malformed, truncated, foreign or future bytes are an error, never a
 /// panic.
-pub(crate) fn decode(bytes: &[u8]) -> Result<Envelope, GearsError> {
+pub fn decode(bytes: &[u8]) -> Result<Envelope, GearsError> {
     if bytes.len() < 3 || bytes[0..2] != MAGIC {
         return Err(GearsError::Codec("not a Gears cluster message".into()));
     }
@@ -204,108 +229,6 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Envelope, GearsError> {
         )));
     }
     decode_value(&bytes[3..])
-}
-
-/// What to do with an incoming envelope.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Verdict {
-    /// Next in its stream: handle it.
-    Accept,
-    /// The first message of a new run id of a known peer: the peer restarted. Handle it, and
-    /// forget what was in flight with the old incarnation.
-    AcceptRestarted,
-    /// Already delivered (a retransmission): drop it, acknowledge again.
-    Duplicate,
-    /// Past a gap (an earlier message was lost): drop it, the sender retransmits in order.
-    Gap,
-    /// From a run id the peer no longer has, or a stream its sender gave up.
-    Stale,
-}
-
-#[derive(Debug, Default)]
-struct PeerSeen {
-    run_id: u64,
-    stream: u32,
-    /// Next sequence number to deliver.
-    expected: u64,
-    /// Last sequence number acknowledged to the sender.
-    acked: u64,
-    /// A duplicate arrived: the sender missed an `Ack`.
-    reack: bool,
-    retired: Vec<u64>,
-}
-
-/// In-order, once-only delivery per sender.
-#[derive(Debug, Default)]
-pub(crate) struct PeerFilter {
-    peers: HashMap<String, PeerSeen>,
-}
-
-impl PeerFilter {
-    /// Checks (and records) a sequenced envelope from `sender`.
-    pub(crate) fn check(&mut self, sender: &str, run_id: u64, stream: u32, seq: u64) -> Verdict {
-        let fresh = |retired| PeerSeen {
-            run_id,
-            stream,
-            expected: seq + 1,
-            acked: 0,
-            reack: false,
-            retired,
-        };
-        let Some(peer) = self.peers.get_mut(sender) else {
-            self.peers.insert(sender.to_string(), fresh(Vec::new()));
-            return Verdict::Accept;
-        };
-        if peer.run_id != run_id {
-            if peer.retired.contains(&run_id) {
-                return Verdict::Stale;
-            }
-            let mut retired = std::mem::take(&mut peer.retired);
-            retired.push(peer.run_id);
-            if retired.len() > 16 {
-                retired.remove(0);
-            }
-            *peer = fresh(retired);
-            return Verdict::AcceptRestarted;
-        }
-        if stream < peer.stream {
-            return Verdict::Stale;
-        }
-        if stream > peer.stream {
-            // The sender gave up on the rest of the old stream: start over with this one.
-            peer.stream = stream;
-            peer.expected = seq + 1;
-            peer.acked = 0;
-            return Verdict::Accept;
-        }
-        if seq < peer.expected {
-            peer.reack = true;
-            return Verdict::Duplicate;
-        }
-        if seq > peer.expected {
-            return Verdict::Gap;
-        }
-        peer.expected += 1;
-        Verdict::Accept
-    }
-
-    /// The run id last seen from `sender`.
-    pub(crate) fn run_id_of(&self, sender: &str) -> Option<u64> {
-        self.peers.get(sender).map(|p| p.run_id)
-    }
-
-    /// `(peer, stream, upto)` for every peer owed an acknowledgement; marks them acknowledged.
-    pub(crate) fn acks_due(&mut self) -> Vec<(String, u32, u64)> {
-        self.peers
-            .iter_mut()
-            .filter(|(_, p)| p.expected > 0 && (p.expected - 1 > p.acked || p.reack))
-            .map(|(id, p)| {
-                p.acked = p.expected - 1;
-                p.reack = false;
-                (id.clone(), p.stream, p.acked)
-            })
-            .collect()
-    }
 }
 
 #[cfg(test)]
@@ -335,6 +258,55 @@ mod tests {
     }
 
     #[test]
+    fn the_encoding_is_the_one_of_wire_version_1() {
+        // What every build speaking version 1 sends: a change here needs a new version
+        // (variants are only ever appended, so older messages keep their bytes).
+        let request = Envelope {
+            run_id: 7,
+            stream: 1,
+            seq: 3,
+            body: Body::Request {
+                id: 9,
+                op: Op::GetResults("x-1".into()),
+            },
+        };
+        assert_eq!(
+            encode(&request).unwrap(),
+            [71, 67, 1, 7, 1, 3, 7, 9, 1, 3, 120, 45, 49]
+        );
+        let ack = Envelope {
+            run_id: 7,
+            stream: 0,
+            seq: 0,
+            body: Body::Ack {
+                stream: 2,
+                upto: 300,
+            },
+        };
+        assert_eq!(
+            encode(&ack).unwrap(),
+            [71, 67, 1, 7, 0, 0, 8, 2, 251, 44, 1]
+        );
+        let done = Envelope {
+            run_id: u64::MAX,
+            stream: 0,
+            seq: 1,
+            body: Body::StageDone {
+                execution: "e".into(),
+                stage: 1,
+                report: None,
+            },
+        };
+        let mut want = vec![71, 67, 1, 253];
+        want.extend([255; 8]);
+        want.extend([0, 1, 2, 1, 101, 1, 0]);
+        assert_eq!(encode(&done).unwrap(), want);
+        for wire in [request, ack, done] {
+            assert_eq!(decode(&encode(&wire).unwrap()).unwrap(), wire);
+        }
+    }
+
+    #[test]
     fn roundtrip_and_every_truncation_is_an_error() {
         let wire = encode(&sample()).unwrap();
         assert_eq!(decode(&wire).unwrap(), sample());
@@ -350,31 +322,5 @@ mod tests {
         future[2] = 99;
         assert!(decode(&future).unwrap_err().to_string().contains("99"));
         assert!(decode(b"garbage").is_err());
-    }
-
-    #[test]
-    fn delivery_is_in_order_and_once() {
-        let mut f = PeerFilter::default();
-        assert_eq!(f.check("p", 1, 0, 1), Verdict::Accept);
-        assert_eq!(f.check("p", 1, 0, 2), Verdict::Accept);
-        assert_eq!(f.check("p", 1, 0, 2), Verdict::Duplicate);
-        assert_eq!(f.check("p", 1, 0, 1), Verdict::Duplicate);
-        // 3 was lost: 4 waits for the retransmission of 3.
-        assert_eq!(f.check("p", 1, 0, 4), Verdict::Gap);
-        assert_eq!(f.check("p", 1, 0, 3), Verdict::Accept);
-        assert_eq!(f.check("p", 1, 0, 4), Verdict::Accept);
-        assert_eq!(f.acks_due(), vec![("p".to_string(), 0, 4)]);
-        assert!(f.acks_due().is_empty());
-        assert_eq!(f.check("p", 1, 0, 2), Verdict::Duplicate);
-        assert_eq!(f.acks_due(), vec![("p".to_string(), 0, 4)], "re-acked");
-        // The sender gave up on stream 0: stream 1 starts over.
-        assert_eq!(f.check("p", 1, 1, 1), Verdict::Accept);
-        assert_eq!(f.check("p", 1, 0, 5), Verdict::Stale);
-        // The peer restarted: new run id, sequence from 1 again.
-        assert_eq!(f.check("p", 9, 0, 1), Verdict::AcceptRestarted);
-        assert_eq!(f.check("p", 9, 0, 2), Verdict::Accept);
-        assert_eq!(f.check("p", 1, 1, 3), Verdict::Stale);
-        assert_eq!(f.check("q", 1, 0, 7), Verdict::Accept);
-        assert_eq!(f.run_id_of("p"), Some(9));
     }
 }

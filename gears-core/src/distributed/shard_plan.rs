@@ -1,0 +1,203 @@
+//! What the coordinator needs of a plan: its stages, one stage run on one shard, and the
+//! initiator's final step. [`Erased`] adapts a registered (type-erased) plan, results as
+//! reply values; [`Typed`] adapts a typed [`Plan`] and keeps its typed results at the
+//! initiator (the in-memory cluster's `run(flow)`).
+//!
+//! The two `run_stage` forwarders below are the coordinator's only calls into stage running.
+
+use std::sync::{Arc, Mutex};
+
+use crate::error::GearsError;
+use crate::host::Host;
+use crate::plan::{Plan, RouteCx, RunOptions, RunResult, ShardRunState, StageInbox, StageOutput};
+use crate::readers::Event;
+use crate::record::Record;
+use crate::registry::{ErasedPlan, Registered};
+use crate::value::Value;
+use crate::StepInfo;
+
+/// A plan as a shard's coordinator runs it.
+pub trait ShardPlan: Send + Sync {
+    /// The steps, in order.
+    fn steps(&self) -> &[StepInfo];
+    /// Number of stages.
+    fn stage_count(&self) -> usize;
+    /// Fresh per-shard bookkeeping.
+    fn new_shard_state(&self) -> ShardRunState;
+    /// Runs stage `stage` on one shard (see [`Plan::run_stage`]).
+    #[allow(clippy::too_many_arguments)]
+    fn run_stage(
+        &self,
+        stage: usize,
+        host: &Arc<dyn Host>,
+        event: Option<Event>,
+        inbox: StageInbox,
+        initiator: bool,
+        route: &RouteCx,
+        options: &RunOptions,
+        state: &mut ShardRunState,
+    ) -> Result<StageOutput, GearsError>;
+    /// The initiator's end: the results it received from the last stage, with every shard's
+    /// bookkeeping merged (initiator first).
+    fn finish(
+        &self,
+        inbox: StageInbox,
+        shards: Vec<ShardRunState>,
+    ) -> Result<RunResult<Value>, GearsError>;
+}
+
+/// A registered plan (results as reply values), as the Redis Cluster coordinator runs it.
+pub struct Erased {
+    plan: Arc<dyn ErasedPlan>,
+    /// Keeps the initiator's whole result (errors as [`StepError`](crate::error::StepError)s).
+    kept: Option<Mutex<Option<RunResult<Value>>>>,
+}
+
+impl Erased {
+    /// Wraps `plan`.
+    pub fn new(plan: Arc<dyn ErasedPlan>) -> Self {
+        Self { plan, kept: None }
+    }
+
+    /// Wraps `plan`, keeping the initiator's result for [`take`](Erased::take).
+    pub fn keeping(plan: Arc<dyn ErasedPlan>) -> Self {
+        Self {
+            plan,
+            kept: Some(Mutex::new(None)),
+        }
+    }
+
+    /// The result kept by a [`keeping`](Erased::keeping) plan, once the initiator finished.
+    pub fn take(&self) -> Option<RunResult<Value>> {
+        let kept = self.kept.as_ref()?;
+        kept.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
+/// The plan of a `#[gears::register]` function as a shard builds it from a `Start`: a flow,
+/// or with `registration` a registration's plan (an `async` execution).
+pub fn from_registry(
+    function: &str,
+    args: &[String],
+    registration: bool,
+) -> Result<Arc<dyn ShardPlan>, String> {
+    match crate::registry::build(function, args) {
+        Ok(Registered::Flow(plan)) if !registration => Ok(Arc::new(Erased::new(plan))),
+        Ok(Registered::Registration(r)) if registration => Ok(Arc::new(Erased::new(r.plan))),
+        Ok(_) => Err(format!(
+            "'{function}' is not the same kind of function on this shard"
+        )),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+impl ShardPlan for Erased {
+    fn steps(&self) -> &[StepInfo] {
+        self.plan.steps()
+    }
+    fn stage_count(&self) -> usize {
+        self.plan.stage_count()
+    }
+    fn new_shard_state(&self) -> ShardRunState {
+        self.plan.new_shard_state()
+    }
+    fn run_stage(
+        &self,
+        stage: usize,
+        host: &Arc<dyn Host>,
+        event: Option<Event>,
+        inbox: StageInbox,
+        initiator: bool,
+        route: &RouteCx,
+        options: &RunOptions,
+        state: &mut ShardRunState,
+    ) -> Result<StageOutput, GearsError> {
+        self.plan
+            .run_stage(stage, host, event, inbox, initiator, route, options, state)
+    }
+    fn finish(
+        &self,
+        inbox: StageInbox,
+        shards: Vec<ShardRunState>,
+    ) -> Result<RunResult<Value>, GearsError> {
+        let results = self.plan.results_from(inbox)?;
+        let run = self.plan.finish(results, shards);
+        let Some(kept) = &self.kept else {
+            return Ok(run);
+        };
+        let summary = RunResult {
+            results: Vec::new(),
+            errors: run.errors.clone(),
+            stats: run.stats.clone(),
+        };
+        *kept.lock().unwrap_or_else(|p| p.into_inner()) = Some(run);
+        Ok(summary)
+    }
+}
+
+/// A typed plan whose results stay typed at the initiator: [`finish`](ShardPlan::finish)
+/// keeps them for [`take`](Typed::take) and hands the coordinator only the errors and
+/// counters.
+pub struct Typed<T> {
+    plan: Plan<T>,
+    results: Mutex<Option<RunResult<T>>>,
+}
+
+impl<T: Record> Typed<T> {
+    /// Wraps `plan`.
+    pub fn new(plan: Plan<T>) -> Self {
+        Self {
+            plan,
+            results: Mutex::new(None),
+        }
+    }
+
+    /// The typed results, once the initiator finished.
+    pub fn take(&self) -> Option<RunResult<T>> {
+        self.results
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+    }
+}
+
+impl<T: Record> ShardPlan for Typed<T> {
+    fn steps(&self) -> &[StepInfo] {
+        self.plan.steps()
+    }
+    fn stage_count(&self) -> usize {
+        self.plan.stage_count()
+    }
+    fn new_shard_state(&self) -> ShardRunState {
+        self.plan.new_shard_state()
+    }
+    fn run_stage(
+        &self,
+        stage: usize,
+        host: &Arc<dyn Host>,
+        event: Option<Event>,
+        inbox: StageInbox,
+        initiator: bool,
+        route: &RouteCx,
+        options: &RunOptions,
+        state: &mut ShardRunState,
+    ) -> Result<StageOutput, GearsError> {
+        self.plan
+            .run_stage(stage, host, event, inbox, initiator, route, options, state)
+    }
+    fn finish(
+        &self,
+        inbox: StageInbox,
+        shards: Vec<ShardRunState>,
+    ) -> Result<RunResult<Value>, GearsError> {
+        let results = self.plan.results_from(inbox)?;
+        let run = self.plan.finish(results, shards);
+        let summary = RunResult {
+            results: Vec::new(),
+            errors: run.errors.clone(),
+            stats: run.stats.clone(),
+        };
+        *self.results.lock().unwrap_or_else(|p| p.into_inner()) = Some(run);
+        Ok(summary)
+    }
+}
