@@ -4,13 +4,13 @@
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use crate::chain::{seal, Chain, Identity};
 use crate::host::Host;
-use crate::ops::{BatchOp, FoldNode, FoldOp, OpNode, ParNode, ParOp};
-use crate::pipeline::{Node, StepId, StepInfo};
-use crate::plan::{
-    ExchangeSource, ExchangeStage, Plan, Router, RunResult, StageRunner, ToInitiator,
-};
+use crate::plan::{Plan, RunResult};
+use crate::plumbing::chain::{seal, Chain, Identity};
+use crate::plumbing::exchange::{ExchangeSource, ExchangeStage, Router, ToInitiator};
+use crate::plumbing::nodes::{BatchOp, FoldNode, FoldOp, OpNode, ParNode, ParOp};
+use crate::plumbing::pull::{Node, StepId, StepInfo};
+use crate::plumbing::stage::StageRunner;
 use crate::readers::{Reader, ReaderNode};
 use crate::record::Record;
 use crate::registration::TriggerSpec;

@@ -30,7 +30,6 @@
 #![forbid(unsafe_code)]
 
 pub mod builder;
-pub mod chain;
 pub mod codec;
 pub mod context;
 pub mod error;
@@ -38,8 +37,8 @@ pub mod execution;
 pub mod executor;
 pub mod host;
 mod ops;
-mod pipeline;
 pub mod plan;
+mod plumbing;
 pub mod protocol;
 pub mod readers;
 pub mod record;
@@ -50,11 +49,23 @@ pub mod testing;
 pub mod value;
 
 pub use builder::GearsBuilder;
-pub use pipeline::{StepInfo, StepStats};
+pub use plumbing::pull::{StepInfo, StepStats};
+
+/// Fusion of per-record steps: consecutive `map`, `filter`, `flat_map` and `for_each` steps
+/// are composed at compile time into one [`Chain`](chain::Chain) (the second type parameter
+/// of [`GearsBuilder`], like an iterator adapter) and run as one loop per record. These are
+/// the chain's types as builder types name them.
+pub mod chain {
+    pub use crate::ops::filter::{Filter, TryFilter};
+    pub use crate::ops::flat_map::{FlatMap, TryFlatMap};
+    pub use crate::ops::for_each::{ForEach, TryForEach};
+    pub use crate::ops::map::{Map, TryMap};
+    pub use crate::plumbing::chain::{Chain, Identity};
+}
 
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::pipeline::StageCx;
+    pub use crate::plumbing::pull::StageCx;
 }
 
 /// Everything a flow author needs, in one `use`.

@@ -1,63 +1,24 @@
-//! Plans: a flow split into stages at its global steps, and how a shard runs one stage.
+//! Plans: a flow split into stages at its global steps, ready to run on one host or, stage by
+//! stage, on the shards of a cluster (the running itself is [`crate::plumbing`]'s).
 //!
 //! A stage ends at an exchange (`collect`, `repartition`, or the implicit final collect to the
 //! shard that started the execution). Records that stay on the shard are handed over as typed
 //! vectors; records for other shards are encoded in batches by [`crate::codec`].
 
-use std::any::Any;
 use std::marker::PhantomData;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use crate::chain::{drive_chain, drive_one, Chain};
-use crate::codec::{decode_batch, BatchEncoder};
-use crate::context;
+use crate::codec::decode_batch;
 use crate::error::{GearsError, StepError};
 use crate::host::{Host, Topology};
-use crate::pipeline::{drain, Inbox, Node, Pull, StageCx, StageInput, StepId, StepInfo, StepStats};
+use crate::plumbing::pull::{StepInfo, StepStats};
+use crate::plumbing::stage::{self, StageRunner};
+pub use crate::plumbing::stage::{
+    RouteCx, RunOptions, ShardRunState, StageInbox, StageOutput, DEFAULT_BATCH,
+    DEFAULT_MESSAGE_BYTES,
+};
 use crate::readers::Event;
-use crate::record::{PartitionKey, Record};
-
-/// Default number of records a step handles per batch.
-pub const DEFAULT_BATCH: usize = 1024;
-/// Default payload size at which a cross-shard batch is closed.
-pub const DEFAULT_MESSAGE_BYTES: usize = 32 * 1024;
-
-/// How to run a plan.
-#[derive(Debug, Clone)]
-pub struct RunOptions {
-    /// Records per batch.
-    pub batch: usize,
-    /// Measure per-step durations.
-    pub profile: bool,
-    /// Set to abort the run between batches.
-    pub abort: Arc<AtomicBool>,
-    /// Payload bytes per cross-shard batch.
-    pub message_bytes: usize,
-}
-
-impl RunOptions {
-    /// Default options for a run that `abort` can stop, profiled or not.
-    pub fn for_execution(abort: Arc<AtomicBool>, profile: bool) -> Self {
-        Self {
-            batch: DEFAULT_BATCH,
-            profile,
-            abort,
-            message_bytes: DEFAULT_MESSAGE_BYTES,
-        }
-    }
-}
-
-impl Default for RunOptions {
-    fn default() -> Self {
-        Self {
-            batch: DEFAULT_BATCH,
-            profile: false,
-            abort: Arc::new(AtomicBool::new(false)),
-            message_bytes: DEFAULT_MESSAGE_BYTES,
-        }
-    }
-}
+use crate::record::Record;
 
 /// The outcome of a run: results and the errors of user code (records dropped on the way).
 #[derive(Debug, Clone, PartialEq)]
@@ -74,254 +35,6 @@ impl<T> RunResult<T> {
     /// `(results, errors)`, as RedisGears 1.x replies.
     pub fn into_parts(self) -> (Vec<T>, Vec<StepError>) {
         (self.results, self.errors)
-    }
-}
-
-/// Where a stage's records go, and the shard that collects.
-#[derive(Debug, Clone)]
-pub struct RouteCx {
-    /// The topology, seen from the running shard.
-    pub topology: Topology,
-    /// Index of the shard that started the execution.
-    pub initiator: usize,
-    /// Payload bytes per cross-shard batch.
-    pub message_bytes: usize,
-}
-
-/// What one stage run on one shard produced.
-pub struct StageOutput {
-    local: Box<dyn Any + Send>,
-    /// Encoded batches for other shards: `(shard index, batch)`.
-    pub remote: Vec<(usize, Vec<u8>)>,
-}
-
-impl std::fmt::Debug for StageOutput {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StageOutput")
-            .field("remote_batches", &self.remote.len())
-            .finish()
-    }
-}
-
-/// The records a shard received for its next stage.
-#[derive(Default)]
-pub struct StageInbox {
-    inner: Inbox,
-}
-
-impl std::fmt::Debug for StageInbox {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StageInbox")
-            .field("local_parts", &self.inner.local.len())
-            .field("remote_batches", &self.inner.remote.len())
-            .finish()
-    }
-}
-
-impl StageInbox {
-    /// Keeps the records a stage left on this shard.
-    pub fn add_local(&mut self, output: StageOutput) {
-        self.inner.local.push(output.local);
-    }
-
-    /// Adds an encoded batch received from another shard.
-    pub fn add_remote(&mut self, batch: Vec<u8>) {
-        self.inner.remote.push(batch);
-    }
-}
-
-/// A stage as the engine runs it, whatever its record type.
-pub(crate) trait StageRunner: Send + Sync {
-    fn run(
-        &self,
-        input: StageInput,
-        cx: &mut StageCx<'_>,
-        route: &RouteCx,
-    ) -> Result<StageOutput, GearsError>;
-}
-
-/// Decides the destination shard of a record at an exchange.
-pub(crate) trait Router<T>: Send + Sync + 'static {
-    const KIND: &'static str;
-    fn route(&self, record: &T, route: &RouteCx, key: &mut Vec<u8>) -> Result<usize, String>;
-}
-
-/// Everything goes to the initiator (`collect`).
-pub(crate) struct ToInitiator;
-
-impl<T> Router<T> for ToInitiator {
-    const KIND: &'static str = "collect";
-    fn route(&self, _: &T, route: &RouteCx, _: &mut Vec<u8>) -> Result<usize, String> {
-        Ok(route.initiator)
-    }
-}
-
-/// Each record goes to the owner of its key's hash slot (`repartition`).
-pub(crate) struct ByKey<F>(pub(crate) F);
-
-impl<T, K, F> Router<T> for ByKey<F>
-where
-    F: Fn(&T) -> K + Send + Sync + 'static,
-    K: PartitionKey,
-{
-    const KIND: &'static str = "repartition";
-    fn route(&self, record: &T, route: &RouteCx, key: &mut Vec<u8>) -> Result<usize, String> {
-        key.clear();
-        (self.0)(record).key_bytes(key);
-        Ok(route.topology.owner_of_key(key))
-    }
-}
-
-/// Pairs go to the owner of their first element (the key of grouping steps).
-pub(crate) struct ByPairKey;
-
-impl<K: PartitionKey, V> Router<(K, V)> for ByPairKey {
-    const KIND: &'static str = "repartition";
-    fn route(&self, record: &(K, V), route: &RouteCx, key: &mut Vec<u8>) -> Result<usize, String> {
-        key.clear();
-        record.0.key_bytes(key);
-        Ok(route.topology.owner_of_key(key))
-    }
-}
-
-pub(crate) struct ExchangeStage<C: Chain, R> {
-    pub(crate) head: Arc<dyn Node<C::In>>,
-    pub(crate) chain: Arc<C>,
-    pub(crate) router: R,
-    pub(crate) step: StepId,
-}
-
-impl<C, R> StageRunner for ExchangeStage<C, R>
-where
-    C: Chain,
-    C::Out: Record,
-    R: Router<C::Out>,
-{
-    fn run(
-        &self,
-        mut input: StageInput,
-        cx: &mut StageCx<'_>,
-        route: &RouteCx,
-    ) -> Result<StageOutput, GearsError> {
-        let shards = route.topology.len();
-        // The per-event path of `sync` registrations: one record made from the event, its
-        // effects only, on one shard, nobody reading step counters: no run to open, no batch.
-        if shards == 1 && !cx.keep_output && !cx.profile && cx.stats.is_empty() {
-            if let Some(record) = self.head.open_one(&mut input) {
-                drive_one(&*self.chain, record, cx, |_, _| Ok(()));
-                if cx.aborted() {
-                    return Err(GearsError::Aborted);
-                }
-                return Ok(StageOutput {
-                    local: Box::new(()),
-                    remote: Vec::new(),
-                });
-            }
-        }
-        let mut pull = self.head.open(&mut input)?;
-        let me = route.topology.me();
-        let mut local: Vec<C::Out> = Vec::new();
-        // One encoder slot per peer; none at all on a single shard (the per-event hot path).
-        let mut encoders: Vec<Option<BatchEncoder>> = if shards > 1 {
-            (0..shards).map(|_| None).collect()
-        } else {
-            Vec::new()
-        };
-        let mut remote = Vec::new();
-        let mut key = Vec::new();
-        let mut routed = 0usize;
-        let keep = cx.keep_output;
-        drain(&mut *pull, cx, |batch, cx| {
-            drive_chain(&*self.chain, batch, cx, Some(self.step), |record, at| {
-                routed += 1;
-                if shards == 1 {
-                    if keep {
-                        local.push(record);
-                    }
-                    return Ok(());
-                }
-                at.set(R::KIND);
-                let dest = self.router.route(&record, route, &mut key)?;
-                if dest == me {
-                    local.push(record);
-                    return Ok(());
-                }
-                let encoder =
-                    encoders[dest].get_or_insert_with(|| BatchEncoder::new(route.message_bytes));
-                if let Some(full) = encoder.push(&record).map_err(|e| e.to_string())? {
-                    remote.push((dest, full));
-                }
-                Ok(())
-            });
-            Ok(())
-        })?;
-        for (dest, encoder) in encoders.iter_mut().enumerate() {
-            if let Some(last) = encoder.as_mut().and_then(BatchEncoder::finish) {
-                remote.push((dest, last));
-            }
-        }
-        cx.book(self.step, routed, None);
-        Ok(StageOutput {
-            // A dropped output is a unit box: no allocation.
-            local: if keep || shards > 1 {
-                Box::new(local)
-            } else {
-                Box::new(())
-            },
-            remote,
-        })
-    }
-}
-
-/// The first node of a stage after an exchange: reads what the exchange delivered.
-pub(crate) struct ExchangeSource<T> {
-    pub(crate) _t: PhantomData<fn() -> T>,
-}
-
-struct ExchangePull<T> {
-    local: Vec<std::vec::IntoIter<T>>,
-    remote: std::vec::IntoIter<Vec<u8>>,
-}
-
-impl<T: Record> Node<T> for ExchangeSource<T> {
-    fn open(&self, input: &mut StageInput) -> Result<Box<dyn Pull<T>>, GearsError> {
-        let inbox = input.inbox.take().unwrap_or_default();
-        let local = inbox
-            .local
-            .into_iter()
-            .map(|part| {
-                part.downcast::<Vec<T>>()
-                    .map(|v| v.into_iter())
-                    .map_err(|_| GearsError::Internal("exchange carried the wrong type".into()))
-            })
-            .rev() // consumed from the back
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Box::new(ExchangePull {
-            local,
-            remote: inbox.remote.into_iter(),
-        }))
-    }
-}
-
-impl<T: Record> Pull<T> for ExchangePull<T> {
-    fn pull(&mut self, cx: &mut StageCx<'_>, out: &mut Vec<T>) -> Result<bool, GearsError> {
-        while let Some(part) = self.local.last_mut() {
-            let before = out.len();
-            out.extend(part.by_ref().take(cx.batch));
-            if part.len() == 0 {
-                self.local.pop();
-            }
-            if out.len() > before {
-                return Ok(true);
-            }
-        }
-        match self.remote.next() {
-            Some(batch) => {
-                out.extend(decode_batch::<T>(&batch)?);
-                Ok(true)
-            }
-            None => Ok(false),
-        }
     }
 }
 
@@ -351,15 +64,6 @@ impl<T> std::fmt::Debug for Plan<T> {
             .field("steps", &self.steps)
             .finish()
     }
-}
-
-/// Per-shard bookkeeping of a run: errors and step counters.
-#[derive(Debug, Clone, Default)]
-pub struct ShardRunState {
-    /// Errors of user code on this shard.
-    pub errors: Vec<StepError>,
-    /// Counters per step.
-    pub stats: Vec<StepStats>,
 }
 
 impl<T: Record> Plan<T> {
@@ -528,27 +232,18 @@ impl<T: Record> Plan<T> {
         state: &mut ShardRunState,
         keep_output: bool,
     ) -> Result<StageOutput, GearsError> {
-        let runner = self
-            .stages
-            .get(stage)
-            .ok_or_else(|| GearsError::Invalid(format!("plan has no stage {stage}")))?;
-        let _current = context::enter(host);
-        let input = StageInput {
-            host: host.clone(),
-            event,
-            inbox: if stage == 0 { None } else { Some(inbox.inner) },
-            initiator,
-        };
-        let mut cx = StageCx {
+        stage::run_stage(
+            &self.stages,
+            stage,
             host,
-            errors: &mut state.errors,
-            stats: &mut state.stats,
-            profile: options.profile,
-            abort: &options.abort,
-            batch: options.batch.max(1),
+            event,
+            inbox,
+            initiator,
+            route,
+            options,
+            state,
             keep_output,
-        };
-        runner.run(input, &mut cx, route)
+        )
     }
 
     /// Decodes what the initiator received from the last stage: the run's results.

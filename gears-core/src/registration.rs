@@ -3,9 +3,9 @@
 use std::sync::Arc;
 
 use crate::builder::GearsBuilder;
-use crate::chain::Chain;
 use crate::error::GearsError;
 use crate::host::KeyType;
+use crate::plumbing::chain::Chain;
 use crate::record::Record;
 use crate::registry::ErasedPlan;
 use crate::value::IntoValue;

@@ -4,11 +4,11 @@
 use std::sync::Arc;
 
 use crate::builder::GearsBuilder;
-use crate::chain::Chain;
 use crate::error::GearsError;
 use crate::host::Host;
-use crate::pipeline::StepInfo;
 use crate::plan::{Plan, RouteCx, RunOptions, RunResult, ShardRunState, StageInbox, StageOutput};
+use crate::plumbing::chain::Chain;
+use crate::plumbing::pull::StepInfo;
 use crate::readers::Event;
 use crate::record::Record;
 use crate::value::{IntoValue, Value};

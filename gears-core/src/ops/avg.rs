@@ -1,9 +1,9 @@
 //! `avg`: the mean of a numeric projection of the records, over all shards.
 
-use super::FoldOp;
 use crate::builder::GearsBuilder;
-use crate::chain::Chain;
 use crate::error::StepError;
+use crate::plumbing::chain::Chain;
+use crate::plumbing::nodes::FoldOp;
 use std::cell::Cell;
 
 /// Sums and counts a shard's values; emits `(sum, count)` if it saw any.

@@ -4,12 +4,12 @@ use std::cell::Cell;
 use std::sync::Arc;
 
 use super::local_group_by::Groups;
-use super::FoldOp;
 use crate::builder::GearsBuilder;
-use crate::chain::Chain;
 use crate::error::StepError;
-use crate::pipeline::guarded_once;
-use crate::plan::ByPairKey;
+use crate::plumbing::chain::Chain;
+use crate::plumbing::exchange::ByPairKey;
+use crate::plumbing::nodes::FoldOp;
+use crate::plumbing::pull::guarded_once;
 use crate::record::{PartitionKey, Record};
 
 struct BatchGroup<R>(Arc<R>);

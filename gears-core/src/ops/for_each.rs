@@ -3,11 +3,11 @@
 use std::cell::Cell;
 
 use crate::builder::GearsBuilder;
-use crate::chain::run_step;
-use crate::chain::Chain;
-use crate::pipeline::{StageCx, StepId};
+use crate::plumbing::chain::run_step;
+use crate::plumbing::chain::Chain;
+use crate::plumbing::pull::{StageCx, StepId};
 
-/// The `for_each` step of a fused chain (see [`crate::chain`]).
+/// The `for_each` step of a fused chain (see [`crate::plumbing::chain`]).
 pub struct ForEach<C, F> {
     prev: C,
     op: F,

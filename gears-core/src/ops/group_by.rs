@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use super::local_group_by::GroupFold;
 use crate::builder::GearsBuilder;
-use crate::chain::Chain;
-use crate::plan::ByPairKey;
+use crate::plumbing::chain::Chain;
+use crate::plumbing::exchange::ByPairKey;
 use crate::record::{PartitionKey, Record};
 
 impl<T: Record, C: Chain<Out = T>> GearsBuilder<T, C> {

@@ -4,13 +4,13 @@ use std::cell::Cell;
 
 use smallvec::SmallVec;
 
-use super::ParOp;
 use crate::builder::GearsBuilder;
-use crate::chain::run_step;
-use crate::chain::Chain;
-use crate::pipeline::{StageCx, StepId};
+use crate::plumbing::chain::run_step;
+use crate::plumbing::chain::Chain;
+use crate::plumbing::nodes::ParOp;
+use crate::plumbing::pull::{StageCx, StepId};
 
-/// The `map` step of a fused chain (see [`crate::chain`]).
+/// The `map` step of a fused chain (see [`crate::plumbing::chain`]).
 pub struct Map<C, F> {
     prev: C,
     op: F,

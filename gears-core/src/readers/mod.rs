@@ -19,7 +19,7 @@ pub use stream::{StreamReader, StreamRecord};
 
 use crate::error::GearsError;
 use crate::host::{Host, KeyType, StreamEntry};
-use crate::pipeline::{Node, Pull, StageCx, StageInput};
+use crate::plumbing::pull::{Node, Pull, StageCx, StageInput};
 
 /// What triggered an execution of a registration.
 #[derive(Debug, Clone, PartialEq, bincode::Encode, bincode::Decode)]

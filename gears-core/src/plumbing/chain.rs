@@ -15,13 +15,8 @@ use std::cell::Cell;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
+use super::pull::{guarded_fused, Node, Pull, StageCx, StageInput, StepId};
 use crate::error::GearsError;
-use crate::pipeline::{guarded_fused, Node, Pull, StageCx, StageInput, StepId};
-
-pub use crate::ops::filter::{Filter, TryFilter};
-pub use crate::ops::flat_map::{FlatMap, TryFlatMap};
-pub use crate::ops::for_each::{ForEach, TryForEach};
-pub use crate::ops::map::{Map, TryMap};
 
 /// A run of fused per-record steps from `In` records to `Out` records.
 ///
@@ -101,7 +96,7 @@ pub(crate) fn run_step<I, O>(
 ) -> Vec<O> {
     let clock = cx.clock();
     let mut out = Vec::with_capacity(input.len());
-    crate::pipeline::guarded(kind, cx.errors, &mut input.into_iter(), |items| {
+    super::pull::guarded(kind, cx.errors, &mut input.into_iter(), |items| {
         body(items, &mut out)
     });
     cx.book(step, out.len(), clock);

@@ -1,0 +1,163 @@
+//! Running one stage on one shard: what a stage reads (its inbox, the route, the options)
+//! and what it produces (local records and encoded batches for other shards). Shard
+//! coordinators drive stages through [`Plan::run_stage`](crate::plan::Plan::run_stage).
+
+use std::any::Any;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use super::pull::{Inbox, StageCx, StageInput, StepStats};
+use crate::context;
+use crate::error::{GearsError, StepError};
+use crate::host::{Host, Topology};
+use crate::readers::Event;
+
+/// Default number of records a step handles per batch.
+pub const DEFAULT_BATCH: usize = 1024;
+/// Default payload size at which a cross-shard batch is closed.
+pub const DEFAULT_MESSAGE_BYTES: usize = 32 * 1024;
+
+/// How to run a plan.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Records per batch.
+    pub batch: usize,
+    /// Measure per-step durations.
+    pub profile: bool,
+    /// Set to abort the run between batches.
+    pub abort: Arc<AtomicBool>,
+    /// Payload bytes per cross-shard batch.
+    pub message_bytes: usize,
+}
+
+impl RunOptions {
+    /// Default options for a run that `abort` can stop, profiled or not.
+    pub fn for_execution(abort: Arc<AtomicBool>, profile: bool) -> Self {
+        Self {
+            batch: DEFAULT_BATCH,
+            profile,
+            abort,
+            message_bytes: DEFAULT_MESSAGE_BYTES,
+        }
+    }
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            batch: DEFAULT_BATCH,
+            profile: false,
+            abort: Arc::new(AtomicBool::new(false)),
+            message_bytes: DEFAULT_MESSAGE_BYTES,
+        }
+    }
+}
+
+/// Where a stage's records go, and the shard that collects.
+#[derive(Debug, Clone)]
+pub struct RouteCx {
+    /// The topology, seen from the running shard.
+    pub topology: Topology,
+    /// Index of the shard that started the execution.
+    pub initiator: usize,
+    /// Payload bytes per cross-shard batch.
+    pub message_bytes: usize,
+}
+
+/// What one stage run on one shard produced.
+pub struct StageOutput {
+    pub(crate) local: Box<dyn Any + Send>,
+    /// Encoded batches for other shards: `(shard index, batch)`.
+    pub remote: Vec<(usize, Vec<u8>)>,
+}
+
+impl std::fmt::Debug for StageOutput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StageOutput")
+            .field("remote_batches", &self.remote.len())
+            .finish()
+    }
+}
+
+/// The records a shard received for its next stage.
+#[derive(Default)]
+pub struct StageInbox {
+    pub(crate) inner: Inbox,
+}
+
+impl std::fmt::Debug for StageInbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StageInbox")
+            .field("local_parts", &self.inner.local.len())
+            .field("remote_batches", &self.inner.remote.len())
+            .finish()
+    }
+}
+
+impl StageInbox {
+    /// Keeps the records a stage left on this shard.
+    pub fn add_local(&mut self, output: StageOutput) {
+        self.inner.local.push(output.local);
+    }
+
+    /// Adds an encoded batch received from another shard.
+    pub fn add_remote(&mut self, batch: Vec<u8>) {
+        self.inner.remote.push(batch);
+    }
+}
+
+/// A stage as the engine runs it, whatever its record type.
+pub(crate) trait StageRunner: Send + Sync {
+    fn run(
+        &self,
+        input: StageInput,
+        cx: &mut StageCx<'_>,
+        route: &RouteCx,
+    ) -> Result<StageOutput, GearsError>;
+}
+
+/// Per-shard bookkeeping of a run: errors and step counters.
+#[derive(Debug, Clone, Default)]
+pub struct ShardRunState {
+    /// Errors of user code on this shard.
+    pub errors: Vec<StepError>,
+    /// Counters per step.
+    pub stats: Vec<StepStats>,
+}
+
+/// Runs stage `stage` of `stages` on one shard; `keep_output: false` drops the stage's local
+/// output (the final stage of a run for effects).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn run_stage(
+    stages: &[Arc<dyn StageRunner>],
+    stage: usize,
+    host: &Arc<dyn Host>,
+    event: Option<Event>,
+    inbox: StageInbox,
+    initiator: bool,
+    route: &RouteCx,
+    options: &RunOptions,
+    state: &mut ShardRunState,
+    keep_output: bool,
+) -> Result<StageOutput, GearsError> {
+    let runner = stages
+        .get(stage)
+        .ok_or_else(|| GearsError::Invalid(format!("plan has no stage {stage}")))?;
+    let _current = context::enter(host);
+    let input = StageInput {
+        host: host.clone(),
+        event,
+        inbox: if stage == 0 { None } else { Some(inbox.inner) },
+        initiator,
+    };
+    let mut cx = StageCx {
+        host,
+        errors: &mut state.errors,
+        stats: &mut state.stats,
+        profile: options.profile,
+        abort: &options.abort,
+        batch: options.batch.max(1),
+        keep_output,
+    };
+    runner.run(input, &mut cx, route)
+}
