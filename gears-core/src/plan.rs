@@ -14,7 +14,7 @@ use crate::host::{Host, Topology};
 use crate::plumbing::pull::{StepInfo, StepStats};
 use crate::plumbing::stage::{self, StageRunner};
 pub use crate::plumbing::stage::{
-    RouteCx, RunOptions, ShardRunState, StageInbox, StageOutput, DEFAULT_BATCH,
+    RouteCx, RunOptions, ShardRunState, StageCall, StageInbox, StageOutput, DEFAULT_BATCH,
     DEFAULT_MESSAGE_BYTES,
 };
 use crate::readers::Event;
@@ -164,17 +164,17 @@ impl<T: Record> Plan<T> {
         let last = self.stages.len().saturating_sub(1);
         for stage in 0..self.stages.len() {
             let keep = keep_results || stage < last;
-            let output = self.run_stage_keeping(
+            let call = StageCall {
                 stage,
-                &host,
-                event.take(),
-                std::mem::take(&mut inbox),
-                true,
+                host: &host,
+                event: event.take(),
+                inbox: std::mem::take(&mut inbox),
+                initiator: true,
                 route,
                 options,
-                &mut state,
-                keep,
-            )?;
+                state: &mut state,
+            };
+            let output = stage::run_stage(&self.stages, call, keep)?;
             if keep {
                 inbox.add_local(output);
             }
@@ -198,52 +198,39 @@ impl<T: Record> Plan<T> {
         }
     }
 
-    /// Runs stage `stage` on one shard: for shard coordinators (the in-memory cluster, the
-    /// Redis Cluster coordinator). `event` is only read by stage 0.
-    #[allow(clippy::too_many_arguments)]
-    pub fn run_stage(
-        &self,
-        stage: usize,
-        host: &Arc<dyn Host>,
-        event: Option<Event>,
-        inbox: StageInbox,
-        initiator: bool,
-        route: &RouteCx,
-        options: &RunOptions,
-        state: &mut ShardRunState,
-    ) -> Result<StageOutput, GearsError> {
-        self.run_stage_keeping(
-            stage, host, event, inbox, initiator, route, options, state, true,
-        )
-    }
-
-    /// [`run_stage`](Self::run_stage); `keep_output: false` drops the stage's local output
-    /// (the final stage of a run for effects).
-    #[allow(clippy::too_many_arguments)]
-    fn run_stage_keeping(
-        &self,
-        stage: usize,
-        host: &Arc<dyn Host>,
-        event: Option<Event>,
-        inbox: StageInbox,
-        initiator: bool,
-        route: &RouteCx,
-        options: &RunOptions,
-        state: &mut ShardRunState,
-        keep_output: bool,
-    ) -> Result<StageOutput, GearsError> {
-        stage::run_stage(
-            &self.stages,
-            stage,
-            host,
-            event,
-            inbox,
-            initiator,
-            route,
-            options,
-            state,
-            keep_output,
-        )
+    /// Runs one stage on one shard: for shard coordinators (the in-memory cluster, the Redis
+    /// Cluster coordinator), which hand each shard's output to the next stage's inboxes.
+    ///
+    /// ```
+    /// # use gears_core as gears;
+    /// use std::sync::Arc;
+    /// use gears::host::{Host, Topology};
+    /// use gears::plan::{RouteCx, RunOptions, StageCall, StageInbox};
+    /// use gears::prelude::*;
+    /// let plan = GearsBuilder::new(IterReader::new(|_| 1..=3u32)).map(|x| x * 2).build();
+    /// let host: Arc<dyn Host> = Arc::new(gears::testing::MemoryHost::new());
+    /// let route = RouteCx { topology: Topology::standalone(), initiator: 0, message_bytes: 1024 };
+    /// let (options, mut state) = (RunOptions::default(), plan.new_shard_state());
+    /// let mut inbox = StageInbox::default();
+    /// for stage in 0..plan.stage_count() {
+    ///     let inbox_now = std::mem::take(&mut inbox);
+    ///     let output = plan.run_stage(StageCall {
+    ///         stage,
+    ///         host: &host,
+    ///         event: None,
+    ///         inbox: inbox_now,
+    ///         initiator: true,
+    ///         route: &route,
+    ///         options: &options,
+    ///         state: &mut state,
+    ///     })?;
+    ///     inbox.add_local(output);
+    /// }
+    /// assert_eq!(plan.results_from(inbox)?, [2, 4, 6]);
+    /// # Ok::<(), gears::error::GearsError>(())
+    /// ```
+    pub fn run_stage(&self, call: StageCall<'_>) -> Result<StageOutput, GearsError> {
+        stage::run_stage(&self.stages, call, true)
     }
 
     /// Decodes what the initiator received from the last stage: the run's results.

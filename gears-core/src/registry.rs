@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::builder::GearsBuilder;
 use crate::error::GearsError;
 use crate::host::Host;
-use crate::plan::{Plan, RouteCx, RunOptions, RunResult, ShardRunState, StageInbox, StageOutput};
+use crate::plan::{Plan, RunOptions, RunResult, ShardRunState, StageCall, StageInbox, StageOutput};
 use crate::plumbing::chain::Chain;
 use crate::plumbing::pull::StepInfo;
 use crate::readers::Event;
@@ -60,18 +60,7 @@ pub trait ErasedPlan: Send + Sync {
     /// Fresh per-shard bookkeeping.
     fn new_shard_state(&self) -> ShardRunState;
     /// Runs one stage on one shard (see [`Plan::run_stage`]).
-    #[allow(clippy::too_many_arguments)]
-    fn run_stage(
-        &self,
-        stage: usize,
-        host: &Arc<dyn Host>,
-        event: Option<Event>,
-        inbox: StageInbox,
-        initiator: bool,
-        route: &RouteCx,
-        options: &RunOptions,
-        state: &mut ShardRunState,
-    ) -> Result<StageOutput, GearsError>;
+    fn run_stage(&self, call: StageCall<'_>) -> Result<StageOutput, GearsError>;
     /// The results the initiator received from the last stage, as values.
     fn results_from(&self, inbox: StageInbox) -> Result<Vec<Value>, GearsError>;
     /// Combines per-shard bookkeeping into a [`RunResult`].
@@ -119,20 +108,8 @@ impl<T: Record + IntoValue> ErasedPlan for Plan<T> {
     fn new_shard_state(&self) -> ShardRunState {
         Plan::new_shard_state(self)
     }
-    fn run_stage(
-        &self,
-        stage: usize,
-        host: &Arc<dyn Host>,
-        event: Option<Event>,
-        inbox: StageInbox,
-        initiator: bool,
-        route: &RouteCx,
-        options: &RunOptions,
-        state: &mut ShardRunState,
-    ) -> Result<StageOutput, GearsError> {
-        Plan::run_stage(
-            self, stage, host, event, inbox, initiator, route, options, state,
-        )
+    fn run_stage(&self, call: StageCall<'_>) -> Result<StageOutput, GearsError> {
+        Plan::run_stage(self, call)
     }
     fn results_from(&self, inbox: StageInbox) -> Result<Vec<Value>, GearsError> {
         Ok(Plan::results_from(self, inbox)?

@@ -14,7 +14,9 @@ use crate::host::{
     glob_match, Host, KeyType, KeyValue, LogLevel, ScanPage, ShardId, StreamEntry, StreamId,
     Topology,
 };
-use crate::plan::{Plan, RouteCx, RunOptions, RunResult, ShardRunState, StageInbox, StageOutput};
+use crate::plan::{
+    Plan, RouteCx, RunOptions, RunResult, ShardRunState, StageCall, StageInbox, StageOutput,
+};
 use crate::protocol::{decode_message, encode_message, ShardMessage};
 use crate::record::Record;
 use crate::registry::ErasedPlan;
@@ -689,7 +691,16 @@ impl MemoryCluster {
             options,
             || plan.new_shard_state(),
             |stage, host, inbox, initiator, route, state| {
-                plan.run_stage(stage, host, None, inbox, initiator, route, options, state)
+                plan.run_stage(StageCall {
+                    stage,
+                    host,
+                    event: None,
+                    inbox,
+                    initiator,
+                    route,
+                    options,
+                    state,
+                })
             },
         )?;
         Ok(plan.finish(plan.results_from(inbox)?, states))
@@ -706,7 +717,16 @@ impl MemoryCluster {
             options,
             || plan.new_shard_state(),
             |stage, host, inbox, initiator, route, state| {
-                plan.run_stage(stage, host, None, inbox, initiator, route, options, state)
+                plan.run_stage(StageCall {
+                    stage,
+                    host,
+                    event: None,
+                    inbox,
+                    initiator,
+                    route,
+                    options,
+                    state,
+                })
             },
         )?;
         Ok(plan.finish(plan.results_from(inbox)?, states))

@@ -125,21 +125,55 @@ pub struct ShardRunState {
     pub stats: Vec<StepStats>,
 }
 
-/// Runs stage `stage` of `stages` on one shard; `keep_output: false` drops the stage's local
-/// output (the final stage of a run for effects).
-#[allow(clippy::too_many_arguments)]
+/// One stage to run on one shard: everything [`Plan::run_stage`](crate::plan::Plan::run_stage)
+/// reads, built by a shard coordinator (the in-memory cluster, the Redis Cluster
+/// coordinator) for each stage of an execution.
+pub struct StageCall<'a> {
+    /// The stage's index in the plan (0: the stage that starts at the reader).
+    pub stage: usize,
+    /// The shard's host.
+    pub host: &'a Arc<dyn Host>,
+    /// The event of a triggered execution; only stage 0 reads it.
+    pub event: Option<Event>,
+    /// What the previous stage's exchange delivered to this shard (empty for stage 0).
+    pub inbox: StageInbox,
+    /// Whether this shard started the execution.
+    pub initiator: bool,
+    /// Where the stage's records go.
+    pub route: &'a RouteCx,
+    /// Batch size, profiling and the abort flag.
+    pub options: &'a RunOptions,
+    /// This shard's errors and step counters, which the stage adds to.
+    pub state: &'a mut ShardRunState,
+}
+
+impl std::fmt::Debug for StageCall<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StageCall")
+            .field("stage", &self.stage)
+            .field("initiator", &self.initiator)
+            .field("event", &self.event)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Runs `call` over the stages of a plan; `keep_output: false` drops the stage's local output
+/// (the final stage of a run for effects).
 pub(crate) fn run_stage(
     stages: &[Arc<dyn StageRunner>],
-    stage: usize,
-    host: &Arc<dyn Host>,
-    event: Option<Event>,
-    inbox: StageInbox,
-    initiator: bool,
-    route: &RouteCx,
-    options: &RunOptions,
-    state: &mut ShardRunState,
+    call: StageCall<'_>,
     keep_output: bool,
 ) -> Result<StageOutput, GearsError> {
+    let StageCall {
+        stage,
+        host,
+        event,
+        inbox,
+        initiator,
+        route,
+        options,
+        state,
+    } = call;
     let runner = stages
         .get(stage)
         .ok_or_else(|| GearsError::Invalid(format!("plan has no stage {stage}")))?;

@@ -29,7 +29,7 @@ use gears_core::error::{GearsError, StepError};
 use gears_core::execution::{Execution, ExecutionId, ExecutionStatus, Outcome};
 use gears_core::executor::{Lane, OnDone};
 use gears_core::host::{Host, Topology};
-use gears_core::plan::{RouteCx, RunOptions, ShardRunState, StageInbox, DEFAULT_BATCH};
+use gears_core::plan::{RouteCx, RunOptions, ShardRunState, StageCall, StageInbox, DEFAULT_BATCH};
 use gears_core::readers::Event;
 use gears_core::registry::{self, ErasedPlan, Registered};
 use gears_core::StepStats;
@@ -807,9 +807,16 @@ fn stage_job(run: &Arc<Run>, k: usize) {
         Ok(None)
     } else {
         catch_unwind(AssertUnwindSafe(|| {
-            plan.run_stage(
-                k, &host, event, inbox, initiator, &route, &options, &mut state,
-            )
+            plan.run_stage(StageCall {
+                stage: k,
+                host: &host,
+                event,
+                inbox,
+                initiator,
+                route: &route,
+                options: &options,
+                state: &mut state,
+            })
         }))
         .unwrap_or_else(|p| Err(panic_message(p)))
         .map(Some)
