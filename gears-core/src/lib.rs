@@ -35,6 +35,7 @@ pub mod context;
 pub mod error;
 pub mod execution;
 pub mod executor;
+pub mod glob;
 pub mod host;
 mod ops;
 pub mod plan;

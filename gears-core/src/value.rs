@@ -4,7 +4,6 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::error::StepError;
-use crate::host::{KeyValue, StreamEntry};
 
 /// A reply value, as Redis would send it.
 #[derive(Debug, Clone, PartialEq, bincode::Encode, bincode::Decode)]
@@ -154,27 +153,6 @@ impl<K: IntoValue, V: IntoValue> IntoValue for HashMap<K, V> {
                 .flat_map(|(k, v)| [k.into_value(), v.into_value()])
                 .collect(),
         )
-    }
-}
-
-impl IntoValue for StreamEntry {
-    fn into_value(self) -> Value {
-        Value::Array(vec![
-            Value::bulk(self.id.to_string()),
-            self.fields.into_value(),
-        ])
-    }
-}
-
-impl IntoValue for KeyValue {
-    fn into_value(self) -> Value {
-        match self {
-            KeyValue::String(s) => s.into_value(),
-            KeyValue::Hash(h) => h.into_value(),
-            KeyValue::List(l) | KeyValue::Set(l) => l.into_value(),
-            KeyValue::ZSet(z) => z.into_value(),
-            KeyValue::Stream(s) => s.into_value(),
-        }
     }
 }
 
