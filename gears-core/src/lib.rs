@@ -8,7 +8,11 @@
 //! - [`GearsBuilder`]: a reader, then typed steps (`map`, `filter`, `group_by`, `count`, …);
 //!   one file per operator under `ops/`.
 //! - [`plan`]: a flow split into stages at its global steps (`collect`, `repartition` and the
-//!   operations built on them); a stage runs as a pull chain over batches of records.
+//!   operations built on them); a stage runs as a pull chain over batches of records. How
+//!   stages, exchanges, fused chains and nodes run is the private `plumbing/`, apart from
+//!   the user API.
+//! - [`readers`]: where records come from; [`trigger`]: what fires a registration;
+//!   [`event`]: what fired it.
 //! - [`codec`] / [`protocol`]: records cross shards in bincode-2 batches with versioned headers.
 //! - [`executor`]: worker threads fed by lock-free per-registration lanes (FIFO per lane).
 //! - [`registry`]: the `#[gears::register]` functions, by name.
@@ -33,6 +37,7 @@ pub mod builder;
 pub mod codec;
 pub mod context;
 pub mod error;
+pub mod event;
 pub mod execution;
 pub mod executor;
 pub mod glob;
@@ -43,10 +48,10 @@ mod plumbing;
 pub mod protocol;
 pub mod readers;
 pub mod record;
-pub mod registration;
 pub mod registry;
 pub mod slot;
 pub mod testing;
+pub mod trigger;
 pub mod value;
 
 pub use builder::GearsBuilder;
@@ -80,7 +85,7 @@ pub mod prelude {
         SliceReader, StreamReader, StreamRecord,
     };
     pub use crate::record::{PartitionKey, Record};
-    pub use crate::registration::{ExecutionMode, FailurePolicy, Registration};
     pub use crate::registry::Flow;
+    pub use crate::trigger::{ExecutionMode, FailurePolicy, Registration};
     pub use crate::value::{IntoValue, Value};
 }

@@ -1,5 +1,5 @@
 //! Plans: a flow split into stages at its global steps, ready to run on one host or, stage by
-//! stage, on the shards of a cluster (the running itself is [`crate::plumbing`]'s).
+//! stage, on the shards of a cluster (the running itself is the plumbing's).
 //!
 //! A stage ends at an exchange (`collect`, `repartition`, or the implicit final collect to the
 //! shard that started the execution). Records that stay on the shard are handed over as typed
@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use crate::codec::decode_batch;
 use crate::error::{GearsError, StepError};
+use crate::event::Event;
 use crate::host::{Host, Topology};
 use crate::plumbing::pull::{StepInfo, StepStats};
 use crate::plumbing::stage::{self, StageRunner};
@@ -17,8 +18,8 @@ pub use crate::plumbing::stage::{
     RouteCx, RunOptions, ShardRunState, StageCall, StageInbox, StageOutput, DEFAULT_BATCH,
     DEFAULT_MESSAGE_BYTES,
 };
-use crate::readers::Event;
 use crate::record::Record;
+use crate::value::{IntoValue, Value};
 
 /// The outcome of a run: results and the errors of user code (records dropped on the way).
 #[derive(Debug, Clone, PartialEq)]
@@ -280,6 +281,99 @@ impl<T: Record> Plan<T> {
     }
 }
 
+/// A plan whose results are reply values, with its record type erased.
+pub trait ErasedPlan: Send + Sync {
+    /// The steps, in order.
+    fn steps(&self) -> &[StepInfo];
+    /// Number of stages.
+    fn stage_count(&self) -> usize;
+    /// The reader's name.
+    fn reader_name(&self) -> &'static str;
+    /// Runs the whole plan on one host (every exchange local).
+    fn run_with(
+        &self,
+        host: Arc<dyn Host>,
+        event: Option<Event>,
+        options: &RunOptions,
+    ) -> Result<RunResult<Value>, GearsError>;
+    /// Like [`run_with`](ErasedPlan::run_with) for the run's effects only: the results are
+    /// dropped, never converted (executions fired by keyspace events, read by nobody).
+    fn run_for_effects(
+        &self,
+        host: Arc<dyn Host>,
+        event: Option<Event>,
+        options: &RunOptions,
+    ) -> Result<RunResult<Value>, GearsError>;
+    /// Fresh per-shard bookkeeping.
+    fn new_shard_state(&self) -> ShardRunState;
+    /// Runs one stage on one shard (see [`Plan::run_stage`]).
+    fn run_stage(&self, call: StageCall<'_>) -> Result<StageOutput, GearsError>;
+    /// The results the initiator received from the last stage, as values.
+    fn results_from(&self, inbox: StageInbox) -> Result<Vec<Value>, GearsError>;
+    /// Combines per-shard bookkeeping into a [`RunResult`].
+    fn finish(&self, results: Vec<Value>, shards: Vec<ShardRunState>) -> RunResult<Value>;
+}
+
+fn into_values<T: IntoValue>(r: RunResult<T>) -> RunResult<Value> {
+    RunResult {
+        results: r.results.into_iter().map(IntoValue::into_value).collect(),
+        errors: r.errors,
+        stats: r.stats,
+    }
+}
+
+impl<T: Record + IntoValue> ErasedPlan for Plan<T> {
+    fn steps(&self) -> &[StepInfo] {
+        Plan::steps(self)
+    }
+    fn stage_count(&self) -> usize {
+        Plan::stage_count(self)
+    }
+    fn reader_name(&self) -> &'static str {
+        Plan::reader_name(self)
+    }
+    fn run_with(
+        &self,
+        host: Arc<dyn Host>,
+        event: Option<Event>,
+        options: &RunOptions,
+    ) -> Result<RunResult<Value>, GearsError> {
+        Plan::run_with(self, host, event, options).map(into_values)
+    }
+    fn run_for_effects(
+        &self,
+        host: Arc<dyn Host>,
+        event: Option<Event>,
+        options: &RunOptions,
+    ) -> Result<RunResult<Value>, GearsError> {
+        Plan::run_for_effects(self, host, event, options).map(|r| RunResult {
+            results: Vec::new(),
+            errors: r.errors,
+            stats: r.stats,
+        })
+    }
+    fn new_shard_state(&self) -> ShardRunState {
+        Plan::new_shard_state(self)
+    }
+    fn run_stage(&self, call: StageCall<'_>) -> Result<StageOutput, GearsError> {
+        Plan::run_stage(self, call)
+    }
+    fn results_from(&self, inbox: StageInbox) -> Result<Vec<Value>, GearsError> {
+        Ok(Plan::results_from(self, inbox)?
+            .into_iter()
+            .map(IntoValue::into_value)
+            .collect())
+    }
+    fn finish(&self, results: Vec<Value>, shards: Vec<ShardRunState>) -> RunResult<Value> {
+        let r = Plan::finish(self, Vec::new(), shards);
+        RunResult {
+            results,
+            errors: r.errors,
+            stats: r.stats,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicU32, Ordering};
@@ -336,8 +430,8 @@ mod tests {
     /// same event, and an event the reader must read for, take the ordinary path and agree.
     #[test]
     fn one_event_run_for_effects_runs_once_and_keeps_errors_and_panics() {
+        use crate::event::Event;
         use crate::host::KeyType;
-        use crate::readers::Event;
         static SEEN: AtomicU32 = AtomicU32::new(0);
         let plan = GearsBuilder::new(KeysReader::new("user:*").read_value(false))
             .map(|r: KeyRecord| r.key)

@@ -5,13 +5,12 @@ use std::sync::Arc;
 
 use crate::builder::GearsBuilder;
 use crate::error::GearsError;
-use crate::host::Host;
-use crate::plan::{Plan, RunOptions, RunResult, ShardRunState, StageCall, StageInbox, StageOutput};
+pub use crate::plan::ErasedPlan;
+use crate::plan::Plan;
 use crate::plumbing::chain::Chain;
-use crate::plumbing::pull::StepInfo;
-use crate::readers::Event;
 use crate::record::Record;
-use crate::value::{IntoValue, Value};
+use crate::trigger::Registration;
+use crate::value::IntoValue;
 
 pub use linkme;
 
@@ -34,106 +33,13 @@ impl FunctionKind {
     }
 }
 
-/// A plan whose results are reply values, with its record type erased.
-pub trait ErasedPlan: Send + Sync {
-    /// The steps, in order.
-    fn steps(&self) -> &[StepInfo];
-    /// Number of stages.
-    fn stage_count(&self) -> usize;
-    /// The reader's name.
-    fn reader_name(&self) -> &'static str;
-    /// Runs the whole plan on one host (every exchange local).
-    fn run_with(
-        &self,
-        host: Arc<dyn Host>,
-        event: Option<Event>,
-        options: &RunOptions,
-    ) -> Result<RunResult<Value>, GearsError>;
-    /// Like [`run_with`](ErasedPlan::run_with) for the run's effects only: the results are
-    /// dropped, never converted (executions fired by keyspace events, read by nobody).
-    fn run_for_effects(
-        &self,
-        host: Arc<dyn Host>,
-        event: Option<Event>,
-        options: &RunOptions,
-    ) -> Result<RunResult<Value>, GearsError>;
-    /// Fresh per-shard bookkeeping.
-    fn new_shard_state(&self) -> ShardRunState;
-    /// Runs one stage on one shard (see [`Plan::run_stage`]).
-    fn run_stage(&self, call: StageCall<'_>) -> Result<StageOutput, GearsError>;
-    /// The results the initiator received from the last stage, as values.
-    fn results_from(&self, inbox: StageInbox) -> Result<Vec<Value>, GearsError>;
-    /// Combines per-shard bookkeeping into a [`RunResult`].
-    fn finish(&self, results: Vec<Value>, shards: Vec<ShardRunState>) -> RunResult<Value>;
-}
-
-fn into_values<T: IntoValue>(r: RunResult<T>) -> RunResult<Value> {
-    RunResult {
-        results: r.results.into_iter().map(IntoValue::into_value).collect(),
-        errors: r.errors,
-        stats: r.stats,
-    }
-}
-
-impl<T: Record + IntoValue> ErasedPlan for Plan<T> {
-    fn steps(&self) -> &[StepInfo] {
-        Plan::steps(self)
-    }
-    fn stage_count(&self) -> usize {
-        Plan::stage_count(self)
-    }
-    fn reader_name(&self) -> &'static str {
-        Plan::reader_name(self)
-    }
-    fn run_with(
-        &self,
-        host: Arc<dyn Host>,
-        event: Option<Event>,
-        options: &RunOptions,
-    ) -> Result<RunResult<Value>, GearsError> {
-        Plan::run_with(self, host, event, options).map(into_values)
-    }
-    fn run_for_effects(
-        &self,
-        host: Arc<dyn Host>,
-        event: Option<Event>,
-        options: &RunOptions,
-    ) -> Result<RunResult<Value>, GearsError> {
-        Plan::run_for_effects(self, host, event, options).map(|r| RunResult {
-            results: Vec::new(),
-            errors: r.errors,
-            stats: r.stats,
-        })
-    }
-    fn new_shard_state(&self) -> ShardRunState {
-        Plan::new_shard_state(self)
-    }
-    fn run_stage(&self, call: StageCall<'_>) -> Result<StageOutput, GearsError> {
-        Plan::run_stage(self, call)
-    }
-    fn results_from(&self, inbox: StageInbox) -> Result<Vec<Value>, GearsError> {
-        Ok(Plan::results_from(self, inbox)?
-            .into_iter()
-            .map(IntoValue::into_value)
-            .collect())
-    }
-    fn finish(&self, results: Vec<Value>, shards: Vec<ShardRunState>) -> RunResult<Value> {
-        let r = Plan::finish(self, Vec::new(), shards);
-        RunResult {
-            results,
-            errors: r.errors,
-            stats: r.stats,
-        }
-    }
-}
-
 /// What a registered function returned, ready for the engine.
 #[derive(Clone)]
 pub enum Registered {
     /// A runnable flow.
     Flow(Arc<dyn ErasedPlan>),
     /// A registration.
-    Registration(crate::registration::Registration),
+    Registration(Registration),
 }
 
 impl std::fmt::Debug for Registered {
@@ -173,7 +79,7 @@ impl<R: IntoRegistered, E: std::fmt::Display> IntoRegistered for Result<R, E> {
     }
 }
 
-impl IntoRegistered for crate::registration::Registration {
+impl IntoRegistered for Registration {
     const KIND: FunctionKind = FunctionKind::Registration;
     fn into_registered(self) -> Result<Registered, GearsError> {
         Ok(Registered::Registration(self))

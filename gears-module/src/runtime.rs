@@ -14,8 +14,8 @@ use gears_core::StepInfo;
 use crate::config::Config;
 use crate::host_impl::RedisHost;
 use crate::registrations::Registered;
-use gears_core::registration::Registration;
 use gears_core::registry::{FunctionKind, Registered as Registered_};
+use gears_core::trigger::Registration;
 
 /// One execution known to `RG.DUMPEXECUTIONS` and friends.
 pub(crate) struct Entry {

@@ -10,7 +10,7 @@ use crate::plumbing::chain::Chain;
 use crate::plumbing::nodes::ParOp;
 use crate::plumbing::pull::{StageCx, StepId};
 
-/// The `flat_map` step of a fused chain (see [`crate::plumbing::chain`]).
+/// The `flat_map` step of a fused chain (see [`crate::chain`]).
 pub struct FlatMap<C, F> {
     prev: C,
     op: F,

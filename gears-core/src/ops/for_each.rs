@@ -7,7 +7,7 @@ use crate::plumbing::chain::run_step;
 use crate::plumbing::chain::Chain;
 use crate::plumbing::pull::{StageCx, StepId};
 
-/// The `for_each` step of a fused chain (see [`crate::plumbing::chain`]).
+/// The `for_each` step of a fused chain (see [`crate::chain`]).
 pub struct ForEach<C, F> {
     prev: C,
     op: F,

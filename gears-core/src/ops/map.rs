@@ -10,7 +10,7 @@ use crate::plumbing::chain::Chain;
 use crate::plumbing::nodes::ParOp;
 use crate::plumbing::pull::{StageCx, StepId};
 
-/// The `map` step of a fused chain (see [`crate::plumbing::chain`]).
+/// The `map` step of a fused chain (see [`crate::chain`]).
 pub struct Map<C, F> {
     prev: C,
     op: F,

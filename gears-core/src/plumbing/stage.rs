@@ -9,8 +9,8 @@ use std::sync::Arc;
 use super::pull::{Inbox, StageCx, StageInput, StepStats};
 use crate::context;
 use crate::error::{GearsError, StepError};
+use crate::event::Event;
 use crate::host::{Host, Topology};
-use crate::readers::Event;
 
 /// Default number of records a step handles per batch.
 pub const DEFAULT_BATCH: usize = 1024;

@@ -1,8 +1,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::{Event, Once, OneRecord, Reader, ReaderCx, ReaderRun};
+use super::{Once, OneRecord, Reader, ReaderCx, ReaderRun};
 use crate::error::GearsError;
+use crate::event::Event;
 use crate::host::{Host, KeyScan, KeyType, KeyValue, ScannedKey};
 use crate::value::{IntoValue, Value};
 
@@ -113,7 +114,7 @@ impl KeysReader {
     /// ```
     /// # use gears_core as gears;
     /// use gears::prelude::*;
-    /// use gears::registration::TriggerSpec;
+    /// use gears::trigger::TriggerSpec;
     /// let reg = GearsBuilder::new(KeysReader::new("k:*").snapshot(true))
     ///     .register(ExecutionMode::AsyncLocal)
     ///     .unwrap();
@@ -236,8 +237,8 @@ impl Reader for KeysReader {
         "KeysReader"
     }
 
-    fn trigger(&self) -> Option<crate::registration::TriggerSpec> {
-        Some(crate::registration::TriggerSpec::Keys {
+    fn trigger(&self) -> Option<crate::trigger::TriggerSpec> {
+        Some(crate::trigger::TriggerSpec::Keys {
             pattern: self.pattern.clone(),
             exact: self.no_scan,
             event_types: self.event_types.clone(),

@@ -8,7 +8,7 @@ use redis_module::{Context, ContextFlags, RedisError, RedisResult, RedisValue, T
 
 use gears_core::execution::{Execution, ExecutionStatus, Outcome};
 use gears_core::readers::Event;
-use gears_core::registration::{ExecutionMode, TriggerSpec};
+use gears_core::trigger::{ExecutionMode, TriggerSpec};
 
 use crate::cluster::mgmt::after_registration_change;
 use crate::registrations::{find_trigger, Registered};
@@ -120,7 +120,7 @@ fn describe(reg: &Registered) -> RedisValue {
             on_failure.name().into(),
             "retryInterval".into(),
             RedisValue::Integer(match on_failure {
-                gears_core::registration::FailurePolicy::Retry(d) => d.as_millis() as i64,
+                gears_core::trigger::FailurePolicy::Retry(d) => d.as_millis() as i64,
                 _ => 0,
             }),
             "consumerGroup".into(),
