@@ -33,20 +33,20 @@ impl FunctionKind {
     }
 }
 
-/// What a registered function returned, ready for the engine.
+/// What a registered function built ([`build`]'s result), ready for the engine.
 #[derive(Clone)]
-pub enum Registered {
+pub enum Built {
     /// A runnable flow.
     Flow(Arc<dyn ErasedPlan>),
     /// A registration.
     Registration(Registration),
 }
 
-impl std::fmt::Debug for Registered {
+impl std::fmt::Debug for Built {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Registered::Flow(p) => f.debug_tuple("Flow").field(&p.steps()).finish(),
-            Registered::Registration(r) => f.debug_tuple("Registration").field(r).finish(),
+            Built::Flow(p) => f.debug_tuple("Flow").field(&p.steps()).finish(),
+            Built::Registration(r) => f.debug_tuple("Registration").field(r).finish(),
         }
     }
 }
@@ -61,19 +61,19 @@ pub trait IntoRegistered {
     /// The kind of function this return type makes.
     const KIND: FunctionKind;
     /// Converts the function's return value.
-    fn into_registered(self) -> Result<Registered, GearsError>;
+    fn into_registered(self) -> Result<Built, GearsError>;
 }
 
 impl<T: Record + IntoValue, C: Chain<Out = T>> IntoRegistered for GearsBuilder<T, C> {
     const KIND: FunctionKind = FunctionKind::Flow;
-    fn into_registered(self) -> Result<Registered, GearsError> {
-        Ok(Registered::Flow(Arc::new(self.build())))
+    fn into_registered(self) -> Result<Built, GearsError> {
+        Ok(Built::Flow(Arc::new(self.build())))
     }
 }
 
 impl<R: IntoRegistered, E: std::fmt::Display> IntoRegistered for Result<R, E> {
     const KIND: FunctionKind = R::KIND;
-    fn into_registered(self) -> Result<Registered, GearsError> {
+    fn into_registered(self) -> Result<Built, GearsError> {
         self.map_err(|e| GearsError::Invalid(e.to_string()))?
             .into_registered()
     }
@@ -81,8 +81,8 @@ impl<R: IntoRegistered, E: std::fmt::Display> IntoRegistered for Result<R, E> {
 
 impl IntoRegistered for Registration {
     const KIND: FunctionKind = FunctionKind::Registration;
-    fn into_registered(self) -> Result<Registered, GearsError> {
-        Ok(Registered::Registration(self))
+    fn into_registered(self) -> Result<Built, GearsError> {
+        Ok(Built::Registration(self))
     }
 }
 
@@ -122,7 +122,7 @@ pub struct FunctionEntry {
     /// Whether it takes `ARGS` (registrations that do are registered with `RG.REGISTER`).
     pub takes_args: bool,
     /// Calls the function with the `ARGS` of the request.
-    pub build: fn(&[String]) -> Result<Registered, GearsError>,
+    pub build: fn(&[String]) -> Result<Built, GearsError>,
 }
 
 /// Every function registered in the running binary.
@@ -142,7 +142,7 @@ pub fn find(name: &str) -> Option<&'static FunctionEntry> {
 }
 
 /// Builds the registered function `name` with `args`; unknown names are a clear error.
-pub fn build(name: &str, args: &[String]) -> Result<Registered, GearsError> {
+pub fn build(name: &str, args: &[String]) -> Result<Built, GearsError> {
     let entry =
         find(name).ok_or_else(|| GearsError::Invalid(format!("unknown function '{name}'")))?;
     std::panic::catch_unwind(|| (entry.build)(args)).unwrap_or_else(|panic| {

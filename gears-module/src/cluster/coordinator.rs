@@ -31,7 +31,7 @@ use gears_core::executor::{Lane, OnDone};
 use gears_core::host::{Host, Topology};
 use gears_core::plan::{RouteCx, RunOptions, ShardRunState, StageCall, StageInbox, DEFAULT_BATCH};
 use gears_core::readers::Event;
-use gears_core::registry::{self, ErasedPlan, Registered};
+use gears_core::registry::{self, Built, ErasedPlan};
 use gears_core::StepStats;
 
 use super::topology::{topology_of, View};
@@ -450,8 +450,8 @@ impl Runs {
             topology_of(&start.shards, me)
         };
         let plan = match registry::build(&start.function, &start.args) {
-            Ok(Registered::Flow(plan)) if !start.registration => Ok(plan),
-            Ok(Registered::Registration(r)) if start.registration => Ok(r.plan),
+            Ok(Built::Flow(plan)) if !start.registration => Ok(plan),
+            Ok(Built::Registration(r)) if start.registration => Ok(r.plan),
             Ok(_) => Err(format!(
                 "'{}' is not the same kind of function on this shard",
                 start.function

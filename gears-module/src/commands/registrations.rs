@@ -293,7 +293,7 @@ pub(crate) fn rg_register(ctx: &Context, args: Vec<String>) -> RedisResult {
     };
     let entry = gears_core::registry::find(function)
         .ok_or_else(|| RedisError::String(format!("ERR unknown function '{function}'")))?;
-    let gears_core::registry::Registered::Registration(registration) =
+    let gears_core::registry::Built::Registration(registration) =
         gears_core::registry::build(function, fargs)?
     else {
         return Err(RedisError::String(format!(
