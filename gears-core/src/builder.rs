@@ -7,9 +7,9 @@ use std::sync::Arc;
 use crate::error::GearsError;
 use crate::host::Host;
 use crate::plan::{Plan, RunResult};
-use crate::plumbing::chain::{seal, Chain, Identity};
+use crate::plumbing::chain::{seal, Chain, Identity, PerRecord, Then};
 use crate::plumbing::exchange::{ExchangeSource, ExchangeStage, Router, ToInitiator};
-use crate::plumbing::nodes::{BatchOp, FoldNode, FoldOp, OpNode, ParNode, ParOp};
+use crate::plumbing::nodes::{BatchOp, FoldNode, FoldOp, OpNode, ParNode};
 use crate::plumbing::pull::{Node, StepId, StepInfo};
 use crate::plumbing::stage::StageRunner;
 use crate::readers::{Reader, ReaderNode};
@@ -117,19 +117,15 @@ impl<T: Send + 'static, C: Chain<Out = T>> GearsBuilder<T, C> {
         self.steps.len() - 1
     }
 
-    /// Extends the fused chain with one per-record step.
-    pub(crate) fn then<U, D>(
-        mut self,
-        kind: &'static str,
-        make: impl FnOnce(C, StepId) -> D,
-    ) -> GearsBuilder<U, D>
-    where
-        U: Send + 'static,
-        D: Chain<In = C::In, Out = U>,
-    {
-        let step = self.next_step(kind);
+    /// Extends the fused chain with the per-record step `op`.
+    pub(crate) fn then<S: PerRecord<T>>(mut self, op: S) -> GearsBuilder<S::Out, Then<C, S>> {
+        let step = self.next_step(op.kind());
         GearsBuilder {
-            chain: make(self.chain, step),
+            chain: Then {
+                prev: self.chain,
+                op,
+                step,
+            },
             head: self.head,
             stages: self.stages,
             steps: self.steps,
@@ -182,14 +178,13 @@ impl<T: Send + 'static, C: Chain<Out = T>> GearsBuilder<T, C> {
         })
     }
 
-    /// Appends a per-record step that runs on rayon's pool.
-    pub(crate) fn par_op<U: Send + 'static, Op: ParOp<T, U>>(self, op: Op) -> GearsBuilder<U> {
-        self.seal().push_node(Op::KIND, |prev, step| {
+    /// Appends the per-record step `op` as a node of its own, run on rayon's pool.
+    pub(crate) fn par_then<S: PerRecord<T>>(self, op: S) -> GearsBuilder<S::Out> {
+        self.seal().push_node(op.kind(), |prev, step| {
             Arc::new(ParNode {
                 prev,
                 op: Arc::new(op),
                 step,
-                _io: PhantomData,
             })
         })
     }

@@ -62,11 +62,11 @@ pub use plumbing::pull::{StepInfo, StepStats};
 /// of [`GearsBuilder`], like an iterator adapter) and run as one loop per record. These are
 /// the chain's types as builder types name them.
 pub mod chain {
-    pub use crate::ops::filter::{Filter, TryFilter};
-    pub use crate::ops::flat_map::{FlatMap, TryFlatMap};
-    pub use crate::ops::for_each::{ForEach, TryForEach};
-    pub use crate::ops::map::{Map, TryMap};
-    pub use crate::plumbing::chain::{Chain, Identity};
+    pub use crate::ops::filter::Filter;
+    pub use crate::ops::flat_map::FlatMap;
+    pub use crate::ops::for_each::ForEach;
+    pub use crate::ops::map::Map;
+    pub use crate::plumbing::chain::{Chain, Identity, PerRecord, PlainFn, Then};
 }
 
 #[doc(hidden)]

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use rayon::prelude::*;
 use smallvec::SmallVec;
 
-use super::chain::{drive_chain, Chain};
+use super::chain::{drive_chain, Chain, PerRecord};
 use super::pull::{guarded, Node, Pull, StageCx, StageInput, StepId};
 use crate::error::{GearsError, StepError};
 
@@ -77,62 +77,55 @@ impl<I: Send, O: Send, Op: BatchOp<I, O>> Pull<O> for OpPull<I, O, Op> {
     }
 }
 
-/// A step applied to each record independently, safe to run on several threads.
-pub(crate) trait ParOp<I, O>: Send + Sync + 'static {
-    const KIND: &'static str;
-    fn call(&self, item: I, out: &mut SmallVec<[O; 1]>) -> Result<(), String>;
-}
-
-pub(crate) struct ParNode<I, O, Op> {
+/// A per-record step run on rayon's pool (`par_map`, `par_filter`, `par_flat_map`), record
+/// order kept.
+pub(crate) struct ParNode<I, S> {
     pub(crate) prev: Arc<dyn Node<I>>,
-    pub(crate) op: Arc<Op>,
+    pub(crate) op: Arc<S>,
     pub(crate) step: StepId,
-    pub(crate) _io: PhantomData<fn(I) -> O>,
 }
 
-struct ParPull<I, O, Op> {
+struct ParPull<I, S> {
     prev: Box<dyn Pull<I>>,
-    op: Arc<Op>,
+    op: Arc<S>,
     buf: Vec<I>,
     step: StepId,
-    _o: PhantomData<fn() -> O>,
 }
 
-impl<I, O, Op> Node<O> for ParNode<I, O, Op>
-where
-    I: Send + 'static,
-    O: Send + 'static,
-    Op: ParOp<I, O>,
-{
-    fn open(&self, input: &mut StageInput) -> Result<Box<dyn Pull<O>>, GearsError> {
+impl<I: Send + 'static, S: PerRecord<I>> Node<S::Out> for ParNode<I, S> {
+    fn open(&self, input: &mut StageInput) -> Result<Box<dyn Pull<S::Out>>, GearsError> {
         Ok(Box::new(ParPull {
             prev: self.prev.open(input)?,
             op: self.op.clone(),
             buf: Vec::new(),
             step: self.step,
-            _o: PhantomData,
         }))
     }
 }
 
-impl<I: Send, O: Send, Op: ParOp<I, O>> Pull<O> for ParPull<I, O, Op> {
-    fn pull(&mut self, cx: &mut StageCx<'_>, out: &mut Vec<O>) -> Result<bool, GearsError> {
+impl<I: Send + 'static, S: PerRecord<I>> Pull<S::Out> for ParPull<I, S> {
+    fn pull(&mut self, cx: &mut StageCx<'_>, out: &mut Vec<S::Out>) -> Result<bool, GearsError> {
         let more = self.prev.pull(cx, &mut self.buf)?;
         let clock = cx.clock();
         let before = out.len();
         let op = &*self.op;
         let host = cx.host.clone();
         let call = |item| {
-            let mut produced = SmallVec::new();
-            match catch_unwind(AssertUnwindSafe(|| op.call(item, &mut produced))) {
+            let at = Cell::new(op.kind());
+            let mut produced = SmallVec::<[S::Out; 1]>::new();
+            let mut emit = |record| {
+                produced.push(record);
+                Ok(())
+            };
+            match catch_unwind(AssertUnwindSafe(|| op.apply(item, &at, &mut emit))) {
                 Ok(Ok(())) => Ok(produced),
-                Ok(Err(message)) => Err(StepError::new(Op::KIND, message)),
-                Err(panic) => Err(StepError::panicked(Op::KIND, panic)),
+                Ok(Err(message)) => Err(StepError::new(at.get(), message)),
+                Err(panic) => Err(StepError::panicked(at.get(), panic)),
             }
         };
         // A thread-bound host (a `sync` execution inside a Redis callback) must not be used
         // from rayon's threads: run the step on this thread instead.
-        let results: Vec<Result<SmallVec<[O; 1]>, StepError>> = if host.thread_bound() {
+        let results: Vec<Result<SmallVec<[S::Out; 1]>, StepError>> = if host.thread_bound() {
             self.buf.drain(..).map(call).collect()
         } else {
             self.buf
@@ -238,5 +231,91 @@ where
         cx.book(self.step, out.len() - before, clock);
         self.done = true;
         Ok(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::prelude::*;
+    use crate::testing::MemoryHost;
+
+    #[test]
+    fn par_map_keeps_order_and_catches_panics() {
+        let host = MemoryHost::new();
+        let out = GearsBuilder::new(IterReader::new(|_| 0..10_000u64))
+            .par_map(|x| if x == 5 { panic!("five") } else { x + 1 })
+            .run(&host);
+        let expected: Vec<u64> = (0..10_000u64).filter(|&x| x != 5).map(|x| x + 1).collect();
+        assert_eq!(out.results, expected);
+        assert_eq!(out.errors.len(), 1);
+    }
+
+    /// A host usable only from the thread that created it, like a `sync` execution's.
+    #[derive(Clone)]
+    struct ThreadBound {
+        inner: MemoryHost,
+        owner: std::thread::ThreadId,
+    }
+
+    impl crate::host::Host for ThreadBound {
+        fn topology(&self) -> crate::host::Topology {
+            self.inner.topology()
+        }
+        fn scan(
+            &self,
+            p: &str,
+            c: u64,
+            n: usize,
+        ) -> Result<crate::host::ScanPage, crate::error::HostError> {
+            self.inner.scan(p, c, n)
+        }
+        fn read_keys(
+            &self,
+            k: &[String],
+            v: bool,
+        ) -> Result<Vec<(KeyType, Option<KeyValue>)>, crate::error::HostError> {
+            self.inner.read_keys(k, v)
+        }
+        fn stream_range(
+            &self,
+            k: &str,
+            a: StreamId,
+            n: usize,
+        ) -> Result<Vec<crate::host::StreamEntry>, crate::error::HostError> {
+            self.inner.stream_range(k, a, n)
+        }
+        fn call(&self, args: &[&str]) -> Result<Value, crate::error::HostError> {
+            assert_eq!(
+                std::thread::current().id(),
+                self.owner,
+                "used from another thread"
+            );
+            self.inner.call(args)
+        }
+        fn send(&self, s: &ShardId, p: Vec<u8>) -> Result<(), crate::error::HostError> {
+            self.inner.send(s, p)
+        }
+        fn log(&self, l: crate::host::LogLevel, m: &str) {
+            self.inner.log(l, m)
+        }
+        fn thread_bound(&self) -> bool {
+            true
+        }
+    }
+
+    #[test]
+    fn parallel_steps_stay_on_a_thread_bound_hosts_thread() {
+        let host = ThreadBound {
+            inner: MemoryHost::new(),
+            owner: std::thread::current().id(),
+        };
+        let out = GearsBuilder::new(IterReader::new(|_| 0..5000u64))
+            .par_map(|x| {
+                crate::context::call(&["PING"]).unwrap();
+                x
+            })
+            .run(&host);
+        assert!(out.errors.is_empty(), "{:?}", out.errors.first());
+        assert_eq!(out.results.len(), 5000);
     }
 }
