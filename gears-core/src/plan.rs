@@ -12,8 +12,8 @@ use crate::codec::decode_batch;
 use crate::error::{GearsError, StepError};
 use crate::event::Event;
 use crate::host::{Host, Topology};
-use crate::plumbing::pull::{StepInfo, StepStats};
-use crate::plumbing::stage::{self, StageRunner};
+use crate::plumbing::pull::{StageInput, StepInfo, StepStats};
+use crate::plumbing::stage::{self, Shard, StageRunner};
 pub use crate::plumbing::stage::{
     RouteCx, RunOptions, ShardRunState, StageCall, StageInbox, StageOutput, DEFAULT_BATCH,
     DEFAULT_MESSAGE_BYTES,
@@ -165,17 +165,20 @@ impl<T: Record> Plan<T> {
         let last = self.stages.len().saturating_sub(1);
         for stage in 0..self.stages.len() {
             let keep = keep_results || stage < last;
-            let call = StageCall {
-                stage,
-                host: &host,
+            let input = StageInput {
+                host: host.clone(),
                 event: event.take(),
-                inbox: std::mem::take(&mut inbox),
+                inbox: (stage > 0).then(|| std::mem::take(&mut inbox).inner),
                 initiator: true,
+            };
+            let on = Shard {
+                host: &host,
                 route,
                 options,
                 state: &mut state,
+                keep_output: keep,
             };
-            let output = stage::run_stage(&self.stages, call, keep)?;
+            let output = stage::run_stage(&self.stages, stage, input, on)?;
             if keep {
                 inbox.add_local(output);
             }
@@ -231,7 +234,7 @@ impl<T: Record> Plan<T> {
     /// # Ok::<(), gears::error::GearsError>(())
     /// ```
     pub fn run_stage(&self, call: StageCall<'_>) -> Result<StageOutput, GearsError> {
-        stage::run_stage(&self.stages, call, true)
+        call.run(&self.stages)
     }
 
     /// Decodes what the initiator received from the last stage: the run's results.
@@ -452,38 +455,20 @@ mod tests {
             snapshot: None,
         };
         let options = RunOptions::default();
+        let effects = |key: &str, key_type| {
+            plan.run_for_effects(host.clone(), Some(event(key, key_type)), &options)
+                .unwrap()
+        };
+        let one_error = |run: RunResult<String>, text: &str| {
+            assert_eq!(run.errors.len(), 1, "{:?}", run.errors);
+            assert!(run.errors[0].to_string().contains(text), "{:?}", run.errors);
+        };
         let before = SEEN.load(Ordering::Relaxed);
-        let ok = plan
-            .run_for_effects(host.clone(), Some(event("user:1", KeyType::Hash)), &options)
-            .unwrap();
+        let ok = effects("user:1", KeyType::Hash);
         assert!(ok.errors.is_empty(), "{:?}", ok.errors);
         assert_eq!(SEEN.load(Ordering::Relaxed) - before, 1);
-        let bad = plan
-            .run_for_effects(
-                host.clone(),
-                Some(event("user:bad", KeyType::Hash)),
-                &options,
-            )
-            .unwrap();
-        assert_eq!(bad.errors.len(), 1);
-        assert!(
-            bad.errors[0].to_string().contains("bad key"),
-            "{:?}",
-            bad.errors
-        );
-        let boom = plan
-            .run_for_effects(
-                host.clone(),
-                Some(event("user:boom", KeyType::Hash)),
-                &options,
-            )
-            .unwrap();
-        assert_eq!(boom.errors.len(), 1);
-        assert!(
-            boom.errors[0].to_string().contains("boom"),
-            "{:?}",
-            boom.errors
-        );
+        one_error(effects("user:bad", KeyType::Hash), "bad key");
+        one_error(effects("user:boom", KeyType::Hash), "boom");
         // Kept results: the ordinary path, same outcome.
         let full = plan
             .run_with(
@@ -496,9 +481,7 @@ mod tests {
         assert!(!full.stats.is_empty());
         // An event without the key's type: the reader reads the key first (ordinary path).
         let seen = SEEN.load(Ordering::Relaxed);
-        let gone = plan
-            .run_for_effects(host, Some(event("user:2", KeyType::Empty)), &options)
-            .unwrap();
+        let gone = effects("user:2", KeyType::Empty);
         assert!(gone.errors.is_empty());
         assert_eq!(SEEN.load(Ordering::Relaxed), seen + 1);
     }

@@ -157,41 +157,58 @@ impl std::fmt::Debug for StageCall<'_> {
     }
 }
 
-/// Runs `call` over the stages of a plan; `keep_output: false` drops the stage's local output
-/// (the final stage of a run for effects).
+impl StageCall<'_> {
+    /// Runs the call's stage of `stages`.
+    pub(crate) fn run(self, stages: &[Arc<dyn StageRunner>]) -> Result<StageOutput, GearsError> {
+        let input = StageInput {
+            host: self.host.clone(),
+            event: self.event,
+            inbox: (self.stage > 0).then_some(self.inbox.inner),
+            initiator: self.initiator,
+        };
+        let on = Shard {
+            host: self.host,
+            route: self.route,
+            options: self.options,
+            state: self.state,
+            keep_output: true,
+        };
+        run_stage(stages, self.stage, input, on)
+    }
+}
+
+/// The shard a stage runs on, apart from what the stage reads.
+pub(crate) struct Shard<'a> {
+    pub(crate) host: &'a Arc<dyn Host>,
+    pub(crate) route: &'a RouteCx,
+    pub(crate) options: &'a RunOptions,
+    pub(crate) state: &'a mut ShardRunState,
+    /// `false`: the stage's local output is dropped (the final stage of a run for effects).
+    pub(crate) keep_output: bool,
+}
+
+/// Runs stage `stage` of `stages` over `input` on shard `on`. Local runs build `input`
+/// themselves rather than a [`StageCall`]: moving the event through one more value costs the
+/// per-event path of `sync` registrations a copy.
+#[inline(always)]
 pub(crate) fn run_stage(
     stages: &[Arc<dyn StageRunner>],
-    call: StageCall<'_>,
-    keep_output: bool,
+    stage: usize,
+    input: StageInput,
+    on: Shard<'_>,
 ) -> Result<StageOutput, GearsError> {
-    let StageCall {
-        stage,
-        host,
-        event,
-        inbox,
-        initiator,
-        route,
-        options,
-        state,
-    } = call;
     let runner = stages
         .get(stage)
         .ok_or_else(|| GearsError::Invalid(format!("plan has no stage {stage}")))?;
-    let _current = context::enter(host);
-    let input = StageInput {
-        host: host.clone(),
-        event,
-        inbox: if stage == 0 { None } else { Some(inbox.inner) },
-        initiator,
-    };
+    let _current = context::enter(on.host);
     let mut cx = StageCx {
-        host,
-        errors: &mut state.errors,
-        stats: &mut state.stats,
-        profile: options.profile,
-        abort: &options.abort,
-        batch: options.batch.max(1),
-        keep_output,
+        host: on.host,
+        errors: &mut on.state.errors,
+        stats: &mut on.state.stats,
+        profile: on.options.profile,
+        abort: &on.options.abort,
+        batch: on.options.batch.max(1),
+        keep_output: on.keep_output,
     };
-    runner.run(input, &mut cx, route)
+    runner.run(input, &mut cx, on.route)
 }
