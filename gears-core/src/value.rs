@@ -136,23 +136,27 @@ impl<A: IntoValue, B: IntoValue, C: IntoValue> IntoValue for (A, B, C) {
     }
 }
 
+/// A map as Redis replies one: a flat array of keys and values.
+pub(crate) fn flat_pairs<K: IntoValue, V: IntoValue>(
+    pairs: impl IntoIterator<Item = (K, V)>,
+) -> Value {
+    Value::Array(
+        pairs
+            .into_iter()
+            .flat_map(|(k, v)| [k.into_value(), v.into_value()])
+            .collect(),
+    )
+}
+
 impl<K: IntoValue, V: IntoValue> IntoValue for BTreeMap<K, V> {
     fn into_value(self) -> Value {
-        Value::Array(
-            self.into_iter()
-                .flat_map(|(k, v)| [k.into_value(), v.into_value()])
-                .collect(),
-        )
+        flat_pairs(self)
     }
 }
 
 impl<K: IntoValue, V: IntoValue> IntoValue for HashMap<K, V> {
     fn into_value(self) -> Value {
-        Value::Array(
-            self.into_iter()
-                .flat_map(|(k, v)| [k.into_value(), v.into_value()])
-                .collect(),
-        )
+        flat_pairs(self)
     }
 }
 

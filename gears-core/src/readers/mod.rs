@@ -5,6 +5,7 @@ mod command;
 mod iter;
 mod keys;
 mod keys_only;
+mod scan;
 mod shards_id;
 mod stream;
 

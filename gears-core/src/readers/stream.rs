@@ -2,7 +2,7 @@ use super::{Once, Reader, ReaderCx, ReaderRun};
 use crate::error::GearsError;
 use crate::event::Event;
 use crate::host::{Host, StreamId};
-use crate::value::{IntoValue, Value};
+use crate::value::{flat_pairs, IntoValue, Value};
 
 /// One stream entry with its stream's key: the record of [`StreamReader`].
 #[derive(Debug, Clone, PartialEq, Eq, bincode::Encode, bincode::Decode)]
@@ -27,13 +27,10 @@ impl StreamRecord {
 
 impl IntoValue for StreamRecord {
     fn into_value(self) -> Value {
-        Value::Array(vec![
-            Value::bulk("key"),
-            Value::bulk(self.key),
-            Value::bulk("id"),
-            Value::bulk(self.id.to_string()),
-            Value::bulk("value"),
-            self.fields.into_value(),
+        flat_pairs([
+            ("key", Value::bulk(self.key)),
+            ("id", Value::bulk(self.id.to_string())),
+            ("value", self.fields.into_value()),
         ])
     }
 }
