@@ -4,16 +4,18 @@
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use crate::chain::{seal, Chain, Identity};
+use crate::error::GearsError;
 use crate::host::Host;
-use crate::ops::{BatchOp, FoldNode, FoldOp, OpNode, ParNode, ParOp};
-use crate::pipeline::{Node, StepId, StepInfo};
-use crate::plan::{
-    ExchangeSource, ExchangeStage, Plan, Router, RunResult, StageRunner, ToInitiator,
-};
+use crate::plan::{Plan, RunResult};
+use crate::plumbing::chain::{seal, Chain, Identity, PerRecord, Then};
+use crate::plumbing::exchange::{ExchangeSource, ExchangeStage, Router, ToInitiator};
+use crate::plumbing::nodes::{BatchOp, FoldNode, FoldOp, OpNode, ParNode};
+use crate::plumbing::pull::{Node, StepId, StepInfo};
+use crate::plumbing::stage::StageRunner;
 use crate::readers::{Reader, ReaderNode};
 use crate::record::Record;
-use crate::registration::TriggerSpec;
+use crate::trigger::{ExecutionMode, Registration, TriggerSpec};
+use crate::value::IntoValue;
 
 /// A typed flow: a reader followed by steps. The record type changes at each step, so feeding
 /// a step the wrong type does not compile.
@@ -115,19 +117,15 @@ impl<T: Send + 'static, C: Chain<Out = T>> GearsBuilder<T, C> {
         self.steps.len() - 1
     }
 
-    /// Extends the fused chain with one per-record step.
-    pub(crate) fn then<U, D>(
-        mut self,
-        kind: &'static str,
-        make: impl FnOnce(C, StepId) -> D,
-    ) -> GearsBuilder<U, D>
-    where
-        U: Send + 'static,
-        D: Chain<In = C::In, Out = U>,
-    {
-        let step = self.next_step(kind);
+    /// Extends the fused chain with the per-record step `op`.
+    pub(crate) fn then<S: PerRecord<T>>(mut self, op: S) -> GearsBuilder<S::Out, Then<C, S>> {
+        let step = self.next_step(op.kind());
         GearsBuilder {
-            chain: make(self.chain, step),
+            chain: Then {
+                prev: self.chain,
+                op,
+                step,
+            },
             head: self.head,
             stages: self.stages,
             steps: self.steps,
@@ -165,16 +163,6 @@ impl<T: Send + 'static, C: Chain<Out = T>> GearsBuilder<T, C> {
         }
     }
 
-    /// What can fire a registration of this flow (from its reader).
-    pub(crate) fn trigger_spec(&self) -> Option<TriggerSpec> {
-        self.trigger.clone()
-    }
-
-    /// The reader's name.
-    pub(crate) fn reader_name(&self) -> &'static str {
-        self.reader
-    }
-
     /// Appends a per-batch step; `make` builds one instance per stage run.
     pub(crate) fn batch_op<U: Send + 'static, Op: BatchOp<T, U>>(
         self,
@@ -190,14 +178,13 @@ impl<T: Send + 'static, C: Chain<Out = T>> GearsBuilder<T, C> {
         })
     }
 
-    /// Appends a per-record step that runs on rayon's pool.
-    pub(crate) fn par_op<U: Send + 'static, Op: ParOp<T, U>>(self, op: Op) -> GearsBuilder<U> {
-        self.seal().push_node(Op::KIND, |prev, step| {
+    /// Appends the per-record step `op` as a node of its own, run on rayon's pool.
+    pub(crate) fn par_then<S: PerRecord<T>>(self, op: S) -> GearsBuilder<S::Out> {
+        self.seal().push_node(op.kind(), |prev, step| {
             Arc::new(ParNode {
                 prev,
                 op: Arc::new(op),
                 step,
-                _io: PhantomData,
             })
         })
     }
@@ -300,5 +287,41 @@ impl<T: Record, C: Chain<Out = T>> GearsBuilder<T, C> {
     /// ```
     pub fn run<H: Host + Clone + 'static>(self, host: &H) -> RunResult<T> {
         self.build().run(host)
+    }
+}
+
+impl<T: Record + IntoValue, C: Chain<Out = T>> GearsBuilder<T, C> {
+    /// Turns the flow into a registration fired by its reader's events, running in `mode`.
+    ///
+    /// Only readers with events can be registered (`KeysReader`, `StreamReader`,
+    /// `CommandReader`).
+    ///
+    /// ```
+    /// # use gears_core as gears;
+    /// use gears::prelude::*;
+    /// let reg = GearsBuilder::new(KeysReader::new("user:*").event_types(["hset"]))
+    ///     .map(|r| r.key)
+    ///     .register(ExecutionMode::AsyncLocal)
+    ///     .unwrap();
+    /// assert!(reg.trigger.accepts_key_event("user:1", "hset", KeyType::Hash));
+    /// assert!(!reg.trigger.accepts_key_event("user:1", "del", KeyType::Empty));
+    /// assert!(GearsBuilder::new(KeysOnlyReader::new("*")).register(ExecutionMode::Sync).is_err());
+    /// ```
+    pub fn register(self, mode: ExecutionMode) -> Result<Registration, GearsError> {
+        let trigger = self.trigger.clone().ok_or_else(|| GearsError::Reader {
+            reader: self.reader,
+            message: "has no events: only KeysReader, StreamReader and CommandReader flows can be registered"
+                .into(),
+        })?;
+        if mode == ExecutionMode::Sync && matches!(trigger, TriggerSpec::Stream { .. }) {
+            return Err(GearsError::Invalid(
+                "StreamReader registrations run in the background (async_local): sync is not supported".into(),
+            ));
+        }
+        Ok(Registration {
+            plan: Arc::new(self.build()),
+            trigger,
+            mode,
+        })
     }
 }

@@ -6,7 +6,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::host::ShardId;
-use crate::pipeline::{StepInfo, StepStats};
+use crate::plumbing::pull::{StepInfo, StepStats};
 use crate::value::Value;
 
 /// `<40-character shard id>-<counter>`, as RedisGears 1.x.

@@ -16,11 +16,11 @@ use crossbeam::channel::{unbounded, Receiver, Sender};
 use crossbeam::queue::SegQueue;
 
 use crate::error::{GearsError, StepError};
+use crate::event::Event;
 use crate::execution::{Execution, ExecutionStatus, Outcome};
 use crate::host::Host;
+use crate::plan::ErasedPlan;
 use crate::plan::RunOptions;
-use crate::readers::Event;
-use crate::registry::ErasedPlan;
 
 /// The work of one execution. It should check [`Execution::abort_requested`] (or run with its
 /// abort flag) between batches.

@@ -8,7 +8,11 @@
 //! - [`GearsBuilder`]: a reader, then typed steps (`map`, `filter`, `group_by`, `count`, …);
 //!   one file per operator under `ops/`.
 //! - [`plan`]: a flow split into stages at its global steps (`collect`, `repartition` and the
-//!   operations built on them); a stage runs as a pull chain over batches of records.
+//!   operations built on them); a stage runs as a pull chain over batches of records. How
+//!   stages, exchanges, fused chains and nodes run is the private `plumbing/`, apart from
+//!   the user API.
+//! - [`readers`]: where records come from; [`trigger`]: what fires a registration;
+//!   [`event`]: what fired it.
 //! - [`codec`]: records cross shards in bincode-2 batches with a versioned header.
 //! - [`distributed`]: the cluster coordinator (stages on every shard, reliable messages,
 //!   barriers, timeouts) behind a small transport trait: the Redis Cluster bus in
@@ -33,31 +37,44 @@
 #![forbid(unsafe_code)]
 
 pub mod builder;
-pub mod chain;
 pub mod codec;
 pub mod context;
 pub mod distributed;
 pub mod error;
+pub mod event;
 pub mod execution;
 pub mod executor;
+pub mod glob;
 pub mod host;
 mod ops;
-mod pipeline;
 pub mod plan;
+mod plumbing;
 pub mod readers;
 pub mod record;
-pub mod registration;
 pub mod registry;
 pub mod slot;
 pub mod testing;
+pub mod trigger;
 pub mod value;
 
 pub use builder::GearsBuilder;
-pub use pipeline::{StepInfo, StepStats};
+pub use plumbing::pull::{StepInfo, StepStats};
+
+/// Fusion of per-record steps: consecutive `map`, `filter`, `flat_map` and `for_each` steps
+/// are composed at compile time into one [`Chain`](chain::Chain) (the second type parameter
+/// of [`GearsBuilder`], like an iterator adapter) and run as one loop per record. These are
+/// the chain's types as builder types name them.
+pub mod chain {
+    pub use crate::ops::filter::Filter;
+    pub use crate::ops::flat_map::FlatMap;
+    pub use crate::ops::for_each::ForEach;
+    pub use crate::ops::map::Map;
+    pub use crate::plumbing::chain::{Chain, Identity, PerRecord, PlainFn, Then};
+}
 
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::pipeline::StageCx;
+    pub use crate::plumbing::pull::StageCx;
 }
 
 /// Everything a flow author needs, in one `use`.
@@ -71,7 +88,7 @@ pub mod prelude {
         SliceReader, StreamReader, StreamRecord,
     };
     pub use crate::record::{PartitionKey, Record};
-    pub use crate::registration::{ExecutionMode, FailurePolicy, Registration};
     pub use crate::registry::Flow;
+    pub use crate::trigger::{ExecutionMode, FailurePolicy, Registration};
     pub use crate::value::{IntoValue, Value};
 }

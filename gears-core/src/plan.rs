@@ -1,63 +1,25 @@
-//! Plans: a flow split into stages at its global steps, and how a shard runs one stage.
+//! Plans: a flow split into stages at its global steps, ready to run on one host or, stage by
+//! stage, on the shards of a cluster (the running itself is the plumbing's).
 //!
 //! A stage ends at an exchange (`collect`, `repartition`, or the implicit final collect to the
 //! shard that started the execution). Records that stay on the shard are handed over as typed
 //! vectors; records for other shards are encoded in batches by [`crate::codec`].
 
-use std::any::Any;
 use std::marker::PhantomData;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use crate::chain::{drive_chain, drive_one, Chain};
-use crate::codec::{decode_batch, BatchEncoder};
-use crate::context;
+use crate::codec::decode_batch;
 use crate::error::{GearsError, StepError};
+use crate::event::Event;
 use crate::host::{Host, Topology};
-use crate::pipeline::{drain, Inbox, Node, Pull, StageCx, StageInput, StepId, StepInfo, StepStats};
-use crate::readers::Event;
-use crate::record::{PartitionKey, Record};
-
-/// Default number of records a step handles per batch.
-pub const DEFAULT_BATCH: usize = 1024;
-/// Default payload size at which a cross-shard batch is closed.
-pub const DEFAULT_MESSAGE_BYTES: usize = 32 * 1024;
-
-/// How to run a plan.
-#[derive(Debug, Clone)]
-pub struct RunOptions {
-    /// Records per batch.
-    pub batch: usize,
-    /// Measure per-step durations.
-    pub profile: bool,
-    /// Set to abort the run between batches.
-    pub abort: Arc<AtomicBool>,
-    /// Payload bytes per cross-shard batch.
-    pub message_bytes: usize,
-}
-
-impl RunOptions {
-    /// Default options for a run that `abort` can stop, profiled or not.
-    pub fn for_execution(abort: Arc<AtomicBool>, profile: bool) -> Self {
-        Self {
-            batch: DEFAULT_BATCH,
-            profile,
-            abort,
-            message_bytes: DEFAULT_MESSAGE_BYTES,
-        }
-    }
-}
-
-impl Default for RunOptions {
-    fn default() -> Self {
-        Self {
-            batch: DEFAULT_BATCH,
-            profile: false,
-            abort: Arc::new(AtomicBool::new(false)),
-            message_bytes: DEFAULT_MESSAGE_BYTES,
-        }
-    }
-}
+use crate::plumbing::pull::{StageInput, StepInfo, StepStats};
+use crate::plumbing::stage::{self, Shard, StageRunner};
+pub use crate::plumbing::stage::{
+    RouteCx, RunOptions, ShardRunState, StageCall, StageInbox, StageOutput, DEFAULT_BATCH,
+    DEFAULT_MESSAGE_BYTES,
+};
+use crate::record::Record;
+use crate::value::{IntoValue, Value};
 
 /// The outcome of a run: results and the errors of user code (records dropped on the way).
 #[derive(Debug, Clone, PartialEq)]
@@ -74,254 +36,6 @@ impl<T> RunResult<T> {
     /// `(results, errors)`, as RedisGears 1.x replies.
     pub fn into_parts(self) -> (Vec<T>, Vec<StepError>) {
         (self.results, self.errors)
-    }
-}
-
-/// Where a stage's records go, and the shard that collects.
-#[derive(Debug, Clone)]
-pub struct RouteCx {
-    /// The topology, seen from the running shard.
-    pub topology: Topology,
-    /// Index of the shard that started the execution.
-    pub initiator: usize,
-    /// Payload bytes per cross-shard batch.
-    pub message_bytes: usize,
-}
-
-/// What one stage run on one shard produced.
-pub struct StageOutput {
-    local: Box<dyn Any + Send>,
-    /// Encoded batches for other shards: `(shard index, batch)`.
-    pub remote: Vec<(usize, Vec<u8>)>,
-}
-
-impl std::fmt::Debug for StageOutput {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StageOutput")
-            .field("remote_batches", &self.remote.len())
-            .finish()
-    }
-}
-
-/// The records a shard received for its next stage.
-#[derive(Default)]
-pub struct StageInbox {
-    inner: Inbox,
-}
-
-impl std::fmt::Debug for StageInbox {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StageInbox")
-            .field("local_parts", &self.inner.local.len())
-            .field("remote_batches", &self.inner.remote.len())
-            .finish()
-    }
-}
-
-impl StageInbox {
-    /// Keeps the records a stage left on this shard.
-    pub fn add_local(&mut self, output: StageOutput) {
-        self.inner.local.push(output.local);
-    }
-
-    /// Adds an encoded batch received from another shard.
-    pub fn add_remote(&mut self, batch: Vec<u8>) {
-        self.inner.remote.push(batch);
-    }
-}
-
-/// A stage as the engine runs it, whatever its record type.
-pub(crate) trait StageRunner: Send + Sync {
-    fn run(
-        &self,
-        input: StageInput,
-        cx: &mut StageCx<'_>,
-        route: &RouteCx,
-    ) -> Result<StageOutput, GearsError>;
-}
-
-/// Decides the destination shard of a record at an exchange.
-pub(crate) trait Router<T>: Send + Sync + 'static {
-    const KIND: &'static str;
-    fn route(&self, record: &T, route: &RouteCx, key: &mut Vec<u8>) -> Result<usize, String>;
-}
-
-/// Everything goes to the initiator (`collect`).
-pub(crate) struct ToInitiator;
-
-impl<T> Router<T> for ToInitiator {
-    const KIND: &'static str = "collect";
-    fn route(&self, _: &T, route: &RouteCx, _: &mut Vec<u8>) -> Result<usize, String> {
-        Ok(route.initiator)
-    }
-}
-
-/// Each record goes to the owner of its key's hash slot (`repartition`).
-pub(crate) struct ByKey<F>(pub(crate) F);
-
-impl<T, K, F> Router<T> for ByKey<F>
-where
-    F: Fn(&T) -> K + Send + Sync + 'static,
-    K: PartitionKey,
-{
-    const KIND: &'static str = "repartition";
-    fn route(&self, record: &T, route: &RouteCx, key: &mut Vec<u8>) -> Result<usize, String> {
-        key.clear();
-        (self.0)(record).key_bytes(key);
-        Ok(route.topology.owner_of_key(key))
-    }
-}
-
-/// Pairs go to the owner of their first element (the key of grouping steps).
-pub(crate) struct ByPairKey;
-
-impl<K: PartitionKey, V> Router<(K, V)> for ByPairKey {
-    const KIND: &'static str = "repartition";
-    fn route(&self, record: &(K, V), route: &RouteCx, key: &mut Vec<u8>) -> Result<usize, String> {
-        key.clear();
-        record.0.key_bytes(key);
-        Ok(route.topology.owner_of_key(key))
-    }
-}
-
-pub(crate) struct ExchangeStage<C: Chain, R> {
-    pub(crate) head: Arc<dyn Node<C::In>>,
-    pub(crate) chain: Arc<C>,
-    pub(crate) router: R,
-    pub(crate) step: StepId,
-}
-
-impl<C, R> StageRunner for ExchangeStage<C, R>
-where
-    C: Chain,
-    C::Out: Record,
-    R: Router<C::Out>,
-{
-    fn run(
-        &self,
-        mut input: StageInput,
-        cx: &mut StageCx<'_>,
-        route: &RouteCx,
-    ) -> Result<StageOutput, GearsError> {
-        let shards = route.topology.len();
-        // The per-event path of `sync` registrations: one record made from the event, its
-        // effects only, on one shard, nobody reading step counters: no run to open, no batch.
-        if shards == 1 && !cx.keep_output && !cx.profile && cx.stats.is_empty() {
-            if let Some(record) = self.head.open_one(&mut input) {
-                drive_one(&*self.chain, record, cx, |_, _| Ok(()));
-                if cx.aborted() {
-                    return Err(GearsError::Aborted);
-                }
-                return Ok(StageOutput {
-                    local: Box::new(()),
-                    remote: Vec::new(),
-                });
-            }
-        }
-        let mut pull = self.head.open(&mut input)?;
-        let me = route.topology.me();
-        let mut local: Vec<C::Out> = Vec::new();
-        // One encoder slot per peer; none at all on a single shard (the per-event hot path).
-        let mut encoders: Vec<Option<BatchEncoder>> = if shards > 1 {
-            (0..shards).map(|_| None).collect()
-        } else {
-            Vec::new()
-        };
-        let mut remote = Vec::new();
-        let mut key = Vec::new();
-        let mut routed = 0usize;
-        let keep = cx.keep_output;
-        drain(&mut *pull, cx, |batch, cx| {
-            drive_chain(&*self.chain, batch, cx, Some(self.step), |record, at| {
-                routed += 1;
-                if shards == 1 {
-                    if keep {
-                        local.push(record);
-                    }
-                    return Ok(());
-                }
-                at.set(R::KIND);
-                let dest = self.router.route(&record, route, &mut key)?;
-                if dest == me {
-                    local.push(record);
-                    return Ok(());
-                }
-                let encoder =
-                    encoders[dest].get_or_insert_with(|| BatchEncoder::new(route.message_bytes));
-                if let Some(full) = encoder.push(&record).map_err(|e| e.to_string())? {
-                    remote.push((dest, full));
-                }
-                Ok(())
-            });
-            Ok(())
-        })?;
-        for (dest, encoder) in encoders.iter_mut().enumerate() {
-            if let Some(last) = encoder.as_mut().and_then(BatchEncoder::finish) {
-                remote.push((dest, last));
-            }
-        }
-        cx.book(self.step, routed, None);
-        Ok(StageOutput {
-            // A dropped output is a unit box: no allocation.
-            local: if keep || shards > 1 {
-                Box::new(local)
-            } else {
-                Box::new(())
-            },
-            remote,
-        })
-    }
-}
-
-/// The first node of a stage after an exchange: reads what the exchange delivered.
-pub(crate) struct ExchangeSource<T> {
-    pub(crate) _t: PhantomData<fn() -> T>,
-}
-
-struct ExchangePull<T> {
-    local: Vec<std::vec::IntoIter<T>>,
-    remote: std::vec::IntoIter<Vec<u8>>,
-}
-
-impl<T: Record> Node<T> for ExchangeSource<T> {
-    fn open(&self, input: &mut StageInput) -> Result<Box<dyn Pull<T>>, GearsError> {
-        let inbox = input.inbox.take().unwrap_or_default();
-        let local = inbox
-            .local
-            .into_iter()
-            .map(|part| {
-                part.downcast::<Vec<T>>()
-                    .map(|v| v.into_iter())
-                    .map_err(|_| GearsError::Internal("exchange carried the wrong type".into()))
-            })
-            .rev() // consumed from the back
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Box::new(ExchangePull {
-            local,
-            remote: inbox.remote.into_iter(),
-        }))
-    }
-}
-
-impl<T: Record> Pull<T> for ExchangePull<T> {
-    fn pull(&mut self, cx: &mut StageCx<'_>, out: &mut Vec<T>) -> Result<bool, GearsError> {
-        while let Some(part) = self.local.last_mut() {
-            let before = out.len();
-            out.extend(part.by_ref().take(cx.batch));
-            if part.len() == 0 {
-                self.local.pop();
-            }
-            if out.len() > before {
-                return Ok(true);
-            }
-        }
-        match self.remote.next() {
-            Some(batch) => {
-                out.extend(decode_batch::<T>(&batch)?);
-                Ok(true)
-            }
-            None => Ok(false),
-        }
     }
 }
 
@@ -351,15 +65,6 @@ impl<T> std::fmt::Debug for Plan<T> {
             .field("steps", &self.steps)
             .finish()
     }
-}
-
-/// Per-shard bookkeeping of a run: errors and step counters.
-#[derive(Debug, Clone, Default)]
-pub struct ShardRunState {
-    /// Errors of user code on this shard.
-    pub errors: Vec<StepError>,
-    /// Counters per step.
-    pub stats: Vec<StepStats>,
 }
 
 impl<T: Record> Plan<T> {
@@ -460,17 +165,20 @@ impl<T: Record> Plan<T> {
         let last = self.stages.len().saturating_sub(1);
         for stage in 0..self.stages.len() {
             let keep = keep_results || stage < last;
-            let output = self.run_stage_keeping(
-                stage,
-                &host,
-                event.take(),
-                std::mem::take(&mut inbox),
-                true,
+            let input = StageInput {
+                host: host.clone(),
+                event: event.take(),
+                inbox: (stage > 0).then(|| std::mem::take(&mut inbox).inner),
+                initiator: true,
+            };
+            let on = Shard {
+                host: &host,
                 route,
                 options,
-                &mut state,
-                keep,
-            )?;
+                state: &mut state,
+                keep_output: keep,
+            };
+            let output = stage::run_stage(&self.stages, stage, input, on)?;
             if keep {
                 inbox.add_local(output);
             }
@@ -494,61 +202,39 @@ impl<T: Record> Plan<T> {
         }
     }
 
-    /// Runs stage `stage` on one shard: for shard coordinators (the in-memory cluster, the
-    /// Redis Cluster coordinator). `event` is only read by stage 0.
-    #[allow(clippy::too_many_arguments)]
-    pub fn run_stage(
-        &self,
-        stage: usize,
-        host: &Arc<dyn Host>,
-        event: Option<Event>,
-        inbox: StageInbox,
-        initiator: bool,
-        route: &RouteCx,
-        options: &RunOptions,
-        state: &mut ShardRunState,
-    ) -> Result<StageOutput, GearsError> {
-        self.run_stage_keeping(
-            stage, host, event, inbox, initiator, route, options, state, true,
-        )
-    }
-
-    /// [`run_stage`](Self::run_stage); `keep_output: false` drops the stage's local output
-    /// (the final stage of a run for effects).
-    #[allow(clippy::too_many_arguments)]
-    fn run_stage_keeping(
-        &self,
-        stage: usize,
-        host: &Arc<dyn Host>,
-        event: Option<Event>,
-        inbox: StageInbox,
-        initiator: bool,
-        route: &RouteCx,
-        options: &RunOptions,
-        state: &mut ShardRunState,
-        keep_output: bool,
-    ) -> Result<StageOutput, GearsError> {
-        let runner = self
-            .stages
-            .get(stage)
-            .ok_or_else(|| GearsError::Invalid(format!("plan has no stage {stage}")))?;
-        let _current = context::enter(host);
-        let input = StageInput {
-            host: host.clone(),
-            event,
-            inbox: if stage == 0 { None } else { Some(inbox.inner) },
-            initiator,
-        };
-        let mut cx = StageCx {
-            host,
-            errors: &mut state.errors,
-            stats: &mut state.stats,
-            profile: options.profile,
-            abort: &options.abort,
-            batch: options.batch.max(1),
-            keep_output,
-        };
-        runner.run(input, &mut cx, route)
+    /// Runs one stage on one shard: for shard coordinators (the in-memory cluster, the Redis
+    /// Cluster coordinator), which hand each shard's output to the next stage's inboxes.
+    ///
+    /// ```
+    /// # use gears_core as gears;
+    /// use std::sync::Arc;
+    /// use gears::host::{Host, Topology};
+    /// use gears::plan::{RouteCx, RunOptions, StageCall, StageInbox};
+    /// use gears::prelude::*;
+    /// let plan = GearsBuilder::new(IterReader::new(|_| 1..=3u32)).map(|x| x * 2).build();
+    /// let host: Arc<dyn Host> = Arc::new(gears::testing::MemoryHost::new());
+    /// let route = RouteCx { topology: Topology::standalone(), initiator: 0, message_bytes: 1024 };
+    /// let (options, mut state) = (RunOptions::default(), plan.new_shard_state());
+    /// let mut inbox = StageInbox::default();
+    /// for stage in 0..plan.stage_count() {
+    ///     let inbox_now = std::mem::take(&mut inbox);
+    ///     let output = plan.run_stage(StageCall {
+    ///         stage,
+    ///         host: &host,
+    ///         event: None,
+    ///         inbox: inbox_now,
+    ///         initiator: true,
+    ///         route: &route,
+    ///         options: &options,
+    ///         state: &mut state,
+    ///     })?;
+    ///     inbox.add_local(output);
+    /// }
+    /// assert_eq!(plan.results_from(inbox)?, [2, 4, 6]);
+    /// # Ok::<(), gears::error::GearsError>(())
+    /// ```
+    pub fn run_stage(&self, call: StageCall<'_>) -> Result<StageOutput, GearsError> {
+        call.run(&self.stages)
     }
 
     /// Decodes what the initiator received from the last stage: the run's results.
@@ -594,6 +280,99 @@ impl<T: Record> Plan<T> {
             results,
             errors,
             stats: self.steps.iter().cloned().zip(totals).collect(),
+        }
+    }
+}
+
+/// A plan whose results are reply values, with its record type erased.
+pub trait ErasedPlan: Send + Sync {
+    /// The steps, in order.
+    fn steps(&self) -> &[StepInfo];
+    /// Number of stages.
+    fn stage_count(&self) -> usize;
+    /// The reader's name.
+    fn reader_name(&self) -> &'static str;
+    /// Runs the whole plan on one host (every exchange local).
+    fn run_with(
+        &self,
+        host: Arc<dyn Host>,
+        event: Option<Event>,
+        options: &RunOptions,
+    ) -> Result<RunResult<Value>, GearsError>;
+    /// Like [`run_with`](ErasedPlan::run_with) for the run's effects only: the results are
+    /// dropped, never converted (executions fired by keyspace events, read by nobody).
+    fn run_for_effects(
+        &self,
+        host: Arc<dyn Host>,
+        event: Option<Event>,
+        options: &RunOptions,
+    ) -> Result<RunResult<Value>, GearsError>;
+    /// Fresh per-shard bookkeeping.
+    fn new_shard_state(&self) -> ShardRunState;
+    /// Runs one stage on one shard (see [`Plan::run_stage`]).
+    fn run_stage(&self, call: StageCall<'_>) -> Result<StageOutput, GearsError>;
+    /// The results the initiator received from the last stage, as values.
+    fn results_from(&self, inbox: StageInbox) -> Result<Vec<Value>, GearsError>;
+    /// Combines per-shard bookkeeping into a [`RunResult`].
+    fn finish(&self, results: Vec<Value>, shards: Vec<ShardRunState>) -> RunResult<Value>;
+}
+
+fn into_values<T: IntoValue>(r: RunResult<T>) -> RunResult<Value> {
+    RunResult {
+        results: r.results.into_iter().map(IntoValue::into_value).collect(),
+        errors: r.errors,
+        stats: r.stats,
+    }
+}
+
+impl<T: Record + IntoValue> ErasedPlan for Plan<T> {
+    fn steps(&self) -> &[StepInfo] {
+        Plan::steps(self)
+    }
+    fn stage_count(&self) -> usize {
+        Plan::stage_count(self)
+    }
+    fn reader_name(&self) -> &'static str {
+        Plan::reader_name(self)
+    }
+    fn run_with(
+        &self,
+        host: Arc<dyn Host>,
+        event: Option<Event>,
+        options: &RunOptions,
+    ) -> Result<RunResult<Value>, GearsError> {
+        Plan::run_with(self, host, event, options).map(into_values)
+    }
+    fn run_for_effects(
+        &self,
+        host: Arc<dyn Host>,
+        event: Option<Event>,
+        options: &RunOptions,
+    ) -> Result<RunResult<Value>, GearsError> {
+        Plan::run_for_effects(self, host, event, options).map(|r| RunResult {
+            results: Vec::new(),
+            errors: r.errors,
+            stats: r.stats,
+        })
+    }
+    fn new_shard_state(&self) -> ShardRunState {
+        Plan::new_shard_state(self)
+    }
+    fn run_stage(&self, call: StageCall<'_>) -> Result<StageOutput, GearsError> {
+        Plan::run_stage(self, call)
+    }
+    fn results_from(&self, inbox: StageInbox) -> Result<Vec<Value>, GearsError> {
+        Ok(Plan::results_from(self, inbox)?
+            .into_iter()
+            .map(IntoValue::into_value)
+            .collect())
+    }
+    fn finish(&self, results: Vec<Value>, shards: Vec<ShardRunState>) -> RunResult<Value> {
+        let r = Plan::finish(self, Vec::new(), shards);
+        RunResult {
+            results,
+            errors: r.errors,
+            stats: r.stats,
         }
     }
 }
@@ -654,8 +433,8 @@ mod tests {
     /// same event, and an event the reader must read for, take the ordinary path and agree.
     #[test]
     fn one_event_run_for_effects_runs_once_and_keeps_errors_and_panics() {
+        use crate::event::Event;
         use crate::host::KeyType;
-        use crate::readers::Event;
         static SEEN: AtomicU32 = AtomicU32::new(0);
         let plan = GearsBuilder::new(KeysReader::new("user:*").read_value(false))
             .map(|r: KeyRecord| r.key)
@@ -676,38 +455,20 @@ mod tests {
             snapshot: None,
         };
         let options = RunOptions::default();
+        let effects = |key: &str, key_type| {
+            plan.run_for_effects(host.clone(), Some(event(key, key_type)), &options)
+                .unwrap()
+        };
+        let one_error = |run: RunResult<String>, text: &str| {
+            assert_eq!(run.errors.len(), 1, "{:?}", run.errors);
+            assert!(run.errors[0].to_string().contains(text), "{:?}", run.errors);
+        };
         let before = SEEN.load(Ordering::Relaxed);
-        let ok = plan
-            .run_for_effects(host.clone(), Some(event("user:1", KeyType::Hash)), &options)
-            .unwrap();
+        let ok = effects("user:1", KeyType::Hash);
         assert!(ok.errors.is_empty(), "{:?}", ok.errors);
         assert_eq!(SEEN.load(Ordering::Relaxed) - before, 1);
-        let bad = plan
-            .run_for_effects(
-                host.clone(),
-                Some(event("user:bad", KeyType::Hash)),
-                &options,
-            )
-            .unwrap();
-        assert_eq!(bad.errors.len(), 1);
-        assert!(
-            bad.errors[0].to_string().contains("bad key"),
-            "{:?}",
-            bad.errors
-        );
-        let boom = plan
-            .run_for_effects(
-                host.clone(),
-                Some(event("user:boom", KeyType::Hash)),
-                &options,
-            )
-            .unwrap();
-        assert_eq!(boom.errors.len(), 1);
-        assert!(
-            boom.errors[0].to_string().contains("boom"),
-            "{:?}",
-            boom.errors
-        );
+        one_error(effects("user:bad", KeyType::Hash), "bad key");
+        one_error(effects("user:boom", KeyType::Hash), "boom");
         // Kept results: the ordinary path, same outcome.
         let full = plan
             .run_with(
@@ -720,9 +481,7 @@ mod tests {
         assert!(!full.stats.is_empty());
         // An event without the key's type: the reader reads the key first (ordinary path).
         let seen = SEEN.load(Ordering::Relaxed);
-        let gone = plan
-            .run_for_effects(host, Some(event("user:2", KeyType::Empty)), &options)
-            .unwrap();
+        let gone = effects("user:2", KeyType::Empty);
         assert!(gone.errors.is_empty());
         assert_eq!(SEEN.load(Ordering::Relaxed), seen + 1);
     }

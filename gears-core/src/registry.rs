@@ -4,14 +4,13 @@
 use std::sync::Arc;
 
 use crate::builder::GearsBuilder;
-use crate::chain::Chain;
 use crate::error::GearsError;
-use crate::host::Host;
-use crate::pipeline::StepInfo;
-use crate::plan::{Plan, RouteCx, RunOptions, RunResult, ShardRunState, StageInbox, StageOutput};
-use crate::readers::Event;
+pub use crate::plan::ErasedPlan;
+use crate::plan::Plan;
+use crate::plumbing::chain::Chain;
 use crate::record::Record;
-use crate::value::{IntoValue, Value};
+use crate::trigger::Registration;
+use crate::value::IntoValue;
 
 pub use linkme;
 
@@ -34,136 +33,20 @@ impl FunctionKind {
     }
 }
 
-/// A plan whose results are reply values, with its record type erased.
-pub trait ErasedPlan: Send + Sync {
-    /// The steps, in order.
-    fn steps(&self) -> &[StepInfo];
-    /// Number of stages.
-    fn stage_count(&self) -> usize;
-    /// The reader's name.
-    fn reader_name(&self) -> &'static str;
-    /// Runs the whole plan on one host (every exchange local).
-    fn run_with(
-        &self,
-        host: Arc<dyn Host>,
-        event: Option<Event>,
-        options: &RunOptions,
-    ) -> Result<RunResult<Value>, GearsError>;
-    /// Like [`run_with`](ErasedPlan::run_with) for the run's effects only: the results are
-    /// dropped, never converted (executions fired by keyspace events, read by nobody).
-    fn run_for_effects(
-        &self,
-        host: Arc<dyn Host>,
-        event: Option<Event>,
-        options: &RunOptions,
-    ) -> Result<RunResult<Value>, GearsError>;
-    /// Fresh per-shard bookkeeping.
-    fn new_shard_state(&self) -> ShardRunState;
-    /// Runs one stage on one shard (see [`Plan::run_stage`]).
-    #[allow(clippy::too_many_arguments)]
-    fn run_stage(
-        &self,
-        stage: usize,
-        host: &Arc<dyn Host>,
-        event: Option<Event>,
-        inbox: StageInbox,
-        initiator: bool,
-        route: &RouteCx,
-        options: &RunOptions,
-        state: &mut ShardRunState,
-    ) -> Result<StageOutput, GearsError>;
-    /// The results the initiator received from the last stage, as values.
-    fn results_from(&self, inbox: StageInbox) -> Result<Vec<Value>, GearsError>;
-    /// Combines per-shard bookkeeping into a [`RunResult`].
-    fn finish(&self, results: Vec<Value>, shards: Vec<ShardRunState>) -> RunResult<Value>;
-}
-
-fn into_values<T: IntoValue>(r: RunResult<T>) -> RunResult<Value> {
-    RunResult {
-        results: r.results.into_iter().map(IntoValue::into_value).collect(),
-        errors: r.errors,
-        stats: r.stats,
-    }
-}
-
-impl<T: Record + IntoValue> ErasedPlan for Plan<T> {
-    fn steps(&self) -> &[StepInfo] {
-        Plan::steps(self)
-    }
-    fn stage_count(&self) -> usize {
-        Plan::stage_count(self)
-    }
-    fn reader_name(&self) -> &'static str {
-        Plan::reader_name(self)
-    }
-    fn run_with(
-        &self,
-        host: Arc<dyn Host>,
-        event: Option<Event>,
-        options: &RunOptions,
-    ) -> Result<RunResult<Value>, GearsError> {
-        Plan::run_with(self, host, event, options).map(into_values)
-    }
-    fn run_for_effects(
-        &self,
-        host: Arc<dyn Host>,
-        event: Option<Event>,
-        options: &RunOptions,
-    ) -> Result<RunResult<Value>, GearsError> {
-        Plan::run_for_effects(self, host, event, options).map(|r| RunResult {
-            results: Vec::new(),
-            errors: r.errors,
-            stats: r.stats,
-        })
-    }
-    fn new_shard_state(&self) -> ShardRunState {
-        Plan::new_shard_state(self)
-    }
-    fn run_stage(
-        &self,
-        stage: usize,
-        host: &Arc<dyn Host>,
-        event: Option<Event>,
-        inbox: StageInbox,
-        initiator: bool,
-        route: &RouteCx,
-        options: &RunOptions,
-        state: &mut ShardRunState,
-    ) -> Result<StageOutput, GearsError> {
-        Plan::run_stage(
-            self, stage, host, event, inbox, initiator, route, options, state,
-        )
-    }
-    fn results_from(&self, inbox: StageInbox) -> Result<Vec<Value>, GearsError> {
-        Ok(Plan::results_from(self, inbox)?
-            .into_iter()
-            .map(IntoValue::into_value)
-            .collect())
-    }
-    fn finish(&self, results: Vec<Value>, shards: Vec<ShardRunState>) -> RunResult<Value> {
-        let r = Plan::finish(self, Vec::new(), shards);
-        RunResult {
-            results,
-            errors: r.errors,
-            stats: r.stats,
-        }
-    }
-}
-
-/// What a registered function returned, ready for the engine.
+/// What a registered function built ([`build`]'s result), ready for the engine.
 #[derive(Clone)]
-pub enum Registered {
+pub enum Built {
     /// A runnable flow.
     Flow(Arc<dyn ErasedPlan>),
     /// A registration.
-    Registration(crate::registration::Registration),
+    Registration(Registration),
 }
 
-impl std::fmt::Debug for Registered {
+impl std::fmt::Debug for Built {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Registered::Flow(p) => f.debug_tuple("Flow").field(&p.steps()).finish(),
-            Registered::Registration(r) => f.debug_tuple("Registration").field(r).finish(),
+            Built::Flow(p) => f.debug_tuple("Flow").field(&p.steps()).finish(),
+            Built::Registration(r) => f.debug_tuple("Registration").field(r).finish(),
         }
     }
 }
@@ -178,28 +61,28 @@ pub trait IntoRegistered {
     /// The kind of function this return type makes.
     const KIND: FunctionKind;
     /// Converts the function's return value.
-    fn into_registered(self) -> Result<Registered, GearsError>;
+    fn into_registered(self) -> Result<Built, GearsError>;
 }
 
 impl<T: Record + IntoValue, C: Chain<Out = T>> IntoRegistered for GearsBuilder<T, C> {
     const KIND: FunctionKind = FunctionKind::Flow;
-    fn into_registered(self) -> Result<Registered, GearsError> {
-        Ok(Registered::Flow(Arc::new(self.build())))
+    fn into_registered(self) -> Result<Built, GearsError> {
+        Ok(Built::Flow(Arc::new(self.build())))
     }
 }
 
 impl<R: IntoRegistered, E: std::fmt::Display> IntoRegistered for Result<R, E> {
     const KIND: FunctionKind = R::KIND;
-    fn into_registered(self) -> Result<Registered, GearsError> {
+    fn into_registered(self) -> Result<Built, GearsError> {
         self.map_err(|e| GearsError::Invalid(e.to_string()))?
             .into_registered()
     }
 }
 
-impl IntoRegistered for crate::registration::Registration {
+impl IntoRegistered for Registration {
     const KIND: FunctionKind = FunctionKind::Registration;
-    fn into_registered(self) -> Result<Registered, GearsError> {
-        Ok(Registered::Registration(self))
+    fn into_registered(self) -> Result<Built, GearsError> {
+        Ok(Built::Registration(self))
     }
 }
 
@@ -239,7 +122,7 @@ pub struct FunctionEntry {
     /// Whether it takes `ARGS` (registrations that do are registered with `RG.REGISTER`).
     pub takes_args: bool,
     /// Calls the function with the `ARGS` of the request.
-    pub build: fn(&[String]) -> Result<Registered, GearsError>,
+    pub build: fn(&[String]) -> Result<Built, GearsError>,
 }
 
 /// Every function registered in the running binary.
@@ -259,7 +142,7 @@ pub fn find(name: &str) -> Option<&'static FunctionEntry> {
 }
 
 /// Builds the registered function `name` with `args`; unknown names are a clear error.
-pub fn build(name: &str, args: &[String]) -> Result<Registered, GearsError> {
+pub fn build(name: &str, args: &[String]) -> Result<Built, GearsError> {
     let entry =
         find(name).ok_or_else(|| GearsError::Invalid(format!("unknown function '{name}'")))?;
     std::panic::catch_unwind(|| (entry.build)(args)).unwrap_or_else(|panic| {

@@ -4,7 +4,6 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::error::StepError;
-use crate::host::{KeyValue, StreamEntry};
 
 /// A reply value, as Redis would send it.
 #[derive(Debug, Clone, PartialEq, bincode::Encode, bincode::Decode)]
@@ -137,44 +136,27 @@ impl<A: IntoValue, B: IntoValue, C: IntoValue> IntoValue for (A, B, C) {
     }
 }
 
+/// A map as Redis replies one: a flat array of keys and values.
+pub(crate) fn flat_pairs<K: IntoValue, V: IntoValue>(
+    pairs: impl IntoIterator<Item = (K, V)>,
+) -> Value {
+    Value::Array(
+        pairs
+            .into_iter()
+            .flat_map(|(k, v)| [k.into_value(), v.into_value()])
+            .collect(),
+    )
+}
+
 impl<K: IntoValue, V: IntoValue> IntoValue for BTreeMap<K, V> {
     fn into_value(self) -> Value {
-        Value::Array(
-            self.into_iter()
-                .flat_map(|(k, v)| [k.into_value(), v.into_value()])
-                .collect(),
-        )
+        flat_pairs(self)
     }
 }
 
 impl<K: IntoValue, V: IntoValue> IntoValue for HashMap<K, V> {
     fn into_value(self) -> Value {
-        Value::Array(
-            self.into_iter()
-                .flat_map(|(k, v)| [k.into_value(), v.into_value()])
-                .collect(),
-        )
-    }
-}
-
-impl IntoValue for StreamEntry {
-    fn into_value(self) -> Value {
-        Value::Array(vec![
-            Value::bulk(self.id.to_string()),
-            self.fields.into_value(),
-        ])
-    }
-}
-
-impl IntoValue for KeyValue {
-    fn into_value(self) -> Value {
-        match self {
-            KeyValue::String(s) => s.into_value(),
-            KeyValue::Hash(h) => h.into_value(),
-            KeyValue::List(l) | KeyValue::Set(l) => l.into_value(),
-            KeyValue::ZSet(z) => z.into_value(),
-            KeyValue::Stream(s) => s.into_value(),
-        }
+        flat_pairs(self)
     }
 }
 

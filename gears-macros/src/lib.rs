@@ -127,7 +127,7 @@ fn expand(func: &ItemFn) -> syn::Result<proc_macro2::TokenStream> {
             build: {
                 fn build(
                     args: &[::std::string::String],
-                ) -> ::core::result::Result<::gears::registry::Registered, ::gears::error::GearsError> {
+                ) -> ::core::result::Result<::gears::registry::Built, ::gears::error::GearsError> {
                     ::gears::registry::IntoRegistered::into_registered(#call)
                 }
                 build

@@ -16,8 +16,8 @@
 use std::sync::atomic::Ordering;
 
 use gears_core::error::GearsError;
-use gears_core::registration::TriggerSpec;
-use gears_core::registry::{self, Registered as Built};
+use gears_core::registry::{self, Built};
+use gears_core::trigger::TriggerSpec;
 
 use crate::runtime::runtime;
 

@@ -20,7 +20,7 @@ use redis_module::native_types::RedisType;
 use redis_module::raw;
 
 use gears_core::codec::{decode_value, encode_value};
-use gears_core::registry::{self, FunctionKind, Registered as Built};
+use gears_core::registry::{self, Built, FunctionKind};
 
 use crate::runtime::runtime;
 

@@ -14,7 +14,7 @@ use gears_core::executor::{plan_job, Lane, OnDone};
 use gears_core::host::KeyType;
 use gears_core::plan::RunOptions;
 use gears_core::readers::Event;
-use gears_core::registration::{ExecutionMode, Registration, TriggerSpec};
+use gears_core::trigger::{ExecutionMode, Registration, TriggerSpec};
 
 use crate::runtime::{runtime, Runtime};
 use crate::streams::StreamConsumer;

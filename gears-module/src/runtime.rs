@@ -14,8 +14,8 @@ use gears_core::StepInfo;
 use crate::config::Config;
 use crate::host_impl::RedisHost;
 use crate::registrations::Registered;
-use gears_core::registration::Registration;
-use gears_core::registry::{FunctionKind, Registered as Registered_};
+use gears_core::registry::{Built, FunctionKind};
+use gears_core::trigger::Registration;
 
 /// One execution known to `RG.DUMPEXECUTIONS` and friends.
 pub(crate) struct Entry {
@@ -133,7 +133,7 @@ impl Runtime {
             if f.kind != FunctionKind::Registration || f.takes_args {
                 continue;
             }
-            let Registered_::Registration(registration) =
+            let Built::Registration(registration) =
                 gears_core::registry::build(f.name, &[]).map_err(|e| format!("{}: {e}", f.name))?
             else {
                 continue;

@@ -18,7 +18,7 @@ use gears_core::execution::{Execution, Outcome};
 use gears_core::host::{Host, StreamEntry, StreamId};
 use gears_core::plan::RunOptions;
 use gears_core::readers::Event;
-use gears_core::registration::{FailurePolicy, TriggerSpec};
+use gears_core::trigger::{FailurePolicy, TriggerSpec};
 use gears_core::value::Value;
 
 use crate::host_impl::{call, RedisHost};

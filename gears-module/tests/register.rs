@@ -2,7 +2,7 @@
 //! ARGS, and run.
 
 use gears::prelude::*;
-use gears::registry::{self, FunctionKind, Registered};
+use gears::registry::{self, Built, FunctionKind};
 use gears::testing::{MemoryCluster, MemoryHost};
 
 /// Counts words in string keys matching `doc:*`.
@@ -37,7 +37,7 @@ fn shout() -> impl Flow<String> {
 
 fn run(name: &str, args: &[&str], host: &MemoryHost) -> Result<Vec<Value>, GearsError> {
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    let Registered::Flow(plan) = registry::build(name, &args)? else {
+    let Built::Flow(plan) = registry::build(name, &args)? else {
         panic!("{name} is not a flow");
     };
     let out = plan.run_with(std::sync::Arc::new(host.clone()), None, &Default::default())?;

@@ -229,7 +229,7 @@ macro_rules! registrations {
         #[gears::register]
         pub fn rgsync_capture(
             args: &[String],
-        ) -> Result<gears::registration::Registration, gears::error::GearsError> {
+        ) -> Result<gears::trigger::Registration, gears::error::GearsError> {
             $crate::module::capture::registration(args)
         }
 
@@ -237,7 +237,7 @@ macro_rules! registrations {
         #[gears::register]
         pub fn rgsync_writer(
             args: &[String],
-        ) -> Result<gears::registration::Registration, gears::error::GearsError> {
+        ) -> Result<gears::trigger::Registration, gears::error::GearsError> {
             $crate::module::drain::registration(args)
         }
     };

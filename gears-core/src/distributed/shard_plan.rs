@@ -8,11 +8,9 @@
 use std::sync::{Arc, Mutex};
 
 use crate::error::GearsError;
-use crate::host::Host;
-use crate::plan::{Plan, RouteCx, RunOptions, RunResult, ShardRunState, StageInbox, StageOutput};
-use crate::readers::Event;
+use crate::plan::{Plan, RunResult, ShardRunState, StageCall, StageInbox, StageOutput};
 use crate::record::Record;
-use crate::registry::{ErasedPlan, Registered};
+use crate::registry::{Built, ErasedPlan};
 use crate::value::Value;
 use crate::StepInfo;
 
@@ -25,18 +23,7 @@ pub trait ShardPlan: Send + Sync {
     /// Fresh per-shard bookkeeping.
     fn new_shard_state(&self) -> ShardRunState;
     /// Runs stage `stage` on one shard (see [`Plan::run_stage`]).
-    #[allow(clippy::too_many_arguments)]
-    fn run_stage(
-        &self,
-        stage: usize,
-        host: &Arc<dyn Host>,
-        event: Option<Event>,
-        inbox: StageInbox,
-        initiator: bool,
-        route: &RouteCx,
-        options: &RunOptions,
-        state: &mut ShardRunState,
-    ) -> Result<StageOutput, GearsError>;
+    fn run_stage(&self, call: StageCall<'_>) -> Result<StageOutput, GearsError>;
     /// The initiator's end: the results it received from the last stage, with every shard's
     /// bookkeeping merged (initiator first).
     fn finish(
@@ -82,8 +69,8 @@ pub fn from_registry(
     registration: bool,
 ) -> Result<Arc<dyn ShardPlan>, String> {
     match crate::registry::build(function, args) {
-        Ok(Registered::Flow(plan)) if !registration => Ok(Arc::new(Erased::new(plan))),
-        Ok(Registered::Registration(r)) if registration => Ok(Arc::new(Erased::new(r.plan))),
+        Ok(Built::Flow(plan)) if !registration => Ok(Arc::new(Erased::new(plan))),
+        Ok(Built::Registration(r)) if registration => Ok(Arc::new(Erased::new(r.plan))),
         Ok(_) => Err(format!(
             "'{function}' is not the same kind of function on this shard"
         )),
@@ -101,19 +88,8 @@ impl ShardPlan for Erased {
     fn new_shard_state(&self) -> ShardRunState {
         self.plan.new_shard_state()
     }
-    fn run_stage(
-        &self,
-        stage: usize,
-        host: &Arc<dyn Host>,
-        event: Option<Event>,
-        inbox: StageInbox,
-        initiator: bool,
-        route: &RouteCx,
-        options: &RunOptions,
-        state: &mut ShardRunState,
-    ) -> Result<StageOutput, GearsError> {
-        self.plan
-            .run_stage(stage, host, event, inbox, initiator, route, options, state)
+    fn run_stage(&self, call: StageCall<'_>) -> Result<StageOutput, GearsError> {
+        self.plan.run_stage(call)
     }
     fn finish(
         &self,
@@ -171,19 +147,8 @@ impl<T: Record> ShardPlan for Typed<T> {
     fn new_shard_state(&self) -> ShardRunState {
         self.plan.new_shard_state()
     }
-    fn run_stage(
-        &self,
-        stage: usize,
-        host: &Arc<dyn Host>,
-        event: Option<Event>,
-        inbox: StageInbox,
-        initiator: bool,
-        route: &RouteCx,
-        options: &RunOptions,
-        state: &mut ShardRunState,
-    ) -> Result<StageOutput, GearsError> {
-        self.plan
-            .run_stage(stage, host, event, inbox, initiator, route, options, state)
+    fn run_stage(&self, call: StageCall<'_>) -> Result<StageOutput, GearsError> {
+        self.plan.run_stage(call)
     }
     fn finish(
         &self,

@@ -19,7 +19,7 @@ use super::transport::{linked, Link};
 use super::wire::{Body, Report};
 use crate::error::{GearsError, StepError};
 use crate::execution::{Execution, ExecutionId, ExecutionStatus, Outcome};
-use crate::plan::{RouteCx, ShardRunState};
+use crate::plan::{RouteCx, ShardRunState, StageCall};
 use crate::StepStats;
 
 enum Next {
@@ -243,9 +243,16 @@ impl Coordinator {
             Ok(None)
         } else {
             catch_unwind(AssertUnwindSafe(|| {
-                plan.run_stage(
-                    k, &host, event, inbox, initiator, &route, &options, &mut state,
-                )
+                plan.run_stage(StageCall {
+                    stage: k,
+                    host: &host,
+                    event,
+                    inbox,
+                    initiator,
+                    route: &route,
+                    options: &options,
+                    state: &mut state,
+                })
             }))
             .unwrap_or_else(|p| Err(panic_message(p)))
             .map(Some)

@@ -1,9 +1,9 @@
 //! `accumulate`: fold all of a shard's records into one value.
 
-use super::FoldOp;
 use crate::builder::GearsBuilder;
-use crate::chain::Chain;
 use crate::error::StepError;
+use crate::plumbing::chain::Chain;
+use crate::plumbing::nodes::FoldOp;
 use std::cell::Cell;
 
 struct Accumulate<A, F> {

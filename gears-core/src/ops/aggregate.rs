@@ -1,9 +1,9 @@
 //! `aggregate`: fold locally, ship the partial results, combine them on the initiator.
 
-use super::FoldOp;
 use crate::builder::GearsBuilder;
-use crate::chain::Chain;
 use crate::error::StepError;
+use crate::plumbing::chain::Chain;
+use crate::plumbing::nodes::FoldOp;
 use crate::record::Record;
 use std::cell::Cell;
 

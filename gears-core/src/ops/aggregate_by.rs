@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use super::local_group_by::GroupFold;
 use crate::builder::GearsBuilder;
-use crate::chain::Chain;
-use crate::plan::ByPairKey;
+use crate::plumbing::chain::Chain;
+use crate::plumbing::exchange::ByPairKey;
 use crate::record::{PartitionKey, Record};
 
 impl<T: Send + 'static, C: Chain<Out = T>> GearsBuilder<T, C> {
@@ -49,21 +49,14 @@ impl<T: Send + 'static, C: Chain<Out = T>> GearsBuilder<T, C> {
     }
 
     /// [`aggregate_by`](Self::aggregate_by) whose steps (and errors) carry `kind`.
-    pub(crate) fn aggregate_by_named<K, A, KF, S, M>(
+    pub(crate) fn aggregate_by_named<K: PartitionKey, A: Record + Clone + Sync>(
         self,
         kind: &'static str,
-        key_op: KF,
+        key_op: impl Fn(&T) -> K + Send + Sync + 'static,
         zero: A,
-        seq_op: S,
-        comb_op: M,
-    ) -> GearsBuilder<(K, A)>
-    where
-        K: PartitionKey,
-        A: Record + Clone + Sync,
-        KF: Fn(&T) -> K + Send + Sync + 'static,
-        S: Fn(&mut A, T) + Send + Sync + 'static,
-        M: Fn(&mut A, A) + Send + Sync + 'static,
-    {
+        seq_op: impl Fn(&mut A, T) + Send + Sync + 'static,
+        comb_op: impl Fn(&mut A, A) + Send + Sync + 'static,
+    ) -> GearsBuilder<(K, A)> {
         let key_op = Arc::new(key_op);
         self.fold_op(GroupFold {
             kind,

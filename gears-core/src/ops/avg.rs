@@ -1,18 +1,22 @@
 //! `avg`: the mean of a numeric projection of the records, over all shards.
 
-use super::FoldOp;
 use crate::builder::GearsBuilder;
-use crate::chain::Chain;
 use crate::error::StepError;
+use crate::plumbing::chain::Chain;
+use crate::plumbing::nodes::FoldOp;
 use std::cell::Cell;
 
-/// Sums and counts a shard's values; emits `(sum, count)` if it saw any.
-struct PartialMean<F>(F);
+/// Sums and counts: `part` is what one input adds to the `(sum, count)` total, and `emit`
+/// what the step emits from the total (`initiator`: on the shard that started the run).
+struct SumCount<P, E> {
+    part: P,
+    emit: E,
+}
 
-impl<T, F> FoldOp<T, (f64, u64)> for PartialMean<F>
+impl<I, O, P, E> FoldOp<I, O> for SumCount<P, E>
 where
-    T: Send + 'static,
-    F: Fn(&T) -> f64 + Send + Sync + 'static,
+    P: Fn(I) -> (f64, u64) + Send + Sync + 'static,
+    E: Fn((f64, u64), bool) -> Option<O> + Send + Sync + 'static,
 {
     type State = (f64, u64);
 
@@ -28,64 +32,18 @@ where
     fn add(
         &self,
         (sum, n): &mut (f64, u64),
-        item: T,
+        item: I,
         at: &Cell<&'static str>,
     ) -> Result<(), String> {
         at.set("avg");
-        *sum += (self.0)(&item);
-        *n += 1;
-        Ok(())
-    }
-
-    fn finish(
-        &self,
-        (sum, n): (f64, u64),
-        _: bool,
-        out: &mut Vec<(f64, u64)>,
-        _: &mut Vec<StepError>,
-    ) {
-        if n > 0 {
-            out.push((sum, n));
-        }
-    }
-}
-
-/// Merges partial means on the initiator.
-struct Mean;
-
-impl FoldOp<(f64, u64), f64> for Mean {
-    type State = (f64, u64);
-
-    fn kind(&self) -> &'static str {
-        "avg"
-    }
-
-    fn start(&self) -> (f64, u64) {
-        (0.0, 0)
-    }
-
-    #[inline(always)]
-    fn add(
-        &self,
-        (sum, n): &mut (f64, u64),
-        (s, c): (f64, u64),
-        _: &Cell<&'static str>,
-    ) -> Result<(), String> {
+        let (s, c) = (self.part)(item);
         *sum += s;
         *n += c;
         Ok(())
     }
 
-    fn finish(
-        &self,
-        (sum, n): (f64, u64),
-        initiator: bool,
-        out: &mut Vec<f64>,
-        _: &mut Vec<StepError>,
-    ) {
-        if initiator && n > 0 {
-            out.push(sum / n as f64);
-        }
+    fn finish(&self, total: (f64, u64), initiator: bool, out: &mut Vec<O>, _: &mut Vec<StepError>) {
+        out.extend((self.emit)(total, initiator));
     }
 }
 
@@ -103,7 +61,16 @@ impl<T: Send + 'static, C: Chain<Out = T>> GearsBuilder<T, C> {
     where
         F: Fn(&T) -> f64 + Send + Sync + 'static,
     {
-        self.fold_op(PartialMean(value_op)).collect().fold_op(Mean)
+        // Each shard's `(sum, count)` if it saw any; on the initiator, their mean.
+        let partial = SumCount {
+            part: move |t: T| (value_op(&t), 1),
+            emit: |(sum, n): (f64, u64), _| (n > 0).then_some((sum, n)),
+        };
+        let mean = SumCount {
+            part: |partial: (f64, u64)| partial,
+            emit: |(sum, n): (f64, u64), initiator| (initiator && n > 0).then(|| sum / n as f64),
+        };
+        self.fold_op(partial).collect().fold_op(mean)
     }
 }
 

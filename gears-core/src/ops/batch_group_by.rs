@@ -4,12 +4,13 @@ use std::cell::Cell;
 use std::sync::Arc;
 
 use super::local_group_by::Groups;
-use super::FoldOp;
+use super::map::plain;
 use crate::builder::GearsBuilder;
-use crate::chain::Chain;
 use crate::error::StepError;
-use crate::pipeline::guarded_once;
-use crate::plan::ByPairKey;
+use crate::plumbing::chain::Chain;
+use crate::plumbing::exchange::ByPairKey;
+use crate::plumbing::nodes::FoldOp;
+use crate::plumbing::pull::guarded_once;
 use crate::record::{PartitionKey, Record};
 
 struct BatchGroup<R>(Arc<R>);
@@ -80,7 +81,7 @@ impl<T: Record, C: Chain<Out = T>> GearsBuilder<T, C> {
         R: Fn(&K, Vec<T>) -> A + Send + Sync + 'static,
     {
         let key_op = Arc::new(key_op);
-        self.map_named("extract_key", move |t| (key_op(&t), t))
+        self.then(plain("extract_key", move |t: T| (key_op(&t), t)))
             .exchange(ByPairKey)
             .fold_op(BatchGroup(Arc::new(reducer)))
     }

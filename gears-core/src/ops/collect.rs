@@ -1,8 +1,8 @@
 //! `collect`: ship every record to the shard that started the execution.
 
 use crate::builder::GearsBuilder;
-use crate::chain::Chain;
-use crate::plan::ToInitiator;
+use crate::plumbing::chain::Chain;
+use crate::plumbing::exchange::ToInitiator;
 use crate::record::Record;
 
 impl<T: Record, C: Chain<Out = T>> GearsBuilder<T, C> {

@@ -1,10 +1,10 @@
 //! `count`: the number of records, over all shards.
 
 use super::aggregate::Combine;
-use super::FoldOp;
 use crate::builder::GearsBuilder;
-use crate::chain::Chain;
 use crate::error::StepError;
+use crate::plumbing::chain::Chain;
+use crate::plumbing::nodes::FoldOp;
 use std::cell::Cell;
 
 /// Counts a shard's records without looking at them.

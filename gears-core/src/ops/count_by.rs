@@ -1,7 +1,7 @@
 //! `count_by`: the number of records per key, over all shards.
 
 use crate::builder::GearsBuilder;
-use crate::chain::Chain;
+use crate::plumbing::chain::Chain;
 use crate::record::PartitionKey;
 
 impl<T: Send + 'static, C: Chain<Out = T>> GearsBuilder<T, C> {

@@ -4,10 +4,10 @@ use std::cell::Cell;
 use std::collections::HashSet;
 use std::hash::Hash;
 
-use super::FoldOp;
 use crate::builder::GearsBuilder;
-use crate::chain::Chain;
 use crate::error::StepError;
+use crate::plumbing::chain::Chain;
+use crate::plumbing::nodes::FoldOp;
 use crate::record::Record;
 
 struct Distinct;

@@ -1,119 +1,46 @@
-//! `filter`: keep the records a predicate accepts.
+//! `filter`: keep the records a predicate accepts (`filter`, `try_filter`, `par_filter`).
 
 use std::cell::Cell;
+use std::convert::Infallible;
+use std::fmt::Display;
 
-use smallvec::SmallVec;
-
-use super::ParOp;
 use crate::builder::GearsBuilder;
-use crate::chain::run_step;
-use crate::chain::Chain;
-use crate::pipeline::{StageCx, StepId};
+use crate::plumbing::chain::{Chain, PerRecord, PlainFn, Then};
 
-/// The `filter` step of a fused chain (see [`crate::chain`]).
-pub struct Filter<C, F> {
-    prev: C,
-    op: F,
-    step: StepId,
-}
+/// The `filter` step (see [`crate::chain`]): `op` is fallible; `filter` makes it so with an
+/// error that cannot happen.
+pub struct Filter<F>(F);
 
-impl<C, F> Chain for Filter<C, F>
+impl<T, E, F> PerRecord<T> for Filter<F>
 where
-    C: Chain,
-    F: Fn(&C::Out) -> bool + Send + Sync + 'static,
+    T: Send + 'static,
+    E: Display,
+    F: Fn(&T) -> Result<bool, E> + Send + Sync + 'static,
 {
-    type In = C::In;
-    type Out = C::Out;
+    type Out = T;
+
+    fn kind(&self) -> &'static str {
+        "filter"
+    }
 
     #[inline(always)]
-    fn feed<E>(&self, record: C::In, at: &Cell<&'static str>, emit: &mut E) -> Result<(), String>
+    fn apply<Em>(&self, x: T, _: &Cell<&'static str>, emit: &mut Em) -> Result<(), String>
     where
-        E: FnMut(C::Out) -> Result<(), String>,
+        Em: FnMut(T) -> Result<(), String>,
     {
-        self.prev.feed(record, at, &mut |x| {
-            at.set("filter");
-            if (self.op)(&x) {
-                emit(x)
-            } else {
-                Ok(())
-            }
-        })
-    }
-
-    fn run_batch(&self, batch: Vec<C::In>, cx: &mut StageCx<'_>) -> Vec<C::Out> {
-        let input = self.prev.run_batch(batch, cx);
-        run_step("filter", self.step, input, cx, |items, out| {
-            out.extend(items.filter(|x| (self.op)(x)));
+        if (self.0)(&x).map_err(|e| e.to_string())? {
+            emit(x)
+        } else {
             Ok(())
-        })
-    }
-
-    fn last_step(&self) -> Option<StepId> {
-        Some(self.step)
-    }
-}
-
-/// The `try_filter` step of a fused chain.
-pub struct TryFilter<C, F> {
-    prev: C,
-    op: F,
-    step: StepId,
-}
-
-impl<C, F, E2> Chain for TryFilter<C, F>
-where
-    C: Chain,
-    E2: std::fmt::Display,
-    F: Fn(&C::Out) -> Result<bool, E2> + Send + Sync + 'static,
-{
-    type In = C::In;
-    type Out = C::Out;
-
-    #[inline(always)]
-    fn feed<E>(&self, record: C::In, at: &Cell<&'static str>, emit: &mut E) -> Result<(), String>
-    where
-        E: FnMut(C::Out) -> Result<(), String>,
-    {
-        self.prev.feed(record, at, &mut |x| {
-            at.set("filter");
-            if (self.op)(&x).map_err(|e| e.to_string())? {
-                emit(x)
-            } else {
-                Ok(())
-            }
-        })
-    }
-
-    fn run_batch(&self, batch: Vec<C::In>, cx: &mut StageCx<'_>) -> Vec<C::Out> {
-        let input = self.prev.run_batch(batch, cx);
-        run_step("filter", self.step, input, cx, |items, out| {
-            for item in items {
-                if (self.op)(&item).map_err(|e| e.to_string())? {
-                    out.push(item);
-                }
-            }
-            Ok(())
-        })
-    }
-
-    fn last_step(&self) -> Option<StepId> {
-        Some(self.step)
-    }
-}
-
-struct ParFilter<F>(F);
-
-impl<T, F> ParOp<T, T> for ParFilter<F>
-where
-    F: Fn(&T) -> bool + Send + Sync + 'static,
-{
-    const KIND: &'static str = "filter";
-    fn call(&self, item: T, out: &mut SmallVec<[T; 1]>) -> Result<(), String> {
-        if (self.0)(&item) {
-            out.push(item);
         }
-        Ok(())
     }
+}
+
+/// The `filter` step for the plain `filter_op`.
+fn plain<T: 'static>(
+    filter_op: impl Fn(&T) -> bool + Send + Sync + 'static,
+) -> Filter<impl for<'a> PlainFn<&'a T, bool>> {
+    Filter(move |x: &T| Ok::<bool, Infallible>(filter_op(x)))
 }
 
 impl<T: Send + 'static, C: Chain<Out = T>> GearsBuilder<T, C> {
@@ -131,15 +58,14 @@ impl<T: Send + 'static, C: Chain<Out = T>> GearsBuilder<T, C> {
     /// });
     /// assert_eq!(out, ["b"]);
     /// ```
-    pub fn filter<F>(self, filter_op: F) -> GearsBuilder<T, Filter<C, F>>
+    pub fn filter<F>(
+        self,
+        filter_op: F,
+    ) -> GearsBuilder<T, Then<C, Filter<impl for<'a> PlainFn<&'a T, bool>>>>
     where
         F: Fn(&T) -> bool + Send + Sync + 'static,
     {
-        self.then("filter", |prev, step| Filter {
-            prev,
-            op: filter_op,
-            step,
-        })
+        self.then(plain(filter_op))
     }
 
     /// Like [`filter`](Self::filter) for a fallible predicate: an `Err` drops the record and
@@ -155,16 +81,12 @@ impl<T: Send + 'static, C: Chain<Out = T>> GearsBuilder<T, C> {
     /// assert_eq!(out.results, ["50"]);
     /// assert_eq!(out.errors.len(), 1);
     /// ```
-    pub fn try_filter<E, F>(self, filter_op: F) -> GearsBuilder<T, TryFilter<C, F>>
+    pub fn try_filter<E, F>(self, filter_op: F) -> GearsBuilder<T, Then<C, Filter<F>>>
     where
-        E: std::fmt::Display,
+        E: Display,
         F: Fn(&T) -> Result<bool, E> + Send + Sync + 'static,
     {
-        self.then("filter", |prev, step| TryFilter {
-            prev,
-            op: filter_op,
-            step,
-        })
+        self.then(Filter(filter_op))
     }
 
     /// Like [`filter`](Self::filter), spread over rayon's thread pool; order is kept (not
@@ -182,7 +104,7 @@ impl<T: Send + 'static, C: Chain<Out = T>> GearsBuilder<T, C> {
     where
         F: Fn(&T) -> bool + Send + Sync + 'static,
     {
-        self.par_op(ParFilter(filter_op))
+        self.par_then(plain(filter_op))
     }
 }
 

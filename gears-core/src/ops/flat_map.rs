@@ -1,122 +1,48 @@
-//! `flat_map`: each record expands into zero or more records.
+//! `flat_map`: each record expands into zero or more records (`flat_map`, `try_flat_map`,
+//! `par_flat_map`).
 
 use std::cell::Cell;
+use std::convert::Infallible;
+use std::fmt::Display;
 
-use smallvec::SmallVec;
-
-use super::ParOp;
 use crate::builder::GearsBuilder;
-use crate::chain::run_step;
-use crate::chain::Chain;
-use crate::pipeline::{StageCx, StepId};
+use crate::plumbing::chain::{Chain, PerRecord, PlainFn, Then};
 
-/// The `flat_map` step of a fused chain (see [`crate::chain`]).
-pub struct FlatMap<C, F> {
-    prev: C,
-    op: F,
-    step: StepId,
-}
+/// The `flat_map` step (see [`crate::chain`]): `op` is fallible; `flat_map` makes it so with
+/// an error that cannot happen.
+pub struct FlatMap<F>(F);
 
-impl<C, F, It> Chain for FlatMap<C, F>
+impl<I, It, E, F> PerRecord<I> for FlatMap<F>
 where
-    C: Chain,
     It: IntoIterator,
     It::Item: Send + 'static,
-    F: Fn(C::Out) -> It + Send + Sync + 'static,
+    E: Display,
+    F: Fn(I) -> Result<It, E> + Send + Sync + 'static,
 {
-    type In = C::In;
     type Out = It::Item;
 
-    #[inline(always)]
-    fn feed<E>(&self, record: C::In, at: &Cell<&'static str>, emit: &mut E) -> Result<(), String>
-    where
-        E: FnMut(It::Item) -> Result<(), String>,
-    {
-        self.prev.feed(record, at, &mut |x| {
-            at.set("flat_map");
-            for y in (self.op)(x) {
-                emit(y)?;
-                at.set("flat_map");
-            }
-            Ok(())
-        })
+    fn kind(&self) -> &'static str {
+        "flat_map"
     }
-
-    fn run_batch(&self, batch: Vec<C::In>, cx: &mut StageCx<'_>) -> Vec<It::Item> {
-        let input = self.prev.run_batch(batch, cx);
-        run_step("flat_map", self.step, input, cx, |items, out| {
-            for item in items {
-                out.extend((self.op)(item));
-            }
-            Ok(())
-        })
-    }
-
-    fn last_step(&self) -> Option<StepId> {
-        Some(self.step)
-    }
-}
-
-/// The `try_flat_map` step of a fused chain.
-pub struct TryFlatMap<C, F> {
-    prev: C,
-    op: F,
-    step: StepId,
-}
-
-impl<C, F, It, E2> Chain for TryFlatMap<C, F>
-where
-    C: Chain,
-    It: IntoIterator,
-    It::Item: Send + 'static,
-    E2: std::fmt::Display,
-    F: Fn(C::Out) -> Result<It, E2> + Send + Sync + 'static,
-{
-    type In = C::In;
-    type Out = It::Item;
 
     #[inline(always)]
-    fn feed<E>(&self, record: C::In, at: &Cell<&'static str>, emit: &mut E) -> Result<(), String>
+    fn apply<Em>(&self, x: I, at: &Cell<&'static str>, emit: &mut Em) -> Result<(), String>
     where
-        E: FnMut(It::Item) -> Result<(), String>,
+        Em: FnMut(It::Item) -> Result<(), String>,
     {
-        self.prev.feed(record, at, &mut |x| {
+        for y in (self.0)(x).map_err(|e| e.to_string())? {
+            emit(y)?;
             at.set("flat_map");
-            for y in (self.op)(x).map_err(|e| e.to_string())? {
-                emit(y)?;
-                at.set("flat_map");
-            }
-            Ok(())
-        })
-    }
-
-    fn run_batch(&self, batch: Vec<C::In>, cx: &mut StageCx<'_>) -> Vec<It::Item> {
-        let input = self.prev.run_batch(batch, cx);
-        run_step("flat_map", self.step, input, cx, |items, out| {
-            for item in items {
-                out.extend((self.op)(item).map_err(|e| e.to_string())?);
-            }
-            Ok(())
-        })
-    }
-
-    fn last_step(&self) -> Option<StepId> {
-        Some(self.step)
-    }
-}
-
-struct ParFlatMap<F>(F);
-
-impl<I, It, F> ParOp<I, It::Item> for ParFlatMap<F>
-where
-    F: Fn(I) -> It + Send + Sync + 'static,
-    It: IntoIterator,
-{
-    const KIND: &'static str = "flat_map";
-    fn call(&self, item: I, out: &mut SmallVec<[It::Item; 1]>) -> Result<(), String> {
-        out.extend((self.0)(item));
+        }
         Ok(())
     }
+}
+
+/// The `flat_map` step for the plain `flat_map_op`.
+fn plain<I: 'static, It: IntoIterator>(
+    flat_map_op: impl Fn(I) -> It + Send + Sync + 'static,
+) -> FlatMap<impl PlainFn<I, It>> {
+    FlatMap(move |x| Ok::<It, Infallible>(flat_map_op(x)))
 }
 
 impl<T: Send + 'static, C: Chain<Out = T>> GearsBuilder<T, C> {
@@ -132,17 +58,16 @@ impl<T: Send + 'static, C: Chain<Out = T>> GearsBuilder<T, C> {
     /// });
     /// assert_eq!(out, ["a", "b", "c"]);
     /// ```
-    pub fn flat_map<U, It, F>(self, flat_map_op: F) -> GearsBuilder<U, FlatMap<C, F>>
+    pub fn flat_map<U, It, F>(
+        self,
+        flat_map_op: F,
+    ) -> GearsBuilder<U, Then<C, FlatMap<impl PlainFn<T, It>>>>
     where
         U: Send + 'static,
         It: IntoIterator<Item = U>,
         F: Fn(T) -> It + Send + Sync + 'static,
     {
-        self.then("flat_map", |prev, step| FlatMap {
-            prev,
-            op: flat_map_op,
-            step,
-        })
+        self.then(plain(flat_map_op))
     }
 
     /// Like [`flat_map`](Self::flat_map) for a fallible `flat_map_op`.
@@ -157,18 +82,14 @@ impl<T: Send + 'static, C: Chain<Out = T>> GearsBuilder<T, C> {
     /// assert_eq!(out.results, [2, 2, 1]);
     /// assert_eq!(out.errors[0].to_string(), "flat_map: zero");
     /// ```
-    pub fn try_flat_map<U, It, E, F>(self, flat_map_op: F) -> GearsBuilder<U, TryFlatMap<C, F>>
+    pub fn try_flat_map<U, It, E, F>(self, flat_map_op: F) -> GearsBuilder<U, Then<C, FlatMap<F>>>
     where
         U: Send + 'static,
         It: IntoIterator<Item = U>,
-        E: std::fmt::Display,
+        E: Display,
         F: Fn(T) -> Result<It, E> + Send + Sync + 'static,
     {
-        self.then("flat_map", |prev, step| TryFlatMap {
-            prev,
-            op: flat_map_op,
-            step,
-        })
+        self.then(FlatMap(flat_map_op))
     }
 
     /// Like [`flat_map`](Self::flat_map), spread over rayon's thread pool; order is kept (not
@@ -188,7 +109,7 @@ impl<T: Send + 'static, C: Chain<Out = T>> GearsBuilder<T, C> {
         It: IntoIterator<Item = U>,
         F: Fn(T) -> It + Send + Sync + 'static,
     {
-        self.par_op(ParFlatMap(flat_map_op))
+        self.par_then(plain(flat_map_op))
     }
 }
 

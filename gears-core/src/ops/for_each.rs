@@ -1,96 +1,36 @@
-//! `for_each`: a side effect per record; the record passes through unchanged.
+//! `for_each`: a side effect per record; the record passes through unchanged (`for_each`,
+//! `try_for_each`).
 
 use std::cell::Cell;
+use std::convert::Infallible;
+use std::fmt::Display;
 
 use crate::builder::GearsBuilder;
-use crate::chain::run_step;
-use crate::chain::Chain;
-use crate::pipeline::{StageCx, StepId};
+use crate::plumbing::chain::{Chain, PerRecord, PlainFn, Then};
 
-/// The `for_each` step of a fused chain (see [`crate::chain`]).
-pub struct ForEach<C, F> {
-    prev: C,
-    op: F,
-    step: StepId,
-}
+/// The `for_each` step (see [`crate::chain`]): `op` is fallible; `for_each` makes it so with
+/// an error that cannot happen.
+pub struct ForEach<F>(F);
 
-impl<C, F> Chain for ForEach<C, F>
+impl<T, E, F> PerRecord<T> for ForEach<F>
 where
-    C: Chain,
-    F: Fn(&C::Out) + Send + Sync + 'static,
+    T: Send + 'static,
+    E: Display,
+    F: Fn(&T) -> Result<(), E> + Send + Sync + 'static,
 {
-    type In = C::In;
-    type Out = C::Out;
+    type Out = T;
+
+    fn kind(&self) -> &'static str {
+        "for_each"
+    }
 
     #[inline(always)]
-    fn feed<E>(&self, record: C::In, at: &Cell<&'static str>, emit: &mut E) -> Result<(), String>
+    fn apply<Em>(&self, x: T, _: &Cell<&'static str>, emit: &mut Em) -> Result<(), String>
     where
-        E: FnMut(C::Out) -> Result<(), String>,
+        Em: FnMut(T) -> Result<(), String>,
     {
-        self.prev.feed(record, at, &mut |x| {
-            at.set("for_each");
-            (self.op)(&x);
-            emit(x)
-        })
-    }
-
-    fn run_batch(&self, batch: Vec<C::In>, cx: &mut StageCx<'_>) -> Vec<C::Out> {
-        let input = self.prev.run_batch(batch, cx);
-        run_step("for_each", self.step, input, cx, |items, out| {
-            for item in items {
-                (self.op)(&item);
-                out.push(item);
-            }
-            Ok(())
-        })
-    }
-
-    fn last_step(&self) -> Option<StepId> {
-        Some(self.step)
-    }
-}
-
-/// The `try_for_each` step of a fused chain.
-pub struct TryForEach<C, F> {
-    prev: C,
-    op: F,
-    step: StepId,
-}
-
-impl<C, F, E2> Chain for TryForEach<C, F>
-where
-    C: Chain,
-    E2: std::fmt::Display,
-    F: Fn(&C::Out) -> Result<(), E2> + Send + Sync + 'static,
-{
-    type In = C::In;
-    type Out = C::Out;
-
-    #[inline(always)]
-    fn feed<E>(&self, record: C::In, at: &Cell<&'static str>, emit: &mut E) -> Result<(), String>
-    where
-        E: FnMut(C::Out) -> Result<(), String>,
-    {
-        self.prev.feed(record, at, &mut |x| {
-            at.set("for_each");
-            (self.op)(&x).map_err(|e| e.to_string())?;
-            emit(x)
-        })
-    }
-
-    fn run_batch(&self, batch: Vec<C::In>, cx: &mut StageCx<'_>) -> Vec<C::Out> {
-        let input = self.prev.run_batch(batch, cx);
-        run_step("for_each", self.step, input, cx, |items, out| {
-            for item in items {
-                (self.op)(&item).map_err(|e| e.to_string())?;
-                out.push(item);
-            }
-            Ok(())
-        })
-    }
-
-    fn last_step(&self) -> Option<StepId> {
-        Some(self.step)
+        (self.0)(&x).map_err(|e| e.to_string())?;
+        emit(x)
     }
 }
 
@@ -112,15 +52,17 @@ impl<T: Send + 'static, C: Chain<Out = T>> GearsBuilder<T, C> {
     /// assert_eq!(out.results, ["a"]);
     /// assert_eq!(host.get("copy:a").as_deref(), Some("x"));
     /// ```
-    pub fn for_each<F>(self, for_each_op: F) -> GearsBuilder<T, ForEach<C, F>>
+    pub fn for_each<F>(
+        self,
+        for_each_op: F,
+    ) -> GearsBuilder<T, Then<C, ForEach<impl for<'a> PlainFn<&'a T, ()>>>>
     where
         F: Fn(&T) + Send + Sync + 'static,
     {
-        self.then("for_each", |prev, step| ForEach {
-            prev,
-            op: for_each_op,
-            step,
-        })
+        self.then(ForEach(move |x: &T| {
+            for_each_op(x);
+            Ok::<(), Infallible>(())
+        }))
     }
 
     /// Like [`for_each`](Self::for_each) for a fallible side effect: on `Err` the record is
@@ -136,16 +78,12 @@ impl<T: Send + 'static, C: Chain<Out = T>> GearsBuilder<T, C> {
     /// assert_eq!(out.results, ["PING"]);
     /// assert!(out.errors.iter().any(|e| e.message.contains("unknown command")));
     /// ```
-    pub fn try_for_each<E, F>(self, for_each_op: F) -> GearsBuilder<T, TryForEach<C, F>>
+    pub fn try_for_each<E, F>(self, for_each_op: F) -> GearsBuilder<T, Then<C, ForEach<F>>>
     where
-        E: std::fmt::Display,
+        E: Display,
         F: Fn(&T) -> Result<(), E> + Send + Sync + 'static,
     {
-        self.then("for_each", |prev, step| TryForEach {
-            prev,
-            op: for_each_op,
-            step,
-        })
+        self.then(ForEach(for_each_op))
     }
 }
 

@@ -3,9 +3,10 @@
 use std::sync::Arc;
 
 use super::local_group_by::GroupFold;
+use super::map::plain;
 use crate::builder::GearsBuilder;
-use crate::chain::Chain;
-use crate::plan::ByPairKey;
+use crate::plumbing::chain::Chain;
+use crate::plumbing::exchange::ByPairKey;
 use crate::record::{PartitionKey, Record};
 
 impl<T: Record, C: Chain<Out = T>> GearsBuilder<T, C> {
@@ -40,7 +41,7 @@ impl<T: Record, C: Chain<Out = T>> GearsBuilder<T, C> {
         R: Fn(&K, &mut A, T) + Send + Sync + 'static,
     {
         let key_op = Arc::new(key_op);
-        self.map_named("extract_key", move |t| (key_op(&t), t))
+        self.then(plain("extract_key", move |t: T| (key_op(&t), t)))
             .exchange(ByPairKey)
             .fold_op(GroupFold {
                 kind: "group_by",

@@ -2,9 +2,9 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::BatchOp;
 use crate::builder::GearsBuilder;
-use crate::chain::Chain;
+use crate::plumbing::chain::Chain;
+use crate::plumbing::nodes::BatchOp;
 
 struct Limit {
     start: usize,

@@ -1,8 +1,8 @@
 //! `repartition`: move each record to the shard owning its key's hash slot.
 
 use crate::builder::GearsBuilder;
-use crate::chain::Chain;
-use crate::plan::ByKey;
+use crate::plumbing::chain::Chain;
+use crate::plumbing::exchange::ByKey;
 use crate::record::{PartitionKey, Record};
 
 impl<T: Record, C: Chain<Out = T>> GearsBuilder<T, C> {

@@ -4,11 +4,11 @@ use std::cell::Cell;
 use std::cmp::Ordering;
 use std::sync::Arc;
 
-use super::FoldOp;
 use crate::builder::GearsBuilder;
-use crate::chain::Chain;
 use crate::error::StepError;
-use crate::pipeline::guarded_once;
+use crate::plumbing::chain::Chain;
+use crate::plumbing::nodes::FoldOp;
+use crate::plumbing::pull::guarded_once;
 use crate::record::Record;
 
 struct SortAll<C> {

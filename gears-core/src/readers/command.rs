@@ -1,5 +1,6 @@
-use super::{Event, OneRecord, Reader, ReaderCx, ReaderRun};
+use super::{OneRecord, Reader, ReaderCx, ReaderRun};
 use crate::error::GearsError;
+use crate::event::Event;
 
 /// Event-only reader fired by `RG.TRIGGER <trigger> [arg ...]`; the record is
 /// `[trigger, arg1, ...]`.
@@ -7,7 +8,7 @@ use crate::error::GearsError;
 /// ```
 /// # use gears_core as gears;
 /// use gears::prelude::*;
-/// use gears::readers::Event;
+/// use gears::event::Event;
 /// let host = gears::testing::MemoryHost::new();
 /// let flow = GearsBuilder::new(CommandReader::new("hello")).map(|args| args.join(" "));
 /// let event = Event::Command { args: vec!["hello".into(), "world".into()] };
@@ -52,8 +53,8 @@ impl Reader for CommandReader {
         "CommandReader"
     }
 
-    fn trigger(&self) -> Option<crate::registration::TriggerSpec> {
-        Some(crate::registration::TriggerSpec::Command {
+    fn trigger(&self) -> Option<crate::trigger::TriggerSpec> {
+        Some(crate::trigger::TriggerSpec::Command {
             trigger: self.trigger.clone(),
             in_order: self.in_order,
         })

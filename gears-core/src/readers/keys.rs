@@ -1,10 +1,12 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::{Event, Once, OneRecord, Reader, ReaderCx, ReaderRun};
+use super::scan::KeyPages;
+use super::{Once, OneRecord, Reader, ReaderCx, ReaderRun};
 use crate::error::GearsError;
-use crate::host::{Host, KeyScan, KeyType, KeyValue, ScannedKey};
-use crate::value::{IntoValue, Value};
+use crate::event::Event;
+use crate::host::{Host, KeyType, KeyValue};
+use crate::value::{flat_pairs, IntoValue, Value};
 
 /// A key and (optionally) its value: the record of [`KeysReader`].
 #[derive(Debug, Clone, PartialEq, bincode::Encode, bincode::Decode)]
@@ -52,15 +54,11 @@ impl KeyRecord {
 
 impl IntoValue for KeyRecord {
     fn into_value(self) -> Value {
-        Value::Array(vec![
-            Value::bulk("key"),
-            Value::bulk(self.key),
-            Value::bulk("type"),
-            Value::bulk(self.key_type.name()),
-            Value::bulk("value"),
-            self.value.into_value(),
-            Value::bulk("event"),
-            self.event.into_value(),
+        flat_pairs([
+            ("key", Value::bulk(self.key)),
+            ("type", Value::bulk(self.key_type.name())),
+            ("value", self.value.into_value()),
+            ("event", self.event.into_value()),
         ])
     }
 }
@@ -113,7 +111,7 @@ impl KeysReader {
     /// ```
     /// # use gears_core as gears;
     /// use gears::prelude::*;
-    /// use gears::registration::TriggerSpec;
+    /// use gears::trigger::TriggerSpec;
     /// let reg = GearsBuilder::new(KeysReader::new("k:*").snapshot(true))
     ///     .register(ExecutionMode::AsyncLocal)
     ///     .unwrap();
@@ -171,48 +169,6 @@ impl KeysReader {
     }
 }
 
-struct ScanRun {
-    host: Arc<dyn Host>,
-    /// The host's native scan, when it has one.
-    native: Option<Box<dyn KeyScan>>,
-    pattern: String,
-    read_value: bool,
-    page: usize,
-    cursor: u64,
-    done: bool,
-}
-
-/// Appends `entries` to `out` as records.
-fn records(out: &mut Vec<KeyRecord>, entries: impl IntoIterator<Item = ScannedKey>) {
-    out.extend(entries.into_iter().map(|(key, key_type, value)| KeyRecord {
-        key,
-        key_type,
-        value,
-        event: None,
-    }));
-}
-
-impl ReaderRun<KeyRecord> for ScanRun {
-    fn next_batch(&mut self, out: &mut Vec<KeyRecord>, max: usize) -> Result<bool, GearsError> {
-        let before = out.len();
-        let mut page = Vec::new();
-        while !self.done && out.len() - before < max {
-            if let Some(native) = &mut self.native {
-                self.done = !native.next_page(self.page, &mut page)?;
-                records(out, page.drain(..));
-                continue;
-            }
-            let (cursor, entries) =
-                self.host
-                    .scan_read(&self.pattern, self.cursor, self.page, self.read_value)?;
-            records(out, entries);
-            self.cursor = cursor;
-            self.done = cursor == 0;
-        }
-        Ok(!self.done)
-    }
-}
-
 fn read_one(
     host: &dyn Host,
     key: &str,
@@ -236,8 +192,8 @@ impl Reader for KeysReader {
         "KeysReader"
     }
 
-    fn trigger(&self) -> Option<crate::registration::TriggerSpec> {
-        Some(crate::registration::TriggerSpec::Keys {
+    fn trigger(&self) -> Option<crate::trigger::TriggerSpec> {
+        Some(crate::trigger::TriggerSpec::Keys {
             pattern: self.pattern.clone(),
             exact: self.no_scan,
             event_types: self.event_types.clone(),
@@ -325,15 +281,18 @@ impl Reader for KeysReader {
                 };
                 Ok(Box::new(Once(Some(records.into_iter()))))
             }
-            None => Ok(Box::new(ScanRun {
-                native: cx.host.key_scan(&self.pattern, self.read_value),
-                host: cx.host.clone(),
-                pattern: self.pattern.clone(),
-                read_value: self.read_value,
-                page: self.page,
-                cursor: 0,
-                done: false,
-            })),
+            None => Ok(Box::new(KeyPages::new(
+                cx.host,
+                &self.pattern,
+                Some(self.read_value),
+                self.page,
+                |(key, key_type, value)| KeyRecord {
+                    key,
+                    key_type,
+                    value,
+                    event: None,
+                },
+            ))),
         }
     }
 }

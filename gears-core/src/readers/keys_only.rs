@@ -1,6 +1,6 @@
+use super::scan::KeyPages;
 use super::{Once, Reader, ReaderCx, ReaderRun};
 use crate::error::GearsError;
-use crate::host::{Host, KeyScan};
 
 /// Key names matching a glob pattern, without values (RedisGears 1.x `KeysOnlyReader`).
 ///
@@ -44,35 +44,6 @@ impl KeysOnlyReader {
     }
 }
 
-struct KeysOnlyRun {
-    host: std::sync::Arc<dyn Host>,
-    /// The host's native scan, when it has one.
-    native: Option<Box<dyn KeyScan>>,
-    pattern: String,
-    page: usize,
-    cursor: u64,
-    done: bool,
-}
-
-impl ReaderRun<String> for KeysOnlyRun {
-    fn next_batch(&mut self, out: &mut Vec<String>, max: usize) -> Result<bool, GearsError> {
-        let before = out.len();
-        let mut scanned = Vec::new();
-        while !self.done && out.len() - before < max {
-            if let Some(native) = &mut self.native {
-                self.done = !native.next_page(self.page, &mut scanned)?;
-                out.extend(scanned.drain(..).map(|(key, _, _)| key));
-                continue;
-            }
-            let page = self.host.scan(&self.pattern, self.cursor, self.page)?;
-            out.extend(page.keys);
-            self.cursor = page.cursor;
-            self.done = page.cursor == 0;
-        }
-        Ok(!self.done)
-    }
-}
-
 impl Reader for KeysOnlyReader {
     type Record = String;
 
@@ -95,13 +66,12 @@ impl Reader for KeysOnlyReader {
             };
             return Ok(Box::new(Once(Some(keys.into_iter()))));
         }
-        Ok(Box::new(KeysOnlyRun {
-            native: cx.host.key_scan(&self.pattern, false),
-            host: cx.host.clone(),
-            pattern: self.pattern.clone(),
-            page: self.page,
-            cursor: 0,
-            done: false,
-        }))
+        Ok(Box::new(KeyPages::new(
+            cx.host,
+            &self.pattern,
+            None,
+            self.page,
+            |(key, _, _)| key,
+        )))
     }
 }

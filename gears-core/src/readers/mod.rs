@@ -5,11 +5,13 @@ mod command;
 mod iter;
 mod keys;
 mod keys_only;
+mod scan;
 mod shards_id;
 mod stream;
 
 use std::sync::Arc;
 
+pub use crate::event::Event;
 pub use command::CommandReader;
 pub use iter::{IterReader, SliceReader};
 pub use keys::{KeyRecord, KeysReader};
@@ -18,37 +20,8 @@ pub use shards_id::ShardsIdReader;
 pub use stream::{StreamReader, StreamRecord};
 
 use crate::error::GearsError;
-use crate::host::{Host, KeyType, StreamEntry};
-use crate::pipeline::{Node, Pull, StageCx, StageInput};
-
-/// What triggered an execution of a registration.
-#[derive(Debug, Clone, PartialEq, bincode::Encode, bincode::Decode)]
-pub enum Event {
-    /// A keyspace notification (`event` is its name: `set`, `hset`, `del`, ...).
-    Key {
-        /// The key.
-        key: String,
-        /// The event name.
-        event: String,
-        /// The key's type as the notification tells it (`Empty` when it does not, e.g. `del`).
-        key_type: KeyType,
-        /// The key's type and value read when the event happened (registrations with
-        /// `KeysReader::snapshot(true)`); `None`: read when the execution runs.
-        snapshot: Option<(KeyType, Option<crate::host::KeyValue>)>,
-    },
-    /// New entries of a stream.
-    Stream {
-        /// The stream's key.
-        key: String,
-        /// The entries, oldest first.
-        entries: Vec<StreamEntry>,
-    },
-    /// `RG.TRIGGER name arg...`: the trigger name followed by the arguments.
-    Command {
-        /// `[trigger, arg1, ...]`.
-        args: Vec<String>,
-    },
-}
+use crate::host::Host;
+use crate::plumbing::pull::{Node, Pull, StageCx, StageInput};
 
 /// What a reader sees when it is opened on a shard.
 pub struct ReaderCx<'a> {
@@ -91,7 +64,7 @@ pub trait Reader: Send + Sync + 'static {
     }
 
     /// What events can fire a registration of this reader (`None`: batch only).
-    fn trigger(&self) -> Option<crate::registration::TriggerSpec> {
+    fn trigger(&self) -> Option<crate::trigger::TriggerSpec> {
         None
     }
 }

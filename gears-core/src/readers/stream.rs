@@ -1,7 +1,8 @@
-use super::{Event, Once, Reader, ReaderCx, ReaderRun};
+use super::{Once, Reader, ReaderCx, ReaderRun};
 use crate::error::GearsError;
+use crate::event::Event;
 use crate::host::{Host, StreamId};
-use crate::value::{IntoValue, Value};
+use crate::value::{flat_pairs, IntoValue, Value};
 
 /// One stream entry with its stream's key: the record of [`StreamReader`].
 #[derive(Debug, Clone, PartialEq, Eq, bincode::Encode, bincode::Decode)]
@@ -26,13 +27,10 @@ impl StreamRecord {
 
 impl IntoValue for StreamRecord {
     fn into_value(self) -> Value {
-        Value::Array(vec![
-            Value::bulk("key"),
-            Value::bulk(self.key),
-            Value::bulk("id"),
-            Value::bulk(self.id.to_string()),
-            Value::bulk("value"),
-            self.fields.into_value(),
+        flat_pairs([
+            ("key", Value::bulk(self.key)),
+            ("id", Value::bulk(self.id.to_string())),
+            ("value", self.fields.into_value()),
         ])
     }
 }
@@ -58,7 +56,7 @@ pub struct StreamReader {
     from: StreamId,
     batch: usize,
     duration_ms: u64,
-    on_failure: crate::registration::FailurePolicy,
+    on_failure: crate::trigger::FailurePolicy,
     trim: bool,
 }
 
@@ -70,7 +68,7 @@ impl StreamReader {
             from: StreamId::default(),
             batch: 1,
             duration_ms: 0,
-            on_failure: crate::registration::FailurePolicy::Continue,
+            on_failure: crate::trigger::FailurePolicy::Continue,
             trim: false,
         }
     }
@@ -90,7 +88,7 @@ impl StreamReader {
     }
 
     /// Registrations: what to do when an execution reports errors (1.x `onFailedPolicy`).
-    pub fn on_failure(mut self, policy: crate::registration::FailurePolicy) -> Self {
+    pub fn on_failure(mut self, policy: crate::trigger::FailurePolicy) -> Self {
         self.on_failure = policy;
         self
     }
@@ -149,8 +147,8 @@ impl Reader for StreamReader {
         "StreamReader"
     }
 
-    fn trigger(&self) -> Option<crate::registration::TriggerSpec> {
-        Some(crate::registration::TriggerSpec::Stream {
+    fn trigger(&self) -> Option<crate::trigger::TriggerSpec> {
+        Some(crate::trigger::TriggerSpec::Stream {
             pattern: self.key.clone(),
             batch: self.batch,
             duration_ms: self.duration_ms,

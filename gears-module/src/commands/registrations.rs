@@ -8,7 +8,7 @@ use redis_module::{Context, ContextFlags, RedisError, RedisResult, RedisValue, T
 
 use gears_core::execution::{Execution, ExecutionStatus, Outcome};
 use gears_core::readers::Event;
-use gears_core::registration::{ExecutionMode, TriggerSpec};
+use gears_core::trigger::{ExecutionMode, TriggerSpec};
 
 use crate::cluster::mgmt::after_registration_change;
 use crate::registrations::{find_trigger, Registered};
@@ -120,7 +120,7 @@ fn describe(reg: &Registered) -> RedisValue {
             on_failure.name().into(),
             "retryInterval".into(),
             RedisValue::Integer(match on_failure {
-                gears_core::registration::FailurePolicy::Retry(d) => d.as_millis() as i64,
+                gears_core::trigger::FailurePolicy::Retry(d) => d.as_millis() as i64,
                 _ => 0,
             }),
             "consumerGroup".into(),
@@ -293,7 +293,7 @@ pub(crate) fn rg_register(ctx: &Context, args: Vec<String>) -> RedisResult {
     };
     let entry = gears_core::registry::find(function)
         .ok_or_else(|| RedisError::String(format!("ERR unknown function '{function}'")))?;
-    let gears_core::registry::Registered::Registration(registration) =
+    let gears_core::registry::Built::Registration(registration) =
         gears_core::registry::build(function, fargs)?
     else {
         return Err(RedisError::String(format!(

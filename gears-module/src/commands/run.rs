@@ -6,7 +6,7 @@ use redis_module::{Context, ContextFlags, RedisError, RedisResult, RedisValue, T
 
 use gears_core::execution::{Execution, ExecutionStatus};
 use gears_core::executor::{plan_job, OnDone};
-use gears_core::registry::{self, Registered};
+use gears_core::registry::{self, Built};
 
 use super::results_reply;
 use crate::runtime::{runtime, Entry};
@@ -54,7 +54,7 @@ pub(crate) fn rg_run(ctx: &Context, args: Vec<String>) -> RedisResult {
             "ERR can not run a blocking execution inside MULTI/Lua; use RG.RUN <function> UNBLOCKING",
         ));
     }
-    let Registered::Flow(plan) = registry::build(&request.function, &request.args)? else {
+    let Built::Flow(plan) = registry::build(&request.function, &request.args)? else {
         return Err(RedisError::String(format!(
             "ERR '{}' is a registration (fired by its events), not a flow to run",
             request.function

@@ -1,14 +1,11 @@
-//! Registrations: a flow fired by events instead of run once (RedisGears 1.x `register()`).
+//! Triggers: what fires a registration (a flow run on events instead of once, RedisGears 1.x
+//! `register()`), how its executions run, and the registration itself. Made by
+//! [`GearsBuilder::register`](crate::GearsBuilder::register).
 
 use std::sync::Arc;
 
-use crate::builder::GearsBuilder;
-use crate::chain::Chain;
-use crate::error::GearsError;
 use crate::host::KeyType;
-use crate::record::Record;
-use crate::registry::ErasedPlan;
-use crate::value::IntoValue;
+use crate::plan::ErasedPlan;
 
 /// Where and when a registration's executions run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -109,7 +106,7 @@ impl TriggerSpec {
                 let key_ok = if *exact {
                     key == pattern
                 } else {
-                    crate::host::glob_match(pattern, key)
+                    crate::glob::glob_match(pattern, key)
                 };
                 key_ok
                     && event_types
@@ -123,7 +120,7 @@ impl TriggerSpec {
 
     /// Whether new entries of stream `key` fire this trigger.
     pub fn accepts_stream(&self, key: &str) -> bool {
-        matches!(self, TriggerSpec::Stream { pattern, .. } if crate::host::glob_match(pattern, key))
+        matches!(self, TriggerSpec::Stream { pattern, .. } if crate::glob::glob_match(pattern, key))
     }
 
     /// The reader's 1.x name.
@@ -153,41 +150,5 @@ impl std::fmt::Debug for Registration {
             .field("trigger", &self.trigger)
             .field("mode", &self.mode)
             .finish()
-    }
-}
-
-impl<T: Record + IntoValue, C: Chain<Out = T>> GearsBuilder<T, C> {
-    /// Turns the flow into a registration fired by its reader's events, running in `mode`.
-    ///
-    /// Only readers with events can be registered (`KeysReader`, `StreamReader`,
-    /// `CommandReader`).
-    ///
-    /// ```
-    /// # use gears_core as gears;
-    /// use gears::prelude::*;
-    /// let reg = GearsBuilder::new(KeysReader::new("user:*").event_types(["hset"]))
-    ///     .map(|r| r.key)
-    ///     .register(ExecutionMode::AsyncLocal)
-    ///     .unwrap();
-    /// assert!(reg.trigger.accepts_key_event("user:1", "hset", KeyType::Hash));
-    /// assert!(!reg.trigger.accepts_key_event("user:1", "del", KeyType::Empty));
-    /// assert!(GearsBuilder::new(KeysOnlyReader::new("*")).register(ExecutionMode::Sync).is_err());
-    /// ```
-    pub fn register(self, mode: ExecutionMode) -> Result<Registration, GearsError> {
-        let trigger = self.trigger_spec().ok_or_else(|| GearsError::Reader {
-            reader: self.reader_name(),
-            message: "has no events: only KeysReader, StreamReader and CommandReader flows can be registered"
-                .into(),
-        })?;
-        if mode == ExecutionMode::Sync && matches!(trigger, TriggerSpec::Stream { .. }) {
-            return Err(GearsError::Invalid(
-                "StreamReader registrations run in the background (async_local): sync is not supported".into(),
-            ));
-        }
-        Ok(Registration {
-            plan: Arc::new(self.build()),
-            trigger,
-            mode,
-        })
     }
 }

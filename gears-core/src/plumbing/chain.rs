@@ -2,31 +2,28 @@
 //!
 //! Consecutive `map`, `filter`, `flat_map` and `for_each` steps are not separate nodes: they
 //! are composed, at compile time, into one [`Chain`] (the second type parameter of
-//! [`GearsBuilder`](crate::GearsBuilder), like an iterator adapter). The step that consumes
-//! the chain — a fold such as `count`, an exchange, or the end of the flow — runs it as **one
-//! loop per record**, so `map → filter → count` compiles to the same kind of loop as the
-//! hand-written iterator chain. With profiling on, the chain runs step by step over each batch
+//! [`GearsBuilder`](crate::GearsBuilder), like an iterator adapter): each step appends a
+//! [`Then`], the chain so far followed by the operator's [`PerRecord`] step. The step that
+//! consumes the chain — a fold such as `count`, an exchange, or the end of the flow — runs it
+//! as **one loop per record**, so `map → filter → count` compiles to the same kind of loop as
+//! the hand-written iterator chain. With profiling on, the chain runs step by step over each batch
 //! instead, so every step gets its own duration and record count; without it, counts are kept
 //! where records materialize (the reader, folds, exchanges, the chain's output when it feeds
 //! a node), not for each step inside the fused loop.
 
 use std::any::Any;
 use std::cell::Cell;
+use std::convert::Infallible;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
+use super::pull::{guarded, guarded_fused, Node, Pull, StageCx, StageInput, StepId};
 use crate::error::GearsError;
-use crate::pipeline::{guarded_fused, Node, Pull, StageCx, StageInput, StepId};
-
-pub use crate::ops::filter::{Filter, TryFilter};
-pub use crate::ops::flat_map::{FlatMap, TryFlatMap};
-pub use crate::ops::for_each::{ForEach, TryForEach};
-pub use crate::ops::map::{Map, TryMap};
 
 /// A run of fused per-record steps from `In` records to `Out` records.
 ///
-/// Implemented by [`Identity`] (no step) and by the step types of this module; flow authors
-/// never implement it.
+/// Implemented by [`Identity`] (no step) and by [`Then`] (a chain and one more step); flow
+/// authors never implement it.
 pub trait Chain: Send + Sync + 'static {
     /// Records entering the chain.
     type In: Send + 'static;
@@ -90,22 +87,76 @@ impl<T: Send + 'static> Chain for Identity<T> {
     }
 }
 
-/// One step of a profiled (unfused) run over a whole batch: times the step, books its
-/// output, and turns `Err`s and panics into error entries (see [`Chain::run_batch`]).
-pub(crate) fn run_step<I, O>(
-    kind: &'static str,
-    step: StepId,
-    input: Vec<I>,
-    cx: &mut StageCx<'_>,
-    mut body: impl FnMut(&mut std::vec::IntoIter<I>, &mut Vec<O>) -> Result<(), String>,
-) -> Vec<O> {
-    let clock = cx.clock();
-    let mut out = Vec::with_capacity(input.len());
-    crate::pipeline::guarded(kind, cx.errors, &mut input.into_iter(), |items| {
-        body(items, &mut out)
-    });
-    cx.book(step, out.len(), clock);
-    out
+/// A per-record step: what it does with one record (`map`, `filter`, `flat_map`,
+/// `for_each`). The plain and `try_` forms of an operator are one step type: the plain one
+/// fails with an error that cannot happen ([`std::convert::Infallible`]).
+pub trait PerRecord<I>: Send + Sync + 'static {
+    /// Records leaving the step.
+    type Out: Send + 'static;
+
+    /// The step's name, as listed and blamed in errors.
+    fn kind(&self) -> &'static str;
+
+    /// Hands what `record` becomes to `emit` (zero, one or more records); an `Err` drops the
+    /// record. `at` holds the step's name; a step that emits several records sets it again
+    /// after each, since the steps behind it set theirs.
+    fn apply<E>(&self, record: I, at: &Cell<&'static str>, emit: &mut E) -> Result<(), String>
+    where
+        E: FnMut(Self::Out) -> Result<(), String>;
+}
+
+/// The function of a plain (infallible) per-record step once made fallible with an error
+/// that cannot happen: what the closure of `map`, `filter`, `flat_map` or `for_each` becomes.
+pub trait PlainFn<I, O>: Fn(I) -> Result<O, Infallible> + Send + Sync + 'static {}
+
+impl<I, O, F> PlainFn<I, O> for F where F: Fn(I) -> Result<O, Infallible> + Send + Sync + 'static {}
+
+/// The chain `C` followed by the per-record step `S`: a fused chain one step longer.
+pub struct Then<C, S> {
+    pub(crate) prev: C,
+    pub(crate) op: S,
+    pub(crate) step: StepId,
+}
+
+impl<C: Chain, S: PerRecord<C::Out>> Chain for Then<C, S> {
+    type In = C::In;
+    type Out = S::Out;
+
+    #[inline(always)]
+    fn feed<E>(&self, record: C::In, at: &Cell<&'static str>, emit: &mut E) -> Result<(), String>
+    where
+        E: FnMut(S::Out) -> Result<(), String>,
+    {
+        self.prev.feed(record, at, &mut |x| {
+            at.set(self.op.kind());
+            self.op.apply(x, at, emit)
+        })
+    }
+
+    /// One step of a profiled (unfused) run over a whole batch: times the step, books its
+    /// output, and turns `Err`s and panics into error entries.
+    fn run_batch(&self, batch: Vec<C::In>, cx: &mut StageCx<'_>) -> Vec<S::Out> {
+        let input = self.prev.run_batch(batch, cx);
+        let kind = self.op.kind();
+        let clock = cx.clock();
+        let mut out = Vec::with_capacity(input.len());
+        let at = Cell::new(kind);
+        guarded(kind, cx.errors, &mut input.into_iter(), |items| {
+            for item in items {
+                self.op.apply(item, &at, &mut |y| {
+                    out.push(y);
+                    Ok(())
+                })?;
+            }
+            Ok(())
+        });
+        cx.book(self.step, out.len(), clock);
+        out
+    }
+
+    fn last_step(&self) -> Option<StepId> {
+        Some(self.step)
+    }
 }
 
 /// Whether `C` is the empty chain (then sealing it adds no node).
@@ -222,5 +273,25 @@ impl<C: Chain> Pull<C::Out> for FusedPull<C> {
             }
         }
         Ok(more)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::prelude::*;
+    use crate::testing::MemoryHost;
+
+    #[test]
+    fn a_panic_in_a_fused_step_drops_only_that_record() {
+        let host = MemoryHost::new();
+        let out = GearsBuilder::new(IterReader::new(|_| 0..5000u64))
+            .map(|x| if x % 1000 == 7 { panic!("bad {x}") } else { x })
+            .run(&host);
+        assert_eq!(out.results.len(), 4995);
+        assert_eq!(out.errors.len(), 5);
+        assert_eq!(out.errors[0].step, "map");
+        assert!(out.errors[0].message.contains("bad 7"), "{}", out.errors[0]);
+        assert!(!out.results.contains(&1007));
+        assert!(out.results.contains(&1008));
     }
 }

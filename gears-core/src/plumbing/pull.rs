@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::{GearsError, StepError};
+use crate::event::Event;
 use crate::host::Host;
-use crate::readers::Event;
 
 /// Index of a step in its plan.
 pub(crate) type StepId = usize;
