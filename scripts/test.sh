@@ -3,6 +3,8 @@
 # errors, and every test of the workspace (unit, integration, compile-fail, doctests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# No incremental caches: a clean CI checkout gains nothing from them and they double target/.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 bash scripts/install-deps.sh
 echo "== databases for the rgsync tests (MariaDB, PostgreSQL on 127.0.0.1)"
 bash scripts/db.sh
@@ -15,3 +17,4 @@ cargo build --workspace
 echo "== cargo test"
 cargo test --workspace --all-targets
 cargo test --workspace --doc
+echo "== disk used by target/: $(du -sh target 2>/dev/null | cut -f1)"

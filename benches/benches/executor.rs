@@ -19,11 +19,13 @@
 //! repeats the drain with 100k jobs that each spin for 5 µs: that is where 1 → 2 worker
 //! scaling shows.
 
+mod common;
+
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use gears_core::execution::{Execution, ExecutionId, Outcome};
 use gears_core::executor::{Executor, Job, Lane};
 use gears_core::host::ShardId;
@@ -176,13 +178,12 @@ impl Drop for ChannelPool {
 fn bench_workers(c: &mut Criterion, threads: usize) {
     let shard = ShardId::standalone();
     let plural = if threads == 1 { "" } else { "s" };
-    let mut group = c.benchmark_group(format!("executor_{threads}_worker{plural}"));
-    group
-        .sample_size(10)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(8))
-        .sampling_mode(SamplingMode::Flat)
-        .throughput(Throughput::Elements(EXECUTIONS as u64));
+    let mut group = common::flat_group(
+        c,
+        format!("executor_{threads}_worker{plural}"),
+        Duration::from_secs(8),
+        EXECUTIONS as u64,
+    );
     {
         let executor = Executor::new(threads);
         let one = [executor.lane()];

@@ -2,12 +2,14 @@
 //! `count_by` over 10k keys, each next to the hand-written loop computing the same result.
 //! The input is 10M pseudo-random `u64`s (so the filter keeps a random half).
 
+mod common;
+
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
+use criterion::{criterion_group, criterion_main, Criterion};
 use gears_benches::random_u64s;
 use gears_core::prelude::*;
 use gears_core::testing::MemoryHost;
@@ -53,13 +55,12 @@ fn fused_map_filter_count(c: &mut Criterion) {
     let expected = hand_map_filter_count(&data);
     assert_eq!(gears_map_filter_count(&data, &host), expected);
 
-    let mut group = c.benchmark_group("fused_map_filter_count");
-    group
-        .sample_size(10)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(5))
-        .sampling_mode(SamplingMode::Flat)
-        .throughput(Throughput::Elements(RECORDS as u64));
+    let mut group = common::flat_group(
+        c,
+        "fused_map_filter_count",
+        Duration::from_secs(5),
+        RECORDS as u64,
+    );
     group.bench_function("gears", |b| {
         b.iter(|| black_box(gears_map_filter_count(&data, &host)))
     });
@@ -92,13 +93,12 @@ fn count_by_10k_keys(c: &mut Criterion) {
     assert_eq!(got.len(), expected.len());
     assert_eq!(got.into_iter().collect::<HashMap<_, _>>(), expected);
 
-    let mut group = c.benchmark_group("count_by_10k_keys");
-    group
-        .sample_size(10)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(8))
-        .sampling_mode(SamplingMode::Flat)
-        .throughput(Throughput::Elements(RECORDS as u64));
+    let mut group = common::flat_group(
+        c,
+        "count_by_10k_keys",
+        Duration::from_secs(8),
+        RECORDS as u64,
+    );
     group.bench_function("gears", |b| {
         b.iter(|| black_box(gears_count_by(&data, &host)))
     });

@@ -10,22 +10,8 @@ use std::time::Duration;
 
 use gears_core::distributed::Settings;
 use gears_core::prelude::*;
-use gears_core::testing::{Fate, MemoryCluster, MemoryHost, Packet};
+use gears_core::testing::{word_count, Fate, MemoryCluster, MemoryHost, Packet};
 use proptest::prelude::*;
-
-/// Word counts over `doc:*`, sorted: three stages, records crossing shards twice.
-fn word_count() -> GearsBuilder<(String, u64)> {
-    GearsBuilder::new(KeysReader::new("doc:*"))
-        .flat_map(|r| {
-            r.string()
-                .unwrap_or_default()
-                .split_whitespace()
-                .map(str::to_string)
-                .collect::<Vec<_>>()
-        })
-        .count_by(|w| w.clone())
-        .sort()
-}
 
 /// A 3-shard cluster and a standalone host with the same 90 documents, and the standalone
 /// answer.
@@ -44,6 +30,22 @@ fn setup() -> (MemoryCluster, Vec<(String, u64)>) {
     let want = word_count().run(&host).results;
     assert_eq!(want.len(), 8);
     (cluster, want)
+}
+
+/// Executions still open on any of the cluster's shards.
+fn in_flight(cluster: &MemoryCluster) -> usize {
+    (0..3).map(|i| cluster.coordinator(i).in_flight()).sum()
+}
+
+/// Holds back every packet shard `from` sends until [`MemoryCluster::release_held`].
+fn hold_from(cluster: &MemoryCluster, from: usize) {
+    cluster.set_rule(move |p| {
+        if p.from == from {
+            Fate::Hold
+        } else {
+            Fate::Deliver
+        }
+    });
 }
 
 fn id(cluster: &MemoryCluster, shard: usize) -> String {
@@ -260,13 +262,7 @@ fn a_shard_that_never_answers_fails_the_run_after_the_idle_time() {
 fn a_shard_flagged_failing_fails_the_run_at_the_next_tick() {
     let (cluster, want) = setup();
     let failing = id(&cluster, 1);
-    cluster.set_rule(|p| {
-        if p.from == 1 {
-            Fate::Hold
-        } else {
-            Fate::Deliver
-        }
-    });
+    hold_from(&cluster, 1);
     cluster.set_failing(1, true);
     let out = cluster.run(word_count());
     assert_eq!(
@@ -281,12 +277,7 @@ fn a_shard_flagged_failing_fails_the_run_at_the_next_tick() {
     cluster.clear_rule();
     // Its late messages are about an execution that ended: ignored.
     assert!(cluster.release_held() > 0);
-    assert_eq!(
-        (0..3)
-            .map(|i| cluster.coordinator(i).in_flight())
-            .sum::<usize>(),
-        0
-    );
+    assert_eq!(in_flight(&cluster), 0);
     assert_eq!(cluster.run(word_count()).results, want);
 }
 
@@ -299,13 +290,7 @@ fn late_messages_about_an_ended_execution_are_ignored() {
     });
     let slow = id(&cluster, 2);
     // Everything shard 2 says arrives late.
-    cluster.set_rule(|p| {
-        if p.from == 2 {
-            Fate::Hold
-        } else {
-            Fate::Deliver
-        }
-    });
+    hold_from(&cluster, 2);
     let out = cluster.run(word_count());
     assert_eq!(
         out.errors,
@@ -322,12 +307,7 @@ fn late_messages_about_an_ended_execution_are_ignored() {
     // Delivered (first copies: no duplicates) and dropped as about a finished execution: no
     // execution was recreated for them.
     assert_eq!(duplicates(&cluster), 0);
-    assert_eq!(
-        (0..3)
-            .map(|i| cluster.coordinator(i).in_flight())
-            .sum::<usize>(),
-        0
-    );
+    assert_eq!(in_flight(&cluster), 0);
     assert_eq!(cluster.run(word_count()).results, want);
 }
 
@@ -337,13 +317,7 @@ fn a_restarted_peer_fails_the_runs_it_was_in_and_its_stale_messages_are_dropped(
     // The others know shard 1's first incarnation.
     assert_eq!(cluster.run(word_count()).results, want);
     let old_run_id = cluster.coordinator(1).run_id();
-    cluster.set_rule(|p| {
-        if p.from == 1 {
-            Fate::Hold
-        } else {
-            Fate::Deliver
-        }
-    });
+    hold_from(&cluster, 1);
     let pending = cluster.start(word_count());
     cluster.advance(Duration::from_millis(500));
     assert!(!pending.is_finished());
@@ -384,13 +358,7 @@ fn a_restarted_peer_fails_the_runs_it_was_in_and_its_stale_messages_are_dropped(
 #[test]
 fn runs_in_one_queue_start_one_after_the_other() {
     let (cluster, want) = setup();
-    cluster.set_rule(|p| {
-        if p.from == 1 {
-            Fate::Hold
-        } else {
-            Fate::Deliver
-        }
-    });
+    hold_from(&cluster, 1);
     let first = cluster.start_queued(word_count(), "registration-7");
     let second = cluster.start_queued(word_count(), "registration-7");
     // The first waits on shard 1; the second has not started anywhere.
@@ -428,12 +396,7 @@ fn an_aborted_run_ends_on_every_shard() {
         cluster.run_plan(&plan, &options).unwrap_err(),
         GearsError::Aborted
     );
-    assert_eq!(
-        (0..3)
-            .map(|i| cluster.coordinator(i).in_flight())
-            .sum::<usize>(),
-        0
-    );
+    assert_eq!(in_flight(&cluster), 0);
 }
 
 #[test]

@@ -10,16 +10,7 @@ use gears::testing::{MemoryCluster, MemoryHost};
 /// More text that is not the summary.
 #[gears::register]
 fn word_count() -> GearsBuilder<(String, u64)> {
-    GearsBuilder::new(KeysReader::new("doc:*"))
-        .flat_map(|r| {
-            r.string()
-                .unwrap_or_default()
-                .split_whitespace()
-                .map(str::to_string)
-                .collect::<Vec<_>>()
-        })
-        .count_by(|w| w.clone())
-        .sort()
+    gears::testing::word_count()
 }
 
 /// Keys matching the pattern given as the first argument.

@@ -427,27 +427,45 @@ mod tests {
 
     #[test]
     fn delivery_is_in_order_and_once() {
+        use Verdict::*;
         let mut f = PeerFilter::default();
-        assert_eq!(f.check("p", 1, 0, 1), Verdict::Accept);
-        assert_eq!(f.check("p", 1, 0, 2), Verdict::Accept);
-        assert_eq!(f.check("p", 1, 0, 2), Verdict::Duplicate);
-        assert_eq!(f.check("p", 1, 0, 1), Verdict::Duplicate);
-        // 3 was lost: 4 waits for the retransmission of 3.
-        assert_eq!(f.check("p", 1, 0, 4), Verdict::Gap);
-        assert_eq!(f.check("p", 1, 0, 3), Verdict::Accept);
-        assert_eq!(f.check("p", 1, 0, 4), Verdict::Accept);
+        // (peer, run id, stream, sequence) in arrival order, and what the filter says.
+        fn expect(f: &mut PeerFilter, arrivals: &[(&str, u64, u32, u64, Verdict)]) {
+            for &(peer, run, stream, seq, want) in arrivals {
+                let got = f.check(peer, run, stream, seq);
+                assert_eq!(got, want, "{peer} {run} {stream} {seq}");
+            }
+        }
+        // In order once; 3 was lost: 4 waits for the retransmission of 3.
+        expect(
+            &mut f,
+            &[
+                ("p", 1, 0, 1, Accept),
+                ("p", 1, 0, 2, Accept),
+                ("p", 1, 0, 2, Duplicate),
+            ],
+        );
+        expect(
+            &mut f,
+            &[
+                ("p", 1, 0, 1, Duplicate),
+                ("p", 1, 0, 4, Gap),
+                ("p", 1, 0, 3, Accept),
+            ],
+        );
+        expect(&mut f, &[("p", 1, 0, 4, Accept)]);
         assert_eq!(f.acks_due(), vec![("p".to_string(), 0, 4)]);
         assert!(f.acks_due().is_empty());
-        assert_eq!(f.check("p", 1, 0, 2), Verdict::Duplicate);
+        assert_eq!(f.check("p", 1, 0, 2), Duplicate);
         assert_eq!(f.acks_due(), vec![("p".to_string(), 0, 4)], "re-acked");
-        // The sender gave up on stream 0: stream 1 starts over.
-        assert_eq!(f.check("p", 1, 1, 1), Verdict::Accept);
-        assert_eq!(f.check("p", 1, 0, 5), Verdict::Stale);
-        // The peer restarted: new run id, sequence from 1 again.
-        assert_eq!(f.check("p", 9, 0, 1), Verdict::AcceptRestarted);
-        assert_eq!(f.check("p", 9, 0, 2), Verdict::Accept);
-        assert_eq!(f.check("p", 1, 1, 3), Verdict::Stale);
-        assert_eq!(f.check("q", 1, 0, 7), Verdict::Accept);
+        // The sender gave up on stream 0: stream 1 starts over. Then the peer restarted: new
+        // run id, sequence from 1 again.
+        expect(&mut f, &[("p", 1, 1, 1, Accept), ("p", 1, 0, 5, Stale)]);
+        expect(
+            &mut f,
+            &[("p", 9, 0, 1, AcceptRestarted), ("p", 9, 0, 2, Accept)],
+        );
+        expect(&mut f, &[("p", 1, 1, 3, Stale), ("q", 1, 0, 7, Accept)]);
         assert_eq!(f.run_id_of("p"), Some(9));
     }
 }

@@ -329,13 +329,13 @@ impl Coordinator {
                 stage,
                 batch,
             } => {
+                // A run learns of records before its Start when messages overtake it.
                 let Some(run) = self.runs.get_or_create(&execution, now) else {
                     return;
                 };
                 let mut st = run.lock();
-                st.remote
-                    .entry(stage as usize)
-                    .or_default()
+                let from_sender = st.remote.entry(stage as usize).or_default();
+                from_sender
                     .entry(sender.to_string())
                     .or_default()
                     .push(batch);
@@ -350,10 +350,8 @@ impl Coordinator {
                     return;
                 };
                 let mut st = run.lock();
-                st.done
-                    .entry(stage as usize)
-                    .or_default()
-                    .insert(sender.to_string());
+                let done = st.done.entry(stage as usize).or_default();
+                done.insert(sender.to_string());
                 if let Some(report) = report {
                     st.reports.insert(sender.to_string(), report);
                 }

@@ -3,7 +3,7 @@
 //! reply values; [`Typed`] adapts a typed [`Plan`] and keeps its typed results at the
 //! initiator (the in-memory cluster's `run(flow)`).
 //!
-//! The two `run_stage` forwarders below are the coordinator's only calls into stage running.
+//! The `run_stage` forwarder below is the coordinator's only call into stage running.
 
 use std::sync::{Arc, Mutex};
 
@@ -31,6 +31,36 @@ pub trait ShardPlan: Send + Sync {
         inbox: StageInbox,
         shards: Vec<ShardRunState>,
     ) -> Result<RunResult<Value>, GearsError>;
+}
+
+/// The calls both adapters below hand to their plan unchanged.
+macro_rules! forward_stages {
+    () => {
+        fn steps(&self) -> &[StepInfo] {
+            self.plan.steps()
+        }
+        fn stage_count(&self) -> usize {
+            self.plan.stage_count()
+        }
+        fn new_shard_state(&self) -> ShardRunState {
+            self.plan.new_shard_state()
+        }
+        fn run_stage(&self, call: StageCall<'_>) -> Result<StageOutput, GearsError> {
+            self.plan.run_stage(call)
+        }
+    };
+}
+
+/// Keeps the initiator's whole `run` in `slot`; the coordinator gets only its errors and
+/// counters.
+fn keep<T>(slot: &Mutex<Option<RunResult<T>>>, run: RunResult<T>) -> RunResult<Value> {
+    let summary = RunResult {
+        results: Vec::new(),
+        errors: run.errors.clone(),
+        stats: run.stats.clone(),
+    };
+    *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(run);
+    summary
 }
 
 /// A registered plan (results as reply values), as the Redis Cluster coordinator runs it.
@@ -79,18 +109,7 @@ pub fn from_registry(
 }
 
 impl ShardPlan for Erased {
-    fn steps(&self) -> &[StepInfo] {
-        self.plan.steps()
-    }
-    fn stage_count(&self) -> usize {
-        self.plan.stage_count()
-    }
-    fn new_shard_state(&self) -> ShardRunState {
-        self.plan.new_shard_state()
-    }
-    fn run_stage(&self, call: StageCall<'_>) -> Result<StageOutput, GearsError> {
-        self.plan.run_stage(call)
-    }
+    forward_stages!();
     fn finish(
         &self,
         inbox: StageInbox,
@@ -98,16 +117,10 @@ impl ShardPlan for Erased {
     ) -> Result<RunResult<Value>, GearsError> {
         let results = self.plan.results_from(inbox)?;
         let run = self.plan.finish(results, shards);
-        let Some(kept) = &self.kept else {
-            return Ok(run);
-        };
-        let summary = RunResult {
-            results: Vec::new(),
-            errors: run.errors.clone(),
-            stats: run.stats.clone(),
-        };
-        *kept.lock().unwrap_or_else(|p| p.into_inner()) = Some(run);
-        Ok(summary)
+        Ok(match &self.kept {
+            Some(slot) => keep(slot, run),
+            None => run,
+        })
     }
 }
 
@@ -138,31 +151,13 @@ impl<T: Record> Typed<T> {
 }
 
 impl<T: Record> ShardPlan for Typed<T> {
-    fn steps(&self) -> &[StepInfo] {
-        self.plan.steps()
-    }
-    fn stage_count(&self) -> usize {
-        self.plan.stage_count()
-    }
-    fn new_shard_state(&self) -> ShardRunState {
-        self.plan.new_shard_state()
-    }
-    fn run_stage(&self, call: StageCall<'_>) -> Result<StageOutput, GearsError> {
-        self.plan.run_stage(call)
-    }
+    forward_stages!();
     fn finish(
         &self,
         inbox: StageInbox,
         shards: Vec<ShardRunState>,
     ) -> Result<RunResult<Value>, GearsError> {
         let results = self.plan.results_from(inbox)?;
-        let run = self.plan.finish(results, shards);
-        let summary = RunResult {
-            results: Vec::new(),
-            errors: run.errors.clone(),
-            stats: run.stats.clone(),
-        };
-        *self.results.lock().unwrap_or_else(|p| p.into_inner()) = Some(run);
-        Ok(summary)
+        Ok(keep(&self.results, self.plan.finish(results, shards)))
     }
 }

@@ -14,7 +14,7 @@ use super::network::{lock, Fate, Packet, ShardTransport, Shared};
 use super::MemoryHost;
 use crate::builder::GearsBuilder;
 use crate::chain::Chain;
-use crate::distributed::{Coordinator, Erased, Settings, Typed};
+use crate::distributed::{Coordinator, Erased, Settings, ShardPlan, Typed};
 use crate::error::{GearsError, StepError};
 use crate::execution::{Execution, ExecutionStatus};
 use crate::executor::Executor;
@@ -152,9 +152,7 @@ impl MemoryCluster {
         options: &RunOptions,
     ) -> Result<RunResult<T>, GearsError> {
         let typed = Arc::new(Typed::new(plan.clone()));
-        let started = self.begin(typed.clone(), options, None)?;
-        self.complete(&started)?;
-        outcome_of(&started.execution, typed.take())
+        self.run_to_end(typed.clone(), options, || typed.take())
     }
 
     /// Runs a registered (type-erased) plan on every shard, like [`run_plan`](Self::run_plan).
@@ -164,9 +162,20 @@ impl MemoryCluster {
         options: &RunOptions,
     ) -> Result<RunResult<Value>, GearsError> {
         let erased = Arc::new(Erased::keeping(plan.clone()));
-        let started = self.begin(erased.clone(), options, None)?;
+        self.run_to_end(erased.clone(), options, || erased.take())
+    }
+
+    /// Starts `plan` from shard 0, plays the cluster until its end, and takes what the
+    /// initiator kept.
+    fn run_to_end<T>(
+        &self,
+        plan: Arc<dyn ShardPlan>,
+        options: &RunOptions,
+        take: impl FnOnce() -> Option<RunResult<T>>,
+    ) -> Result<RunResult<T>, GearsError> {
+        let started = self.begin(plan, options, None)?;
         self.complete(&started)?;
-        outcome_of(&started.execution, erased.take())
+        outcome_of(&started.execution, take())
     }
 
     /// Builds `flow` and starts it from shard 0 without waiting for its end: the messages

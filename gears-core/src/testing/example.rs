@@ -3,6 +3,7 @@
 use super::MemoryHost;
 use crate::builder::GearsBuilder;
 use crate::chain::Chain;
+use crate::readers::KeysReader;
 use crate::record::Record;
 
 /// Runs the flow built by `setup` on a fresh [`MemoryHost`] and returns its results,
@@ -19,4 +20,19 @@ pub fn example<T: Record, C: Chain<Out = T>>(
         out.errors
     );
     out.results
+}
+
+/// Word counts over the string keys matching `doc:*`, sorted: three stages, so records cross
+/// shards twice on a cluster. The flow the fault and registration tests run.
+pub fn word_count() -> GearsBuilder<(String, u64)> {
+    GearsBuilder::new(KeysReader::new("doc:*"))
+        .flat_map(|r| {
+            r.string()
+                .unwrap_or_default()
+                .split_whitespace()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .count_by(|w| w.clone())
+        .sort()
 }

@@ -19,6 +19,6 @@ mod keyspace;
 mod network;
 
 pub use cluster::{ClusterTraffic, MemoryCluster, PendingRun};
-pub use example::example;
+pub use example::{example, word_count};
 pub use host::MemoryHost;
 pub use network::{Fate, Packet};
