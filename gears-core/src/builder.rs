@@ -143,7 +143,7 @@ impl<T: Send + 'static, C: Chain<Out = T>> GearsBuilder<T, C> {
     /// ```
     /// # use gears_core as gears;
     /// use gears::prelude::*;
-    /// fn names() -> GearsBuilder<String> {
+    /// fn names() -> GearsBuilder<RedisBytes> {
     ///     GearsBuilder::new(KeysReader::new("user:*")).map(|r| r.key).seal()
     /// }
     /// let out = gears::testing::example(|host| {
@@ -303,8 +303,8 @@ impl<T: Record + IntoValue, C: Chain<Out = T>> GearsBuilder<T, C> {
     ///     .map(|r| r.key)
     ///     .register(ExecutionMode::AsyncLocal)
     ///     .unwrap();
-    /// assert!(reg.trigger.accepts_key_event("user:1", "hset", KeyType::Hash));
-    /// assert!(!reg.trigger.accepts_key_event("user:1", "del", KeyType::Empty));
+    /// assert!(reg.trigger.accepts_key_event(b"user:1", "hset", KeyType::Hash));
+    /// assert!(!reg.trigger.accepts_key_event(b"user:1", "del", KeyType::Empty));
     /// assert!(GearsBuilder::new(KeysOnlyReader::new("*")).register(ExecutionMode::Sync).is_err());
     /// ```
     pub fn register(self, mode: ExecutionMode) -> Result<Registration, GearsError> {

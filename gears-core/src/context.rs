@@ -4,6 +4,7 @@
 use std::cell::RefCell;
 use std::sync::Arc;
 
+use crate::bytes::RedisBytes;
 use crate::error::GearsError;
 use crate::host::{Host, LogLevel, ShardId};
 use crate::slot::key_slot;
@@ -50,10 +51,26 @@ fn with_host<R>(f: impl FnOnce(&dyn Host) -> R) -> Result<R, GearsError> {
 ///     .try_map(|k| gears::context::call(&["SET", &k, "1"]).map(|_| k))
 ///     .run(&host);
 /// assert_eq!(out.results, ["a", "b"]);
-/// assert_eq!(host.get("a").as_deref(), Some("1"));
+/// assert_eq!(host.get("a").unwrap(), "1");
 /// ```
 pub fn call(args: &[&str]) -> Result<Value, GearsError> {
     with_host(|h| h.call(args))?.map_err(GearsError::from)
+}
+
+/// [`call`] with arguments of any bytes: binary key names and values go to Redis unchanged.
+///
+/// ```
+/// # use gears_core as gears;
+/// use gears::prelude::*;
+/// let host = gears::testing::MemoryHost::new();
+/// host.set(b"k\xff", b"v\0");
+/// let out = GearsBuilder::new(KeysOnlyReader::new("k*"))
+///     .try_map(|k| gears::context::call_bytes(&[b"GET", &k]))
+///     .run(&host);
+/// assert_eq!(out.results, [Value::Bulk(b"v\0".to_vec())]);
+/// ```
+pub fn call_bytes(args: &[&[u8]]) -> Result<Value, GearsError> {
+    with_host(|h| h.call_bytes(args))?.map_err(GearsError::from)
 }
 
 /// Calls several Redis commands on the current shard, one after the other, each with its own
@@ -88,9 +105,9 @@ pub fn call_all(commands: &[&[&str]]) -> Vec<Result<Value, GearsError>> {
     }
 }
 
-/// The values of `fields` (`&str`s, `String`s, ...) in hash `key` on the current shard, like
-/// `HMGET` (`None` for a missing field; all `None` for a missing key). On Redis the hash is
-/// read natively, without a command round trip.
+/// The values of `fields` (`&str`s, `String`s, byte strings, ...) in hash `key` on the current
+/// shard, like `HMGET` (`None` for a missing field; all `None` for a missing key), as bytes. On
+/// Redis the hash is read natively, without a command round trip.
 ///
 /// ```
 /// # use gears_core as gears;
@@ -102,15 +119,18 @@ pub fn call_all(commands: &[&[&str]]) -> Vec<Result<Value, GearsError>> {
 ///     .run(&host);
 /// assert_eq!(
 ///     out.results,
-///     [vec![Some("paris".to_string()), None], vec![None, None]]
+///     [vec![Some(RedisBytes::from("paris")), None], vec![None, None]]
 /// );
 /// ```
-pub fn hash_get<S: AsRef<str>>(key: &str, fields: &[S]) -> Result<Vec<Option<String>>, GearsError> {
-    // The names as `&str`s, on the stack for the usual few (no allocation per call).
+pub fn hash_get<S: AsRef<[u8]>>(
+    key: impl AsRef<[u8]>,
+    fields: &[S],
+) -> Result<Vec<Option<RedisBytes>>, GearsError> {
+    // The names as slices, on the stack for the usual few (no allocation per call).
     const ON_STACK: usize = 16;
-    let mut stack = [""; ON_STACK];
-    let heap: Vec<&str>;
-    let names: &[&str] = if fields.len() <= ON_STACK {
+    let mut stack: [&[u8]; ON_STACK] = [b""; ON_STACK];
+    let heap: Vec<&[u8]>;
+    let names: &[&[u8]] = if fields.len() <= ON_STACK {
         for (slot, f) in stack.iter_mut().zip(fields) {
             *slot = f.as_ref();
         }
@@ -119,11 +139,11 @@ pub fn hash_get<S: AsRef<str>>(key: &str, fields: &[S]) -> Result<Vec<Option<Str
         heap = fields.iter().map(AsRef::as_ref).collect();
         &heap
     };
-    with_host(|h| h.hash_get(key, names))?.map_err(GearsError::from)
+    with_host(|h| h.hash_get(key.as_ref(), names))?.map_err(GearsError::from)
 }
 
 /// Appends an entry with an automatic id to stream `key` on the current shard and returns
-/// its id, like `XADD key * field value …`. Inside a `sync` execution on Redis the entry is
+/// its id, like `XADD key * field value …` (names and values of any bytes). Inside a `sync` execution on Redis the entry is
 /// appended natively (replicated as `XADD key <id> …`, `xadd` event raised; clients blocked
 /// in `XREAD` on that stream see it with the next `XADD` — a Redis 7.0 limit of the module
 /// stream API).
@@ -138,8 +158,15 @@ pub fn hash_get<S: AsRef<str>>(key: &str, fields: &[S]) -> Result<Vec<Option<Str
 /// assert_eq!(out.results.len(), 2);
 /// assert!(out.results[0] < out.results[1], "{:?}", out.results);
 /// ```
-pub fn stream_add(key: &str, fields: &[(&str, &str)]) -> Result<String, GearsError> {
-    with_host(|h| h.stream_add(key, fields))?.map_err(GearsError::from)
+pub fn stream_add<F: AsRef<[u8]>, V: AsRef<[u8]>>(
+    key: impl AsRef<[u8]>,
+    fields: &[(F, V)],
+) -> Result<String, GearsError> {
+    let pairs: smallvec::SmallVec<[(&[u8], &[u8]); 8]> = fields
+        .iter()
+        .map(|(f, v)| (f.as_ref(), v.as_ref()))
+        .collect();
+    with_host(|h| h.stream_add(key.as_ref(), &pairs))?.map_err(GearsError::from)
 }
 
 /// Writes a notice line to the server log (stderr outside an execution).

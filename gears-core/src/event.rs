@@ -1,6 +1,7 @@
 //! [`Event`]: what fires an execution of a registration (a keyspace notification, new stream
 //! entries, `RG.TRIGGER`), as the host reports it and as it crosses shards.
 
+use crate::bytes::RedisBytes;
 use crate::host::{KeyType, KeyValue, StreamEntry};
 
 /// What triggered an execution of a registration.
@@ -8,8 +9,8 @@ use crate::host::{KeyType, KeyValue, StreamEntry};
 pub enum Event {
     /// A keyspace notification (`event` is its name: `set`, `hset`, `del`, ...).
     Key {
-        /// The key.
-        key: String,
+        /// The key, as bytes.
+        key: RedisBytes,
         /// The event name.
         event: String,
         /// The key's type as the notification tells it (`Empty` when it does not, e.g. `del`).
@@ -20,8 +21,8 @@ pub enum Event {
     },
     /// New entries of a stream.
     Stream {
-        /// The stream's key.
-        key: String,
+        /// The stream's key, as bytes.
+        key: RedisBytes,
         /// The entries, oldest first.
         entries: Vec<StreamEntry>,
     },

@@ -1,6 +1,7 @@
 //! Redis glob patterns, as `KEYS`, `SCAN MATCH` and registrations use them.
 
-/// Matches `text` against a Redis glob pattern (`*`, `?`, `[abc]`, `[^a]`, `[a-z]`, `\x`).
+/// Matches `text` (a key name: any bytes) against a Redis glob pattern (`*`, `?`, `[abc]`,
+/// `[^a]`, `[a-z]`, `\x`), byte by byte as Redis does.
 ///
 /// Unlike RedisGears 1.x, which only honours a trailing `*`, this is the full glob syntax.
 ///
@@ -12,9 +13,10 @@
 /// assert!(glob_match("*", ""));
 /// assert!(glob_match("user:*", "user:") && !glob_match("user:*", "use"));
 /// assert!(glob_match("a\\*b*", "a*bc") && !glob_match("a\\*b*", "axbc"));
+/// assert!(glob_match("bin:?", b"bin:\xff") && glob_match("*\0*", b"a\0b"));
 /// ```
-pub fn glob_match(pattern: &str, text: &str) -> bool {
-    let (p, t) = (pattern.as_bytes(), text.as_bytes());
+pub fn glob_match(pattern: &str, text: impl AsRef<[u8]>) -> bool {
+    let (p, t) = (pattern.as_bytes(), text.as_ref());
     // The usual registration pattern, `prefix*`: a prefix comparison (every keyspace event
     // of a watched prefix comes here).
     if let Some((b'*', prefix)) = p.split_last() {

@@ -13,6 +13,8 @@
 //!   the user API.
 //! - [`readers`]: where records come from; [`trigger`]: what fires a registration;
 //!   [`event`]: what fired it.
+//! - [`bytes`]: [`RedisBytes`](bytes::RedisBytes), the binary-safe strings records carry
+//!   (keys, values, fields), with string views.
 //! - [`codec`]: records cross shards in bincode-2 batches with a versioned header.
 //! - [`distributed`]: the cluster coordinator (stages on every shard, reliable messages,
 //!   barriers, timeouts) behind a small transport trait: the Redis Cluster bus in
@@ -37,6 +39,7 @@
 #![forbid(unsafe_code)]
 
 pub mod builder;
+pub mod bytes;
 pub mod codec;
 pub mod context;
 pub mod distributed;
@@ -80,6 +83,7 @@ pub mod __private {
 /// Everything a flow author needs, in one `use`.
 pub mod prelude {
     pub use crate::builder::GearsBuilder;
+    pub use crate::bytes::RedisBytes;
     pub use crate::error::{GearsError, StepError};
     pub use crate::host::{Host, KeyType, KeyValue, ShardId, StreamId};
     pub use crate::plan::RunResult;

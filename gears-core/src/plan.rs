@@ -438,11 +438,11 @@ mod tests {
         static SEEN: AtomicU32 = AtomicU32::new(0);
         let plan = GearsBuilder::new(KeysReader::new("user:*").read_value(false))
             .map(|r: KeyRecord| r.key)
-            .try_for_each(|key: &String| {
+            .try_for_each(|key: &RedisBytes| {
                 SEEN.fetch_add(1, Ordering::Relaxed);
-                match key.as_str() {
-                    "user:bad" => Err("bad key".to_string()),
-                    "user:boom" => panic!("boom"),
+                match key.as_bytes() {
+                    b"user:bad" => Err("bad key".to_string()),
+                    b"user:boom" => panic!("boom"),
                     _ => Ok(()),
                 }
             })
@@ -459,7 +459,7 @@ mod tests {
             plan.run_for_effects(host.clone(), Some(event(key, key_type)), &options)
                 .unwrap()
         };
-        let one_error = |run: RunResult<String>, text: &str| {
+        let one_error = |run: RunResult<RedisBytes>, text: &str| {
             assert_eq!(run.errors.len(), 1, "{:?}", run.errors);
             assert!(run.errors[0].to_string().contains(text), "{:?}", run.errors);
         };

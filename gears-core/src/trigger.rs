@@ -94,7 +94,7 @@ pub enum TriggerSpec {
 
 impl TriggerSpec {
     /// Whether a keyspace event fires this trigger.
-    pub fn accepts_key_event(&self, key: &str, event: &str, key_type: KeyType) -> bool {
+    pub fn accepts_key_event(&self, key: &[u8], event: &str, key_type: KeyType) -> bool {
         match self {
             TriggerSpec::Keys {
                 pattern,
@@ -104,7 +104,7 @@ impl TriggerSpec {
                 ..
             } => {
                 let key_ok = if *exact {
-                    key == pattern
+                    key == pattern.as_bytes()
                 } else {
                     crate::glob::glob_match(pattern, key)
                 };
@@ -119,7 +119,7 @@ impl TriggerSpec {
     }
 
     /// Whether new entries of stream `key` fire this trigger.
-    pub fn accepts_stream(&self, key: &str) -> bool {
+    pub fn accepts_stream(&self, key: &[u8]) -> bool {
         matches!(self, TriggerSpec::Stream { pattern, .. } if crate::glob::glob_match(pattern, key))
     }
 

@@ -14,8 +14,8 @@ fn load(values: &[u32]) -> (MemoryHost, MemoryCluster) {
     let host = MemoryHost::new();
     let cluster = MemoryCluster::new(3);
     for (i, v) in values.iter().enumerate() {
-        host.set(&format!("k{i}"), &v.to_string());
-        cluster.set(&format!("k{i}"), &v.to_string());
+        host.set(format!("k{i}"), v.to_string());
+        cluster.set(format!("k{i}"), v.to_string());
     }
     (host, cluster)
 }

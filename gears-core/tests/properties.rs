@@ -307,7 +307,7 @@ proptest! {
         // The records start where `src:{i}` lives, which is unrelated to their own key.
         let cluster = MemoryCluster::new(shards);
         for (i, k) in keys.iter().enumerate() {
-            cluster.set(&format!("src:{i}"), k);
+            cluster.set(format!("src:{i}"), k);
         }
         let out = cluster.run(
             GearsBuilder::new(KeysReader::new("src:*"))

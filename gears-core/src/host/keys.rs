@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use crate::bytes::RedisBytes;
 use crate::value::{IntoValue, Value};
 
 /// The Redis type of a key, as `TYPE` reports it (`Empty` for a missing key).
@@ -100,23 +101,38 @@ impl fmt::Display for StreamId {
 pub struct StreamEntry {
     /// The entry id.
     pub id: StreamId,
-    /// Field/value pairs in insertion order.
-    pub fields: Vec<(String, String)>,
+    /// Field/value pairs in insertion order, as bytes.
+    pub fields: Vec<(RedisBytes, RedisBytes)>,
 }
 
-/// A key's value, typed by the key's type.
+impl StreamEntry {
+    /// The value of field `name`, if it is text.
+    pub fn field(&self, name: &str) -> Option<&str> {
+        field_of(&self.fields, name.as_bytes())?.as_str()
+    }
+}
+
+/// The value of the first field named `name` of stream fields.
+pub(crate) fn field_of<'a>(
+    fields: &'a [(RedisBytes, RedisBytes)],
+    name: &[u8],
+) -> Option<&'a RedisBytes> {
+    fields.iter().find(|(f, _)| **f == *name).map(|(_, v)| v)
+}
+
+/// A key's value, typed by the key's type; every string in it is bytes, as Redis has them.
 #[derive(Debug, Clone, PartialEq, bincode::Encode, bincode::Decode)]
 pub enum KeyValue {
     /// A string value.
-    String(String),
+    String(RedisBytes),
     /// A hash, fields sorted by name.
-    Hash(BTreeMap<String, String>),
+    Hash(BTreeMap<RedisBytes, RedisBytes>),
     /// A list, head first.
-    List(Vec<String>),
+    List(Vec<RedisBytes>),
     /// A set's members, sorted.
-    Set(Vec<String>),
+    Set(Vec<RedisBytes>),
     /// A sorted set's members with scores, in score order.
-    ZSet(Vec<(String, f64)>),
+    ZSet(Vec<(RedisBytes, f64)>),
     /// A stream's entries, oldest first.
     Stream(Vec<StreamEntry>),
 }

@@ -6,9 +6,11 @@
 mod keys;
 mod topology;
 
+use crate::bytes::RedisBytes;
 use crate::error::HostError;
 pub use crate::glob::glob_match;
 use crate::value::Value;
+pub(crate) use keys::field_of;
 pub use keys::{KeyType, KeyValue, StreamEntry, StreamId};
 pub use topology::{ShardId, ShardInfo, Topology};
 
@@ -17,12 +19,12 @@ pub use topology::{ShardId, ShardInfo, Topology};
 pub struct ScanPage {
     /// Cursor to pass to the next call; `0` when done.
     pub cursor: u64,
-    /// Keys matching the pattern in this page.
-    pub keys: Vec<String>,
+    /// Keys matching the pattern in this page, as bytes.
+    pub keys: Vec<RedisBytes>,
 }
 
 /// One key read by a scan: its name, type and (if asked) typed value.
-pub type ScannedKey = (String, KeyType, Option<KeyValue>);
+pub type ScannedKey = (RedisBytes, KeyType, Option<KeyValue>);
 
 /// A scan in progress over one shard's keys, holding whatever cursor state the host needs
 /// (Redis's native scan cursor is opaque, not a number). Made by [`Host::key_scan`].
@@ -46,6 +48,9 @@ pub enum LogLevel {
 
 /// The engine's only window on Redis.
 ///
+/// Key names, values and fields cross it as bytes ([`RedisBytes`]), exactly as Redis has
+/// them; only glob patterns and command names are text.
+///
 /// Implementations decide locking: the Redis implementation takes the Redis lock per call (or
 /// per batch for the `*_batch`/scan methods) and never while user code runs.
 pub trait Host: Send + Sync {
@@ -59,20 +64,23 @@ pub trait Host: Send + Sync {
     /// key or a module type).
     fn read_keys(
         &self,
-        keys: &[String],
+        keys: &[RedisBytes],
         read_value: bool,
     ) -> Result<Vec<(KeyType, Option<KeyValue>)>, HostError>;
 
     /// Entries of stream `key` with id strictly greater than `after`, at most `count`.
     fn stream_range(
         &self,
-        key: &str,
+        key: &[u8],
         after: StreamId,
         count: usize,
     ) -> Result<Vec<StreamEntry>, HostError>;
 
     /// Calls a Redis command; errors come back as `Err`, never hidden.
     fn call(&self, args: &[&str]) -> Result<Value, HostError>;
+
+    /// [`call`](Host::call) with arguments of any bytes (binary key names and values).
+    fn call_bytes(&self, args: &[&[u8]]) -> Result<Value, HostError>;
 
     /// Calls several commands one after the other, each with its own result. The default
     /// calls [`Host::call`] for each; the Redis host takes its lock once for all of them, so a
@@ -84,14 +92,14 @@ pub trait Host: Send + Sync {
     /// The values of `fields` in hash `key` (`None` for a missing field, all `None` for a
     /// missing key), like `HMGET`. The default calls `HMGET`; the Redis host reads the hash
     /// natively.
-    fn hash_get(&self, key: &str, fields: &[&str]) -> Result<Vec<Option<String>>, HostError> {
+    fn hash_get(&self, key: &[u8], fields: &[&[u8]]) -> Result<Vec<Option<RedisBytes>>, HostError> {
         hash_get_by_call(self, key, fields)
     }
 
     /// Appends an entry with an automatic id to stream `key` and returns the id, like
     /// `XADD key * field value …`. The default calls `XADD`; the Redis host appends natively
     /// inside `sync` executions.
-    fn stream_add(&self, key: &str, fields: &[(&str, &str)]) -> Result<String, HostError> {
+    fn stream_add(&self, key: &[u8], fields: &[(&[u8], &[u8])]) -> Result<String, HostError> {
         stream_add_by_call(self, key, fields)
     }
 
@@ -125,7 +133,7 @@ pub trait Host: Send + Sync {
         cursor: u64,
         count: usize,
         read_value: bool,
-    ) -> Result<(u64, Vec<(String, KeyType, Option<KeyValue>)>), HostError> {
+    ) -> Result<(u64, Vec<ScannedKey>), HostError> {
         let page = self.scan(pattern, cursor, count)?;
         let values = self.read_keys(&page.keys, read_value)?;
         Ok((
@@ -142,16 +150,19 @@ pub trait Host: Send + Sync {
 /// [`Host::hash_get`] through `HMGET`.
 pub fn hash_get_by_call<H: Host + ?Sized>(
     host: &H,
-    key: &str,
-    fields: &[&str],
-) -> Result<Vec<Option<String>>, HostError> {
+    key: &[u8],
+    fields: &[&[u8]],
+) -> Result<Vec<Option<RedisBytes>>, HostError> {
     let mut args = Vec::with_capacity(fields.len() + 2);
-    args.extend(["HMGET", key]);
+    args.extend([b"HMGET".as_slice(), key]);
     args.extend_from_slice(fields);
-    match host.call(&args)? {
+    match host.call_bytes(&args)? {
         Value::Array(values) => Ok(values
             .into_iter()
-            .map(|v| v.as_str().map(str::to_string))
+            .map(|v| match v {
+                Value::Bulk(b) => Some(RedisBytes::from(b)),
+                _ => None,
+            })
             .collect()),
         other => Err(HostError::new(format!(
             "ERR unexpected HMGET reply {other:?}"
@@ -162,16 +173,16 @@ pub fn hash_get_by_call<H: Host + ?Sized>(
 /// [`Host::stream_add`] through `XADD key * …`.
 pub fn stream_add_by_call<H: Host + ?Sized>(
     host: &H,
-    key: &str,
-    fields: &[(&str, &str)],
+    key: &[u8],
+    fields: &[(&[u8], &[u8])],
 ) -> Result<String, HostError> {
     let mut args = Vec::with_capacity(fields.len() * 2 + 3);
-    args.extend(["XADD", key, "*"]);
+    args.extend([b"XADD".as_slice(), key, b"*"]);
     for (f, v) in fields {
         args.push(f);
         args.push(v);
     }
-    match host.call(&args)? {
+    match host.call_bytes(&args)? {
         Value::Bulk(id) => Ok(String::from_utf8_lossy(&id).into_owned()),
         Value::Status(id) => Ok(id),
         other => Err(HostError::new(format!(

@@ -31,7 +31,7 @@ mod tests {
     fn gathers_from_every_shard() {
         let cluster = MemoryCluster::new(3);
         for i in 0..30 {
-            cluster.set(&format!("k{i}"), "v");
+            cluster.set(format!("k{i}"), "v");
         }
         // Without collect, the limit is per shard (3 × 2); after it, global.
         let per_shard = cluster.run(GearsBuilder::new(KeysOnlyReader::new("*")).limit(2, 0));

@@ -45,12 +45,13 @@ impl<T: Send + 'static, C: Chain<Out = T>> GearsBuilder<T, C> {
     /// host.set("a", "1");
     /// let out = GearsBuilder::new(KeysReader::new("a"))
     ///     .for_each(|r| {
-    ///         gears::context::call(&["SET", &format!("copy:{}", r.key), "x"]).unwrap();
+    ///         let copy = [b"copy:", r.key.as_bytes()].concat();
+    ///         gears::context::call_bytes(&[b"SET", &copy, b"x"]).unwrap();
     ///     })
     ///     .map(|r| r.key)
     ///     .run(&host);
     /// assert_eq!(out.results, ["a"]);
-    /// assert_eq!(host.get("copy:a").as_deref(), Some("x"));
+    /// assert_eq!(host.get("copy:a").unwrap(), "x");
     /// ```
     pub fn for_each<F>(
         self,

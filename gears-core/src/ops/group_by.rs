@@ -74,8 +74,8 @@ mod tests {
         let host = MemoryHost::new();
         let cluster = MemoryCluster::new(3);
         for i in 0..100u32 {
-            host.set(&format!("n{i}"), &i.to_string());
-            cluster.set(&format!("n{i}"), &i.to_string());
+            host.set(format!("n{i}"), i.to_string());
+            cluster.set(format!("n{i}"), i.to_string());
         }
         let mut single = flow().run(&host);
         let mut multi = cluster.run(flow());

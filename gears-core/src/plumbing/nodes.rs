@@ -271,14 +271,14 @@ mod tests {
         }
         fn read_keys(
             &self,
-            k: &[String],
+            k: &[crate::bytes::RedisBytes],
             v: bool,
         ) -> Result<Vec<(KeyType, Option<KeyValue>)>, crate::error::HostError> {
             self.inner.read_keys(k, v)
         }
         fn stream_range(
             &self,
-            k: &str,
+            k: &[u8],
             a: StreamId,
             n: usize,
         ) -> Result<Vec<crate::host::StreamEntry>, crate::error::HostError> {
@@ -291,6 +291,10 @@ mod tests {
                 "used from another thread"
             );
             self.inner.call(args)
+        }
+        fn call_bytes(&self, args: &[&[u8]]) -> Result<Value, crate::error::HostError> {
+            assert_eq!(std::thread::current().id(), self.owner);
+            self.inner.call_bytes(args)
         }
         fn send(&self, s: &ShardId, p: Vec<u8>) -> Result<(), crate::error::HostError> {
             self.inner.send(s, p)

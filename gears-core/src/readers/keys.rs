@@ -3,16 +3,21 @@ use std::sync::Arc;
 
 use super::scan::KeyPages;
 use super::{Once, OneRecord, Reader, ReaderCx, ReaderRun};
+use crate::bytes::RedisBytes;
 use crate::error::GearsError;
 use crate::event::Event;
 use crate::host::{Host, KeyType, KeyValue};
 use crate::value::{flat_pairs, IntoValue, Value};
 
 /// A key and (optionally) its value: the record of [`KeysReader`].
+///
+/// The name and the value are bytes, exactly as Redis has them; [`key_str`](Self::key_str),
+/// [`string`](Self::string) and [`field`](Self::field) are their string views (`None` when
+/// not UTF-8), the `*_bytes` accessors the bytes themselves.
 #[derive(Debug, Clone, PartialEq, bincode::Encode, bincode::Decode)]
 pub struct KeyRecord {
     /// The key name.
-    pub key: String,
+    pub key: RedisBytes,
     /// The key's type (`Empty` if it does not exist).
     pub key_type: KeyType,
     /// The value, when read (`None` for a missing key, a module type, or `read_value(false)`).
@@ -22,8 +27,18 @@ pub struct KeyRecord {
 }
 
 impl KeyRecord {
-    /// The value of a string key.
+    /// The key name, if it is UTF-8.
+    pub fn key_str(&self) -> Option<&str> {
+        self.key.as_str()
+    }
+
+    /// The value of a string key, if it is UTF-8.
     pub fn string(&self) -> Option<&str> {
+        self.string_bytes()?.as_str()
+    }
+
+    /// The value of a string key, as bytes.
+    pub fn string_bytes(&self) -> Option<&RedisBytes> {
         match &self.value {
             Some(KeyValue::String(s)) => Some(s),
             _ => None,
@@ -31,20 +46,25 @@ impl KeyRecord {
     }
 
     /// The fields of a hash key.
-    pub fn hash(&self) -> Option<&BTreeMap<String, String>> {
+    pub fn hash(&self) -> Option<&BTreeMap<RedisBytes, RedisBytes>> {
         match &self.value {
             Some(KeyValue::Hash(h)) => Some(h),
             _ => None,
         }
     }
 
-    /// One field of a hash key.
+    /// One field of a hash key, if its value is UTF-8.
     pub fn field(&self, name: &str) -> Option<&str> {
-        self.hash()?.get(name).map(String::as_str)
+        self.field_bytes(name.as_bytes())?.as_str()
+    }
+
+    /// One field of a hash key (a name of any bytes), as bytes.
+    pub fn field_bytes(&self, name: &[u8]) -> Option<&RedisBytes> {
+        self.hash()?.get(name)
     }
 
     /// The elements of a list key (or the members of a set key).
-    pub fn list(&self) -> Option<&[String]> {
+    pub fn list(&self) -> Option<&[RedisBytes]> {
         match &self.value {
             Some(KeyValue::List(l)) | Some(KeyValue::Set(l)) => Some(l),
             _ => None,
@@ -55,7 +75,7 @@ impl KeyRecord {
 impl IntoValue for KeyRecord {
     fn into_value(self) -> Value {
         flat_pairs([
-            ("key", Value::bulk(self.key)),
+            ("key", self.key.into_value()),
             ("type", Value::bulk(self.key_type.name())),
             ("value", self.value.into_value()),
             ("event", self.event.into_value()),
@@ -163,7 +183,7 @@ impl KeysReader {
     }
 
     /// Whether the event `event` on `key` (of type `key_type`) should fire this reader.
-    pub fn accepts(&self, key: &str, event: &str, key_type: KeyType) -> bool {
+    pub fn accepts(&self, key: &[u8], event: &str, key_type: KeyType) -> bool {
         self.trigger()
             .is_some_and(|t| t.accepts_key_event(key, event, key_type))
     }
@@ -171,14 +191,14 @@ impl KeysReader {
 
 fn read_one(
     host: &dyn Host,
-    key: &str,
+    key: &RedisBytes,
     read_value: bool,
     event: Option<String>,
 ) -> Result<KeyRecord, GearsError> {
-    let mut read = host.read_keys(&[key.to_string()], read_value)?;
+    let mut read = host.read_keys(std::slice::from_ref(key), read_value)?;
     let (key_type, value) = read.pop().unwrap_or((KeyType::Empty, None));
     Ok(KeyRecord {
-        key: key.to_string(),
+        key: key.clone(),
         key_type,
         value,
         event,
@@ -273,7 +293,8 @@ impl Reader for KeysReader {
                 message: "fired by a non-keyspace event".into(),
             }),
             None if self.no_scan => {
-                let record = read_one(&**cx.host, &self.pattern, self.read_value, None)?;
+                let key = RedisBytes::from(self.pattern.as_str());
+                let record = read_one(&**cx.host, &key, self.read_value, None)?;
                 let records = if record.key_type == KeyType::Empty {
                     vec![]
                 } else {
@@ -315,7 +336,7 @@ mod tests {
             key_type,
             snapshot: snapshot.then(|| {
                 let mut fields = BTreeMap::new();
-                fields.insert("name".to_string(), "then".to_string());
+                fields.insert("name".into(), "then".into());
                 (KeyType::Hash, Some(KeyValue::Hash(fields)))
             }),
         }
@@ -363,7 +384,7 @@ mod tests {
         let Some(KeyValue::Hash(fields)) = &given[0].value else {
             panic!("a hash value expected: {given:?}");
         };
-        assert_eq!(fields["name"], "then");
+        assert_eq!(fields[&b"name"[..]], "then");
     }
 
     fn event_name(event: &Event) -> Option<&str> {

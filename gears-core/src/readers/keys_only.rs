@@ -1,8 +1,10 @@
 use super::scan::KeyPages;
 use super::{Once, Reader, ReaderCx, ReaderRun};
+use crate::bytes::RedisBytes;
 use crate::error::GearsError;
 
-/// Key names matching a glob pattern, without values (RedisGears 1.x `KeysOnlyReader`).
+/// Key names matching a glob pattern, without values (RedisGears 1.x `KeysOnlyReader`), as
+/// bytes.
 ///
 /// ```
 /// # use gears_core as gears;
@@ -45,25 +47,20 @@ impl KeysOnlyReader {
 }
 
 impl Reader for KeysOnlyReader {
-    type Record = String;
+    type Record = RedisBytes;
 
     fn name(&self) -> &'static str {
         "KeysOnlyReader"
     }
 
-    fn open(&self, cx: &ReaderCx<'_>) -> Result<Box<dyn ReaderRun<String>>, GearsError> {
+    fn open(&self, cx: &ReaderCx<'_>) -> Result<Box<dyn ReaderRun<RedisBytes>>, GearsError> {
         if self.no_scan {
-            let read = cx
-                .host
-                .read_keys(std::slice::from_ref(&self.pattern), false)?;
+            let key = RedisBytes::from(self.pattern.as_str());
+            let read = cx.host.read_keys(std::slice::from_ref(&key), false)?;
             let exists = read
                 .first()
                 .is_some_and(|(t, _)| *t != crate::host::KeyType::Empty);
-            let keys = if exists {
-                vec![self.pattern.clone()]
-            } else {
-                vec![]
-            };
+            let keys = if exists { vec![key] } else { vec![] };
             return Ok(Box::new(Once(Some(keys.into_iter()))));
         }
         Ok(Box::new(KeyPages::new(

@@ -1,34 +1,38 @@
 use super::{Once, Reader, ReaderCx, ReaderRun};
+use crate::bytes::RedisBytes;
 use crate::error::GearsError;
 use crate::event::Event;
 use crate::host::{Host, StreamId};
 use crate::value::{flat_pairs, IntoValue, Value};
 
-/// One stream entry with its stream's key: the record of [`StreamReader`].
+/// One stream entry with its stream's key: the record of [`StreamReader`]. The key and the
+/// fields are bytes, as Redis has them; [`field`](Self::field) is a string view.
 #[derive(Debug, Clone, PartialEq, Eq, bincode::Encode, bincode::Decode)]
 pub struct StreamRecord {
     /// The stream's key.
-    pub key: String,
+    pub key: RedisBytes,
     /// The entry id.
     pub id: StreamId,
     /// Field/value pairs.
-    pub fields: Vec<(String, String)>,
+    pub fields: Vec<(RedisBytes, RedisBytes)>,
 }
 
 impl StreamRecord {
-    /// The value of field `name`.
+    /// The value of field `name`, if it is UTF-8.
     pub fn field(&self, name: &str) -> Option<&str> {
-        self.fields
-            .iter()
-            .find(|(f, _)| f == name)
-            .map(|(_, v)| v.as_str())
+        self.field_bytes(name.as_bytes())?.as_str()
+    }
+
+    /// The value of field `name` (any bytes), as bytes.
+    pub fn field_bytes(&self, name: &[u8]) -> Option<&RedisBytes> {
+        crate::host::field_of(&self.fields, name)
     }
 }
 
 impl IntoValue for StreamRecord {
     fn into_value(self) -> Value {
         flat_pairs([
-            ("key", Value::bulk(self.key)),
+            ("key", self.key.into_value()),
             ("id", Value::bulk(self.id.to_string())),
             ("value", self.fields.into_value()),
         ])
@@ -114,7 +118,7 @@ impl StreamReader {
 
 struct StreamRun {
     host: std::sync::Arc<dyn Host>,
-    key: String,
+    key: RedisBytes,
     after: StreamId,
     done: bool,
 }
@@ -176,7 +180,7 @@ impl Reader for StreamReader {
             }),
             None => Ok(Box::new(StreamRun {
                 host: cx.host.clone(),
-                key: self.key.clone(),
+                key: RedisBytes::from(self.key.as_str()),
                 after: self.from,
                 done: false,
             })),

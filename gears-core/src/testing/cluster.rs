@@ -13,6 +13,7 @@ use super::driver::Started;
 use super::network::{lock, Fate, Packet, ShardTransport, Shared};
 use super::MemoryHost;
 use crate::builder::GearsBuilder;
+use crate::bytes::RedisBytes;
 use crate::chain::Chain;
 use crate::distributed::{Coordinator, Erased, Settings, ShardPlan, Typed};
 use crate::error::{GearsError, StepError};
@@ -104,29 +105,33 @@ impl MemoryCluster {
         &self.inner.traffic
     }
 
-    /// The shard owning `key`.
-    pub fn owner(&self, key: &str) -> &MemoryHost {
-        &self.inner.shards[self.inner.topology.owner_of_key(key.as_bytes())]
+    /// The shard owning `key` (any bytes).
+    pub fn owner(&self, key: impl AsRef<[u8]>) -> &MemoryHost {
+        &self.inner.shards[self.inner.topology.owner_of_key(key.as_ref())]
     }
 
     /// `SET` on the owning shard.
-    pub fn set(&self, key: &str, value: &str) {
-        self.owner(key).set(key, value)
+    pub fn set(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
+        self.owner(&key).set(key, value)
     }
 
     /// `GET` from the owning shard.
-    pub fn get(&self, key: &str) -> Option<String> {
-        self.owner(key).get(key)
+    pub fn get(&self, key: impl AsRef<[u8]>) -> Option<RedisBytes> {
+        self.owner(&key).get(key)
     }
 
     /// `HSET` on the owning shard.
-    pub fn hset(&self, key: &str, fields: &[(&str, &str)]) {
-        self.owner(key).hset(key, fields)
+    pub fn hset<F: AsRef<[u8]>, V: AsRef<[u8]>>(&self, key: impl AsRef<[u8]>, fields: &[(F, V)]) {
+        self.owner(&key).hset(key, fields)
     }
 
     /// `XADD` on the owning shard.
-    pub fn xadd(&self, key: &str, fields: &[(&str, &str)]) -> StreamId {
-        self.owner(key).xadd(key, fields)
+    pub fn xadd<F: AsRef<[u8]>, V: AsRef<[u8]>>(
+        &self,
+        key: impl AsRef<[u8]>,
+        fields: &[(F, V)],
+    ) -> StreamId {
+        self.owner(&key).xadd(key, fields)
     }
 
     /// Builds and runs `flow` on every shard, started from shard 0; an engine failure is

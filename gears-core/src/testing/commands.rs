@@ -5,16 +5,25 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::keyspace::{arity, wrong_type, Stored};
 use super::MemoryHost;
+use crate::bytes::RedisBytes;
 use crate::error::HostError;
 use crate::host::StreamId;
 use crate::value::Value;
 
+/// An argument that must be a number (or an id), as text.
+fn text<'a>(arg: &'a [u8], error: &str) -> Result<&'a str, HostError> {
+    std::str::from_utf8(arg).map_err(|_| HostError::new(error))
+}
+
+const NOT_AN_INTEGER: &str = "ERR value is not an integer or out of range";
+
 impl MemoryHost {
-    /// Runs one command of the subset [`MemoryHost`] understands.
-    pub(super) fn execute(&self, args: &[&str]) -> Result<Value, HostError> {
-        let Some(cmd) = args.first() else {
+    /// Runs one command of the subset [`MemoryHost`] understands; arguments are any bytes.
+    pub(super) fn execute(&self, args: &[&[u8]]) -> Result<Value, HostError> {
+        let Some(first) = args.first() else {
             return Err(HostError::new("ERR empty command"));
         };
+        let cmd = String::from_utf8_lossy(first);
         let name = cmd.to_ascii_uppercase();
         const KNOWN: &[&str] = &[
             "PING", "ECHO", "DBSIZE", "GET", "SET", "DEL", "EXISTS", "TYPE", "INCR", "INCRBY",
@@ -28,7 +37,7 @@ impl MemoryHost {
         }
         let keyed = !matches!(name.as_str(), "PING" | "DBSIZE" | "ECHO");
         if keyed {
-            let key = args.get(1).ok_or_else(|| arity(cmd))?;
+            let key = args.get(1).ok_or_else(|| arity(&cmd))?;
             self.check_local(key)?;
         }
         let mut ks = self.keys();
@@ -36,15 +45,15 @@ impl MemoryHost {
         let int = |n: usize| Value::Int(n as i64);
         Ok(match (name.as_str(), args.len()) {
             ("PING", _) => Value::Status("PONG".into()),
-            ("ECHO", 2) => Value::bulk(args[1]),
+            ("ECHO", 2) => Value::Bulk(args[1].to_vec()),
             ("DBSIZE", 1) => int(ks.index.len()),
             ("GET", 2) => match ks.get(args[1]) {
                 None => Value::Nil,
-                Some(Stored::String(s)) => Value::bulk(s.clone()),
+                Some(Stored::String(s)) => s.clone().into(),
                 Some(_) => return Err(wrong_type()),
             },
             ("SET", 3) => {
-                ks.put(args[1], Stored::String(args[2].to_string()));
+                ks.put(args[1], Stored::String(args[2].into()));
                 ok()
             }
             ("DEL", n) if n >= 2 => int(args[1..].iter().filter(|k| ks.remove(k)).count()),
@@ -58,23 +67,23 @@ impl MemoryHost {
             ),
             ("INCR", 2) | ("INCRBY", 3) => {
                 let by: i64 = if args.len() == 3 {
-                    args[2].parse().map_err(|_| {
-                        HostError::new("ERR value is not an integer or out of range")
-                    })?
+                    text(args[2], NOT_AN_INTEGER)?
+                        .parse()
+                        .map_err(|_| HostError::new(NOT_AN_INTEGER))?
                 } else {
                     1
                 };
                 let current = match ks.get(args[1]) {
                     None => 0,
-                    Some(Stored::String(s)) => s.parse::<i64>().map_err(|_| {
-                        HostError::new("ERR value is not an integer or out of range")
-                    })?,
+                    Some(Stored::String(s)) => text(s, NOT_AN_INTEGER)?
+                        .parse::<i64>()
+                        .map_err(|_| HostError::new(NOT_AN_INTEGER))?,
                     Some(_) => return Err(wrong_type()),
                 };
                 let next = current
                     .checked_add(by)
                     .ok_or_else(|| HostError::new("ERR increment or decrement would overflow"))?;
-                ks.put(args[1], Stored::String(next.to_string()));
+                ks.put(args[1], Stored::String(next.to_string().into()));
                 Value::Int(next)
             }
             ("HSET", n) if n >= 4 && n % 2 == 0 => {
@@ -86,7 +95,7 @@ impl MemoryHost {
                 let Stored::Hash(h) = h else { unreachable!() };
                 let mut added = 0;
                 for pair in args[2..].chunks(2) {
-                    if h.insert(pair[0].to_string(), pair[1].to_string()).is_none() {
+                    if h.insert(pair[0].into(), pair[1].into()).is_none() {
                         added += 1;
                     }
                 }
@@ -94,9 +103,7 @@ impl MemoryHost {
             }
             ("HGET", 3) => match ks.get(args[1]) {
                 None => Value::Nil,
-                Some(Stored::Hash(h)) => h
-                    .get(args[2])
-                    .map_or(Value::Nil, |v| Value::bulk(v.clone())),
+                Some(Stored::Hash(h)) => h.get(args[2]).map_or(Value::Nil, |v| v.clone().into()),
                 Some(_) => return Err(wrong_type()),
             },
             ("HMGET", n) if n >= 3 => match ks.get(args[1]) {
@@ -104,7 +111,7 @@ impl MemoryHost {
                 Some(Stored::Hash(h)) => Value::Array(
                     args[2..]
                         .iter()
-                        .map(|f| h.get(*f).map_or(Value::Nil, |v| Value::bulk(v.clone())))
+                        .map(|f| h.get(*f).map_or(Value::Nil, |v| v.clone().into()))
                         .collect(),
                 ),
                 Some(_) => return Err(wrong_type()),
@@ -113,7 +120,7 @@ impl MemoryHost {
                 None => Value::Array(vec![]),
                 Some(Stored::Hash(h)) => Value::Array(
                     h.iter()
-                        .flat_map(|(k, v)| [Value::bulk(k.clone()), Value::bulk(v.clone())])
+                        .flat_map(|(k, v)| [k.clone().into(), v.clone().into()])
                         .collect(),
                 ),
                 Some(_) => return Err(wrong_type()),
@@ -145,9 +152,9 @@ impl MemoryHost {
                 let Stored::List(l) = l else { unreachable!() };
                 for item in &args[2..] {
                     if name == "RPUSH" {
-                        l.push(item.to_string());
+                        l.push((*item).into());
                     } else {
-                        l.insert(0, item.to_string());
+                        l.insert(0, (*item).into());
                     }
                 }
                 int(l.len())
@@ -159,15 +166,16 @@ impl MemoryHost {
                     |v| matches!(v, Stored::Set(_)),
                 )?;
                 let Stored::Set(s) = s else { unreachable!() };
-                int(args[2..].iter().filter(|m| s.insert(m.to_string())).count())
+                int(args[2..].iter().filter(|m| s.insert((**m).into())).count())
             }
             ("ZADD", n) if n >= 4 && n % 2 == 0 => {
                 let mut pairs = Vec::new();
                 for pair in args[2..].chunks(2) {
-                    let score: f64 = pair[0]
+                    const NOT_A_FLOAT: &str = "ERR value is not a valid float";
+                    let score: f64 = text(pair[0], NOT_A_FLOAT)?
                         .parse()
-                        .map_err(|_| HostError::new("ERR value is not a valid float"))?;
-                    pairs.push((pair[1].to_string(), score));
+                        .map_err(|_| HostError::new(NOT_A_FLOAT))?;
+                    pairs.push((RedisBytes::from(pair[1]), score));
                 }
                 let z = ks.entry(
                     args[1],
@@ -189,12 +197,13 @@ impl MemoryHost {
                 int(added)
             }
             ("XADD", n) if n >= 5 && n % 2 == 1 => {
-                let id = if args[2] == "*" {
+                let id = if args[2] == b"*" {
                     ks.next_stream_id()
                 } else {
-                    let id = StreamId::parse(args[2]).ok_or_else(|| {
-                        HostError::new("ERR Invalid stream ID specified as stream command argument")
-                    })?;
+                    const BAD_ID: &str =
+                        "ERR Invalid stream ID specified as stream command argument";
+                    let id = StreamId::parse(text(args[2], BAD_ID)?)
+                        .ok_or_else(|| HostError::new(BAD_ID))?;
                     if id <= ks.last_stream_id {
                         return Err(HostError::new("ERR The ID specified in XADD is equal or smaller than the target stream top item"));
                     }
@@ -203,7 +212,7 @@ impl MemoryHost {
                 };
                 let fields = args[3..]
                     .chunks(2)
-                    .map(|p| (p[0].to_string(), p[1].to_string()))
+                    .map(|p| (p[0].into(), p[1].into()))
                     .collect();
                 let s = ks.entry(
                     args[1],
@@ -224,7 +233,7 @@ impl MemoryHost {
                 | "HDEL" | "DEL" | "EXISTS" | "RPUSH" | "LPUSH" | "SADD" | "ZADD" | "XADD" | "XLEN"
                 | "ECHO" | "DBSIZE",
                 _,
-            ) => return Err(arity(cmd)),
+            ) => return Err(arity(&cmd)),
             _ => {
                 return Err(HostError::new(format!(
                     "ERR unknown command '{cmd}', with args beginning with: "

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::keyspace::{wrong_type, Keyspace, Stored};
+use crate::bytes::RedisBytes;
 use crate::error::HostError;
 use crate::host::{
     glob_match, Host, KeyType, KeyValue, LogLevel, ScanPage, ShardId, StreamEntry, StreamId,
@@ -20,7 +21,7 @@ struct Inner {
 
 /// One in-memory Redis-like keyspace implementing [`Host`]. Cheap to clone (shared state).
 ///
-/// `call` understands a subset of commands (`GET SET DEL EXISTS INCR INCRBY HSET HGET HGETALL
+/// Keys, values and fields are bytes, as in Redis. `call` understands a subset of commands (`GET SET DEL EXISTS INCR INCRBY HSET HGET HGETALL
 /// HDEL HLEN RPUSH LPUSH SADD ZADD XADD XLEN TYPE DBSIZE PING`) with Redis's error replies; as a
 /// cluster shard it refuses keys of slots it does not own, as Redis Cluster does.
 #[derive(Clone)]
@@ -68,77 +69,83 @@ impl MemoryHost {
         lock(&self.inner.keys)
     }
 
-    fn expect_ok(&self, args: &[&str]) {
-        if let Err(e) = self.call(args) {
-            panic!("{args:?} failed: {e}");
+    /// Runs `command key args...`, panicking on an error reply.
+    fn command<A: AsRef<[u8]>>(&self, command: &str, key: &[u8], args: &[A]) -> Value {
+        let mut all = vec![command.as_bytes(), key];
+        all.extend(args.iter().map(AsRef::as_ref));
+        match self.call_bytes(&all) {
+            Ok(v) => v,
+            Err(e) => panic!("{command} {:?} failed: {e}", RedisBytes::from(key)),
         }
     }
 
-    /// `SET key value`.
-    pub fn set(&self, key: &str, value: &str) {
-        self.expect_ok(&["SET", key, value]);
+    /// `command key field value ...`.
+    fn pairs<F: AsRef<[u8]>, V: AsRef<[u8]>>(
+        &self,
+        command: &str,
+        key: &[u8],
+        head: &[&[u8]],
+        pairs: &[(F, V)],
+    ) -> Value {
+        let mut args: Vec<&[u8]> = head.to_vec();
+        for (f, v) in pairs {
+            args.extend([f.as_ref(), v.as_ref()]);
+        }
+        self.command(command, key, &args)
+    }
+
+    /// `SET key value` (text or bytes).
+    pub fn set(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
+        self.command("SET", key.as_ref(), &[value]);
     }
 
     /// `GET key`.
-    pub fn get(&self, key: &str) -> Option<String> {
-        match self.keys().get(key) {
+    pub fn get(&self, key: impl AsRef<[u8]>) -> Option<RedisBytes> {
+        match self.keys().get(key.as_ref()) {
             Some(Stored::String(s)) => Some(s.clone()),
             _ => None,
         }
     }
 
     /// `HSET key field value ...`.
-    pub fn hset(&self, key: &str, fields: &[(&str, &str)]) {
-        let mut args = vec!["HSET", key];
-        for (f, v) in fields {
-            args.push(f);
-            args.push(v);
-        }
-        self.expect_ok(&args);
+    pub fn hset<F: AsRef<[u8]>, V: AsRef<[u8]>>(&self, key: impl AsRef<[u8]>, fields: &[(F, V)]) {
+        self.pairs("HSET", key.as_ref(), &[], fields);
     }
 
     /// `HGETALL key` as a map.
-    pub fn hgetall(&self, key: &str) -> BTreeMap<String, String> {
-        match self.keys().get(key) {
+    pub fn hgetall(&self, key: impl AsRef<[u8]>) -> BTreeMap<RedisBytes, RedisBytes> {
+        match self.keys().get(key.as_ref()) {
             Some(Stored::Hash(h)) => h.clone(),
             _ => BTreeMap::new(),
         }
     }
 
     /// `RPUSH key item ...`.
-    pub fn rpush(&self, key: &str, items: &[&str]) {
-        let mut args = vec!["RPUSH", key];
-        args.extend_from_slice(items);
-        self.expect_ok(&args);
+    pub fn rpush<T: AsRef<[u8]>>(&self, key: impl AsRef<[u8]>, items: &[T]) {
+        self.command("RPUSH", key.as_ref(), items);
     }
 
     /// `SADD key member ...`.
-    pub fn sadd(&self, key: &str, members: &[&str]) {
-        let mut args = vec!["SADD", key];
-        args.extend_from_slice(members);
-        self.expect_ok(&args);
+    pub fn sadd<T: AsRef<[u8]>>(&self, key: impl AsRef<[u8]>, members: &[T]) {
+        self.command("SADD", key.as_ref(), members);
     }
 
     /// `ZADD key score member`.
-    pub fn zadd(&self, key: &str, score: f64, member: &str) {
+    pub fn zadd(&self, key: impl AsRef<[u8]>, score: f64, member: impl AsRef<[u8]>) {
         let s = score.to_string();
-        self.expect_ok(&["ZADD", key, &s, member]);
+        self.command("ZADD", key.as_ref(), &[s.as_bytes(), member.as_ref()]);
     }
 
     /// `XADD key * field value ...`; returns the new id.
-    pub fn xadd(&self, key: &str, fields: &[(&str, &str)]) -> StreamId {
-        let mut args = vec!["XADD", key, "*"];
-        for (f, v) in fields {
-            args.push(f);
-            args.push(v);
-        }
-        match self.call(&args) {
-            Ok(v) => v
-                .as_str()
-                .and_then(StreamId::parse)
-                .expect("XADD returns an id"),
-            Err(e) => panic!("XADD failed: {e}"),
-        }
+    pub fn xadd<F: AsRef<[u8]>, V: AsRef<[u8]>>(
+        &self,
+        key: impl AsRef<[u8]>,
+        fields: &[(F, V)],
+    ) -> StreamId {
+        self.pairs("XADD", key.as_ref(), &[b"*"], fields)
+            .as_str()
+            .and_then(StreamId::parse)
+            .expect("XADD returns an id")
     }
 
     /// Number of keys.
@@ -156,9 +163,9 @@ impl MemoryHost {
         lock(&self.inner.log).clone()
     }
 
-    pub(super) fn check_local(&self, key: &str) -> Result<(), HostError> {
+    pub(super) fn check_local(&self, key: &[u8]) -> Result<(), HostError> {
         let t = &self.inner.topology;
-        if t.len() > 1 && t.owner_of_key(key.as_bytes()) != t.me() {
+        if t.len() > 1 && t.owner_of_key(key) != t.me() {
             return Err(HostError::new(
                 "ERR Attempted to access a non local key in a cluster node",
             ));
@@ -190,7 +197,7 @@ impl Host for MemoryHost {
 
     fn read_keys(
         &self,
-        keys: &[String],
+        keys: &[RedisBytes],
         read_value: bool,
     ) -> Result<Vec<(KeyType, Option<KeyValue>)>, HostError> {
         let ks = self.keys();
@@ -205,7 +212,7 @@ impl Host for MemoryHost {
 
     fn stream_range(
         &self,
-        key: &str,
+        key: &[u8],
         after: StreamId,
         count: usize,
     ) -> Result<Vec<StreamEntry>, HostError> {
@@ -225,6 +232,11 @@ impl Host for MemoryHost {
     }
 
     fn call(&self, args: &[&str]) -> Result<Value, HostError> {
+        let args: smallvec::SmallVec<[&[u8]; 8]> = args.iter().map(|a| a.as_bytes()).collect();
+        self.execute(&args)
+    }
+
+    fn call_bytes(&self, args: &[&[u8]]) -> Result<Value, HostError> {
         self.execute(args)
     }
 
@@ -271,14 +283,14 @@ mod tests {
         let id1 = h.xadd("s", &[("a", "1")]);
         let id2 = h.xadd("s", &[("a", "2")]);
         assert!(id2 > id1);
-        assert_eq!(h.stream_range("s", id1, 10).unwrap().len(), 1);
+        assert_eq!(h.stream_range(b"s", id1, 10).unwrap().len(), 1);
     }
 
     #[test]
     fn scan_pages_cover_everything_once() {
         let h = MemoryHost::new();
         for i in 0..2500 {
-            h.set(&format!("k{i}"), "v");
+            h.set(format!("k{i}"), "v");
         }
         h.call(&["DEL", "k7"]).unwrap();
         let mut seen = Vec::new();

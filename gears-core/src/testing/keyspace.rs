@@ -3,17 +3,18 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use crate::bytes::RedisBytes;
 use crate::error::HostError;
 use crate::host::{KeyType, KeyValue, StreamEntry, StreamId};
 
 #[derive(Debug, Clone)]
 pub(super) enum Stored {
-    String(String),
-    Hash(BTreeMap<String, String>),
-    List(Vec<String>),
-    Set(BTreeSet<String>),
-    ZSet(Vec<(String, f64)>),
-    Stream(BTreeMap<StreamId, Vec<(String, String)>>),
+    String(RedisBytes),
+    Hash(BTreeMap<RedisBytes, RedisBytes>),
+    List(Vec<RedisBytes>),
+    Set(BTreeSet<RedisBytes>),
+    ZSet(Vec<(RedisBytes, f64)>),
+    Stream(BTreeMap<StreamId, Vec<(RedisBytes, RedisBytes)>>),
 }
 
 impl Stored {
@@ -47,38 +48,38 @@ impl Stored {
     }
 }
 
-/// Keys in insertion order (cursor = position), with O(1) lookup.
+/// Keys (any bytes) in insertion order (cursor = position), with O(1) lookup.
 #[derive(Default)]
 pub(super) struct Keyspace {
-    pub(super) index: HashMap<String, usize>,
-    pub(super) slots: Vec<Option<(String, Stored)>>,
+    pub(super) index: HashMap<RedisBytes, usize>,
+    pub(super) slots: Vec<Option<(RedisBytes, Stored)>>,
     pub(super) last_stream_id: StreamId,
 }
 
 impl Keyspace {
-    pub(super) fn get(&self, key: &str) -> Option<&Stored> {
+    pub(super) fn get(&self, key: &[u8]) -> Option<&Stored> {
         self.index
             .get(key)
             .and_then(|&i| self.slots[i].as_ref())
             .map(|(_, v)| v)
     }
 
-    pub(super) fn get_mut(&mut self, key: &str) -> Option<&mut Stored> {
+    pub(super) fn get_mut(&mut self, key: &[u8]) -> Option<&mut Stored> {
         let i = *self.index.get(key)?;
         self.slots[i].as_mut().map(|(_, v)| v)
     }
 
-    pub(super) fn put(&mut self, key: &str, value: Stored) {
+    pub(super) fn put(&mut self, key: &[u8], value: Stored) {
         match self.index.get(key) {
-            Some(&i) => self.slots[i] = Some((key.to_string(), value)),
+            Some(&i) => self.slots[i] = Some((key.into(), value)),
             None => {
-                self.index.insert(key.to_string(), self.slots.len());
-                self.slots.push(Some((key.to_string(), value)));
+                self.index.insert(key.into(), self.slots.len());
+                self.slots.push(Some((key.into(), value)));
             }
         }
     }
 
-    pub(super) fn remove(&mut self, key: &str) -> bool {
+    pub(super) fn remove(&mut self, key: &[u8]) -> bool {
         match self.index.remove(key) {
             Some(i) => self.slots[i].take().is_some(),
             None => false,
@@ -88,7 +89,7 @@ impl Keyspace {
     /// The value at `key`, created with `make` if missing; WRONGTYPE if `check` rejects it.
     pub(super) fn entry(
         &mut self,
-        key: &str,
+        key: &[u8],
         make: impl FnOnce() -> Stored,
         check: fn(&Stored) -> bool,
     ) -> Result<&mut Stored, HostError> {
