@@ -23,8 +23,8 @@ use crate::runtime::runtime;
 
 use redis_module::{raw, Context, RedisResult, RedisValue};
 
-pub use crate::aux_fields::{add_aux_field, read_legacy_aux_type, AuxField};
-pub use crate::server_events::on_loading_ended;
+pub use crate::runtime::aux_fields::{add_aux_field, read_legacy_aux_type, AuxField};
+pub use crate::runtime::server_events::on_loading_ended;
 
 /// Statistics of one registration (as `RG.DUMPREGISTRATIONS` shows them).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -140,7 +140,7 @@ pub(crate) fn extra_status(function: &str, args: &[String]) -> Option<Vec<(Strin
 /// `XYZ.ADD`) cluster-wide: [`fan_out`] may apply it on every other master, and a master
 /// applies it when another asks. Call it at module load, before the command is used.
 pub fn cluster_wide_command(command: &str) {
-    crate::cluster::mgmt::declare_cluster_wide(command);
+    crate::runtime::cluster::mgmt::declare_cluster_wide(command);
 }
 
 /// After `command` (its name and arguments, as the client sent them) succeeded here with
@@ -162,7 +162,7 @@ pub fn cluster_wide_command(command: &str) {
 /// }
 /// ```
 pub fn fan_out(ctx: &Context, command: &[String], local: RedisValue) -> RedisResult {
-    crate::cluster::mgmt::after_registration_change(ctx, command, local, None)
+    crate::runtime::cluster::mgmt::after_registration_change(ctx, command, local, None)
 }
 
 /// Hides argument `pos` (the command name is 0) of the command `ctx` is running from

@@ -26,26 +26,15 @@
 
 extern crate self as gears;
 
+// The layers, bottom up; each calls only those below it (docs/architecture.md).
 pub mod api;
-mod aux_fields;
-mod cluster;
 pub mod command;
 mod commands;
-mod config;
 mod ffi;
-mod host_impl;
-mod info;
-mod native_keys;
-mod native_scan;
-mod persist;
-mod registrations;
-mod reply;
 mod runtime;
-mod server_events;
-mod streams;
-mod write_guard;
+mod triggers;
 
-pub use write_guard::{set_write_guard, WriteGuard};
+pub use runtime::write_guard::{set_write_guard, WriteGuard};
 
 pub use gears_core::*;
 pub use gears_macros::register;
@@ -53,10 +42,10 @@ pub use gears_macros::register;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::commands::entry;
-    pub use crate::persist::GEARS_AUX;
-    pub use crate::registrations::on_keyspace_event;
     pub use crate::runtime::init;
-    pub use crate::write_guard::rg_refused;
+    pub use crate::runtime::persist::GEARS_AUX;
+    pub use crate::runtime::write_guard::rg_refused;
+    pub use crate::triggers::keyspace::on_keyspace_event;
     pub use linkme;
     pub use redis_module;
 }

@@ -4,7 +4,7 @@ use std::sync::atomic::Ordering;
 
 use redis_module::{Context, RedisError, RedisResult, RedisValue};
 
-use crate::cluster::{cluster, Cluster};
+use crate::runtime::cluster::{cluster, Cluster};
 
 /// 1.x's shape: `MyId`, `MyRunId`, then one entry per shard; then Gears' message counters.
 pub(crate) fn info(ctx: &Context, c: &Cluster) -> RedisValue {

@@ -2,7 +2,7 @@
 
 use redis_module::{Context, RedisError, RedisResult, RedisValue};
 
-use crate::config::SetOutcome;
+use crate::runtime::config::SetOutcome;
 use crate::runtime::runtime;
 
 pub(crate) fn rg_configget(_: &Context, args: Vec<String>) -> RedisResult {

@@ -8,7 +8,7 @@ use redis_module::{Context, RedisError, RedisResult, RedisValue, ThreadSafeConte
 use gears_core::execution::{Execution, ExecutionStatus};
 
 use super::results_reply;
-use crate::cluster::results::BLOCKING_WAIT;
+use crate::runtime::cluster::results::BLOCKING_WAIT;
 use crate::runtime::runtime;
 
 fn one_id(args: &[String]) -> Result<&str, RedisError> {
@@ -38,9 +38,11 @@ fn finished_reply(execution: &Execution) -> RedisResult {
 
 pub(crate) fn rg_getresults(ctx: &Context, args: Vec<String>) -> RedisResult {
     let id = one_id(&args)?;
-    if let Some(cluster) = crate::cluster::cluster() {
+    if let Some(cluster) = crate::runtime::cluster::cluster() {
         // Started by another master: its results are there.
-        if let Some(reply) = crate::cluster::mgmt::get_results_remote(ctx, cluster, id, false) {
+        if let Some(reply) =
+            crate::runtime::cluster::mgmt::get_results_remote(ctx, cluster, id, false)
+        {
             return reply;
         }
     }
@@ -53,9 +55,11 @@ pub(crate) fn rg_getresults(ctx: &Context, args: Vec<String>) -> RedisResult {
 
 pub(crate) fn rg_getresultsblocking(ctx: &Context, args: Vec<String>) -> RedisResult {
     let id = one_id(&args)?;
-    if let Some(cluster) = crate::cluster::cluster() {
+    if let Some(cluster) = crate::runtime::cluster::cluster() {
         // Started by another master: it answers once the execution finished there.
-        if let Some(reply) = crate::cluster::mgmt::get_results_remote(ctx, cluster, id, true) {
+        if let Some(reply) =
+            crate::runtime::cluster::mgmt::get_results_remote(ctx, cluster, id, true)
+        {
             return reply;
         }
     }
@@ -99,16 +103,14 @@ pub(crate) fn rg_getexecution(ctx: &Context, args: Vec<String>) -> RedisResult {
         _ => return Err(RedisError::WrongArity),
     };
     let rt = runtime()?;
-    if let (true, Some(cluster)) = (cluster_mode, crate::cluster::cluster()) {
-        return crate::cluster::mgmt::get_execution(ctx, cluster, id);
+    if let (true, Some(cluster)) = (cluster_mode, crate::runtime::cluster::cluster()) {
+        return crate::runtime::cluster::mgmt::get_execution(ctx, cluster, id);
     }
-    let info = crate::cluster::mgmt::local_info(id)
+    let info = crate::runtime::cluster::mgmt::local_info(id)
         .ok_or(RedisError::Str("ERR execution plan does not exist"))?;
-    Ok(RedisValue::Array(vec![crate::cluster::mgmt::render(
-        &rt.shard.0,
-        &info,
-        1,
-    )]))
+    Ok(RedisValue::Array(vec![
+        crate::runtime::cluster::mgmt::render(&rt.shard.0, &info, 1),
+    ]))
 }
 
 pub(crate) fn rg_dumpexecutions(_: &Context, args: Vec<String>) -> RedisResult {
@@ -147,7 +149,7 @@ pub(crate) fn rg_dropexecution(ctx: &Context, args: Vec<String>) -> RedisResult 
     }
     executions.remove(id);
     drop(executions);
-    if let Some(cluster) = crate::cluster::cluster() {
+    if let Some(cluster) = crate::runtime::cluster::cluster() {
         // Every other master forgets its part too.
         cluster.broadcast(
             ctx,
@@ -160,7 +162,7 @@ pub(crate) fn rg_dropexecution(ctx: &Context, args: Vec<String>) -> RedisResult 
 
 pub(crate) fn rg_abortexecution(ctx: &Context, args: Vec<String>) -> RedisResult {
     let id = one_id(&args)?;
-    if let Some(cluster) = crate::cluster::cluster() {
+    if let Some(cluster) = crate::runtime::cluster::cluster() {
         // A distributed execution is aborted on every shard.
         if cluster.abort(ctx, id) {
             return Ok(RedisValue::SimpleStringStatic("OK"));

@@ -14,7 +14,7 @@ use redis_module::{Context, RedisError, RedisResult, RedisString, RedisValue};
 
 use gears_core::execution::Outcome;
 
-use crate::reply::to_redis;
+use crate::runtime::reply::to_redis;
 
 /// Runs a handler, turning a panic into an error reply.
 pub(crate) fn guard(

@@ -10,10 +10,10 @@ use gears_core::execution::{Execution, ExecutionStatus, Outcome};
 use gears_core::readers::Event;
 use gears_core::trigger::{ExecutionMode, TriggerSpec};
 
-use crate::cluster::mgmt::after_registration_change;
-use crate::registrations::{find_trigger, Registered};
-use crate::reply::to_redis;
+use crate::runtime::cluster::mgmt::after_registration_change;
+use crate::runtime::reply::to_redis;
 use crate::runtime::runtime;
+use crate::triggers::keyspace::{find_trigger, Registered};
 
 /// 1.x's `RG.TRIGGER` reply: the results, or the first error.
 fn trigger_reply(execution: &Execution) -> RedisResult {
@@ -253,7 +253,7 @@ fn set_paused(ctx: &Context, args: Vec<String>, paused: bool) -> RedisResult {
     if !paused {
         // Entries added to streams while paused were not counted: drain what waits.
         for reg in found {
-            crate::streams::schedule_recovery(reg, rt);
+            crate::triggers::streams::schedule_recovery(reg, rt);
         }
     }
     ctx.replicate_verbatim();
@@ -308,7 +308,7 @@ pub(crate) fn rg_register(ctx: &Context, args: Vec<String>) -> RedisResult {
             )));
         }
     }
-    let id = match crate::cluster::mgmt::forced_registration_id() {
+    let id = match crate::runtime::cluster::mgmt::forced_registration_id() {
         // Applied from another master: the same id as there.
         Some(id) => rt.insert_registration(
             id,
@@ -320,8 +320,8 @@ pub(crate) fn rg_register(ctx: &Context, args: Vec<String>) -> RedisResult {
         ),
         None => rt.add_registration(entry.name, entry.doc, registration, fargs.to_vec()),
     };
-    if crate::cluster::cluster().is_some()
-        && crate::cluster::mgmt::forced_registration_id().is_none()
+    if crate::runtime::cluster::cluster().is_some()
+        && crate::runtime::cluster::mgmt::forced_registration_id().is_none()
     {
         // On a cluster the id travels: replicas and the other masters register it as is.
         let mut inner = vec![id.clone(), entry.name.to_string()];
@@ -348,7 +348,7 @@ pub(crate) fn rg_innerregister(ctx: &Context, args: Vec<String>) -> RedisResult 
     let trusted = ctx
         .get_flags()
         .intersects(ContextFlags::REPLICATED | ContextFlags::LOADING)
-        || crate::cluster::mgmt::applying_remote();
+        || crate::runtime::cluster::mgmt::applying_remote();
     if !trusted {
         return Err(RedisError::Str(
             "ERR RG.INNERREGISTER is internal (replication and cluster messages only)",
@@ -356,5 +356,5 @@ pub(crate) fn rg_innerregister(ctx: &Context, args: Vec<String>) -> RedisResult 
     }
     let mut register = vec!["RG.REGISTER".to_string(), function.clone()];
     register.extend(rest.iter().cloned());
-    crate::cluster::mgmt::with_forced_id(id.clone(), || rg_register(ctx, register))
+    crate::runtime::cluster::mgmt::with_forced_id(id.clone(), || rg_register(ctx, register))
 }

@@ -62,7 +62,7 @@ pub(crate) fn rg_run(ctx: &Context, args: Vec<String>) -> RedisResult {
     };
     // On a Redis Cluster every master runs the flow (see `gears_core::distributed`); the
     // topology is read now, so a failover needs no manual refresh.
-    let cluster = match crate::cluster::cluster() {
+    let cluster = match crate::runtime::cluster::cluster() {
         Some(c) => {
             let view = c.refresh(ctx);
             if view.me.is_none() {
@@ -122,7 +122,7 @@ pub(crate) fn rg_run(ctx: &Context, args: Vec<String>) -> RedisResult {
         RedisValue::NoReply
     };
     if let Some((cluster, view)) = cluster {
-        let launch = crate::cluster::Launch {
+        let launch = crate::runtime::cluster::Launch {
             function: request.function,
             args: request.args,
             registration: false,

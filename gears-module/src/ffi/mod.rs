@@ -14,6 +14,7 @@
 // Every `unsafe` block and impl of the layer says why it holds.
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+pub(crate) mod cluster_bus;
 pub(crate) mod context;
 pub(crate) mod filter;
 pub(crate) mod key;

@@ -11,8 +11,8 @@ use gears_core::distributed::wire::{topology_of, WireShard};
 use gears_core::host::Topology;
 use gears_core::value::Value;
 
-use super::bus::{self, NodeInfo};
-use crate::reply::from_call;
+use crate::ffi::cluster_bus::{self, NodeInfo};
+use crate::runtime::reply::from_call;
 
 /// One shard (a master owning slots).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,7 +126,7 @@ pub(crate) fn read(ctx: &Context, my_id: &str, previous: Option<&Arc<View>>) -> 
     let reply =
         from_call(&ctx.call_ext::<_, redis_module::CallResult>("CLUSTER", &options, &["SLOTS"]))
             .unwrap_or(Value::Nil);
-    let nodes = bus::nodes(ctx);
+    let nodes = cluster_bus::nodes(ctx);
     let failing = |id: &str| nodes.iter().any(|n| n.id == id && n.is_failing());
     let mut shards = parse_slots(&reply);
     for shard in &mut shards {

@@ -165,7 +165,7 @@ pub fn read_legacy_aux_type(
         .iter()
         .position(|s| s.set(field).is_ok())
         .ok_or_else(|| refused("too many legacy types"))?;
-    let methods = crate::persist::aux_methods(LEGACY_LOADERS[slot], None);
+    let methods = crate::runtime::persist::aux_methods(LEGACY_LOADERS[slot], None);
     let ty: &'static RedisType = Box::leak(Box::new(RedisType::new(type_name, 1, methods)));
     ty.create_data_type(ctx.ctx).map_err(refused)
 }

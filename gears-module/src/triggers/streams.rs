@@ -21,9 +21,9 @@ use gears_core::readers::Event;
 use gears_core::trigger::{FailurePolicy, TriggerSpec};
 use gears_core::value::Value;
 
-use crate::host_impl::{call, RedisHost};
-use crate::registrations::Registered;
+use crate::runtime::host::{call, RedisHost};
 use crate::runtime::Runtime;
+use crate::triggers::keyspace::Registered;
 
 /// The consumer name inside each registration's group.
 const CONSUMER: &str = "gears";

@@ -18,8 +18,9 @@ use gears_core::executor::Lane;
 use gears_core::host::{Host, LogLevel, Topology};
 use gears_core::StepInfo;
 
-use super::{bus, cluster};
-use crate::host_impl::RedisHost;
+use super::cluster;
+use crate::ffi::cluster_bus;
+use crate::runtime::host::RedisHost;
 use crate::runtime::{runtime, Entry};
 
 /// The cluster bus with a context holding the Redis lock.
@@ -27,7 +28,7 @@ pub(crate) struct BusLink<'a>(pub(crate) &'a Context);
 
 impl Link for BusLink<'_> {
     fn send(&self, to: &str, bytes: &[u8]) -> bool {
-        bus::send(self.0, to, bytes)
+        cluster_bus::send(self.0, to, bytes)
     }
 
     fn topology(&self, shards: &[WireShard], me: usize) -> Topology {

@@ -2,7 +2,7 @@
 //! [`gears_core::distributed`] (which owns the wire format, reliable delivery and distributed
 //! executions, and is tested on the in-memory cluster).
 //!
-//! - [`bus`]: the only FFI of this module (receiver, send, node ids, node list).
+//! - [`crate::ffi::cluster_bus`]: the FFI of the bus (receiver, send, node ids, node list).
 //! - [`topology`]: shards and slots read from the cluster, refreshed automatically.
 //! - [`transport`]: the coordinator's [`Transport`](gears_core::distributed::Transport) over
 //!   the bus (sending with the Redis lock held), plans from the registry, the module's
@@ -10,12 +10,12 @@
 //! - [`mgmt`]: cluster-wide management (`RG.GETEXECUTION … CLUSTER`, registration changes);
 //!   [`results`]: the initiator's answer to another master's `RG.GETRESULTS[BLOCKING]`.
 
-pub(crate) mod bus;
 pub(crate) mod mgmt;
 pub(crate) mod results;
 pub(crate) mod topology;
 pub(crate) mod transport;
 
+use crate::ffi::cluster_bus;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
@@ -63,7 +63,7 @@ pub(crate) fn init(ctx: &Context) -> Option<ShardId> {
     if !ctx.get_flags().contains(ContextFlags::CLUSTER) {
         return None;
     }
-    let my_id = bus::my_id()?;
+    let my_id = cluster_bus::my_id()?;
     let cluster = Cluster {
         my_id: my_id.clone(),
         node: Coordinator::new(my_id.clone(), Arc::new(BusTransport)),
@@ -73,7 +73,7 @@ pub(crate) fn init(ctx: &Context) -> Option<ShardId> {
     if CLUSTER.set(cluster).is_err() {
         return Some(ShardId(my_id));
     }
-    bus::register_receiver(ctx, on_message);
+    cluster_bus::register_receiver(ctx, on_message);
     ctx.create_timer(TICK, tick, 0u32);
     ctx.log_notice(&format!("gears: cluster mode, node {my_id}"));
     Some(ShardId(my_id))
@@ -93,7 +93,7 @@ fn tick(ctx: &Context, n: u32) {
                         format!("{}:{cport}", node.ip).parse().ok()
                     })
                     .collect();
-                bus::disable_nagle(&peers);
+                cluster_bus::disable_nagle(&peers);
             }
             c.node.tick(&BusLink(ctx));
             c.requests.tick();
@@ -163,7 +163,7 @@ impl Cluster {
 
     /// Sends raw bytes (the test hook); `true` if the bus took them.
     pub(crate) fn send_raw(&self, ctx: &Context, dest: &str, bytes: &[u8]) -> bool {
-        bus::send(ctx, dest, bytes)
+        cluster_bus::send(ctx, dest, bytes)
     }
 
     /// The last message sent to `dest`, for the duplicate test hook.

@@ -3,6 +3,9 @@
 //! Executions run on Gears' worker threads: every method takes the Redis lock (the GIL) for
 //! one call or one page of keys, and never while user code runs.
 
+pub(crate) mod keys;
+pub(crate) mod scan;
+
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
@@ -16,7 +19,7 @@ use gears_core::host::{
 use gears_core::value::Value;
 
 use crate::ffi::context::{lend, with_lent};
-use crate::reply::from_call;
+use crate::runtime::reply::from_call;
 
 /// The local shard seen through the Redis module API.
 #[derive(Clone)]
@@ -55,12 +58,12 @@ impl RedisHost {
     /// One command of [`Host::call`] / [`Host::call_all`] with `ctx` (the lock held).
     fn call_in(&self, ctx: &Context, args: &[&str]) -> Result<Value, HostError> {
         let result = call(ctx, args, true)
-            .map_err(|e| crate::cluster::explain_foreign_key(&self.topology(), args, e))?;
+            .map_err(|e| crate::runtime::cluster::explain_foreign_key(&self.topology(), args, e))?;
         if let (true, [cmd, key, ..]) = (self.inline, args) {
             // Redis does not deliver keyspace notifications raised inside a notification
             // callback: a `sync` execution's XADD must reach stream registrations here.
             if cmd.eq_ignore_ascii_case("XADD") {
-                crate::registrations::on_stream_write(ctx, key);
+                crate::triggers::keyspace::on_stream_write(ctx, key);
             }
         }
         Ok(result)
@@ -223,14 +226,14 @@ impl RedisHost {
     /// On a cluster, an error naming the slot and its owner if `key` is not this shard's (the
     /// module key API would not refuse it, `RM_Call` would).
     fn check_local(&self, key: &str) -> Result<(), HostError> {
-        if crate::cluster::cluster().is_none() {
+        if crate::runtime::cluster::cluster().is_none() {
             return Ok(());
         }
         let topology = self.topology();
         if topology.len() < 2 || topology.owner_of_key(key.as_bytes()) == topology.me() {
             return Ok(());
         }
-        Err(crate::cluster::explain_foreign_key(
+        Err(crate::runtime::cluster::explain_foreign_key(
             &topology,
             &["", key],
             HostError::new("ERR Attempted to access a non local key in a cluster node"),
@@ -244,7 +247,7 @@ impl Host for RedisHost {
         // so shard ids and hashtags are right on a cluster; a distributed run's host keeps the
         // topology its execution started with.
         if self.topology.len() == 1 {
-            if let Some(current) = crate::cluster::local_topology() {
+            if let Some(current) = crate::runtime::cluster::local_topology() {
                 return current;
             }
         }
@@ -252,8 +255,8 @@ impl Host for RedisHost {
     }
 
     fn key_scan(&self, pattern: &str, read_value: bool) -> Option<Box<dyn KeyScan>> {
-        crate::native_scan::NativeScan::new(self.clone(), pattern, read_value).map(|scan| {
-            Box::new(crate::native_scan::PrefetchingScan::new(scan)) as Box<dyn KeyScan>
+        crate::runtime::host::scan::NativeScan::new(self.clone(), pattern, read_value).map(|scan| {
+            Box::new(crate::runtime::host::scan::PrefetchingScan::new(scan)) as Box<dyn KeyScan>
         })
     }
 
@@ -319,7 +322,7 @@ impl Host for RedisHost {
 
     fn hash_get(&self, key: &str, fields: &[&str]) -> Result<Vec<Option<String>>, HostError> {
         self.check_local(key)?;
-        self.with_ctx(|ctx| crate::native_keys::hash_get(ctx, key, fields))
+        self.with_ctx(|ctx| crate::runtime::host::keys::hash_get(ctx, key, fields))
     }
 
     fn stream_add(&self, key: &str, fields: &[(&str, &str)]) -> Result<String, HostError> {
@@ -330,10 +333,10 @@ impl Host for RedisHost {
         }
         self.check_local(key)?;
         self.with_ctx(|ctx| {
-            let id = crate::native_keys::stream_add(ctx, key, fields)?;
+            let id = crate::runtime::host::keys::stream_add(ctx, key, fields)?;
             // Redis does not deliver keyspace events raised inside a notification callback to
             // the module that is running it: stream registrations are told here.
-            crate::registrations::on_stream_write(ctx, key);
+            crate::triggers::keyspace::on_stream_write(ctx, key);
             Ok(id)
         })
     }

@@ -1,5 +1,15 @@
 //! The module's state: configuration, the executor, the executions list. Set once at load.
 
+pub(crate) mod aux_fields;
+pub(crate) mod cluster;
+pub(crate) mod config;
+pub(crate) mod host;
+pub(crate) mod info;
+pub(crate) mod persist;
+pub(crate) mod reply;
+pub(crate) mod server_events;
+pub(crate) mod write_guard;
+
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
@@ -11,9 +21,9 @@ use gears_core::executor::Executor;
 use gears_core::host::{ShardId, Topology};
 use gears_core::StepInfo;
 
-use crate::config::Config;
-use crate::host_impl::RedisHost;
-use crate::registrations::Registered;
+use crate::runtime::config::Config;
+use crate::runtime::host::RedisHost;
+use crate::triggers::keyspace::Registered;
 use gears_core::registry::{Built, FunctionKind};
 use gears_core::trigger::Registration;
 
@@ -257,7 +267,7 @@ pub fn init(ctx: &Context, args: &[RedisString]) -> Status {
     };
     let threads = config.execution_threads;
     // In cluster mode the shard id (the prefix of execution ids) is the node id.
-    let shard = crate::cluster::init(ctx).unwrap_or_else(ShardId::standalone);
+    let shard = crate::runtime::cluster::init(ctx).unwrap_or_else(ShardId::standalone);
     let runtime = Runtime {
         executor: Executor::new(threads),
         config: Mutex::new(config),

@@ -315,7 +315,7 @@ fn apply_registration(
     REMOTE.with(|r| *r.borrow_mut() = Some(id));
     let result: redis_module::CallResult = ctx.call_ext(cmd.as_str(), &options, rest.as_slice());
     REMOTE.with(|r| *r.borrow_mut() = None);
-    match crate::reply::from_call(&result) {
+    match crate::runtime::reply::from_call(&result) {
         Ok(v) => {
             // What a command replicates inside RM_Call from this (cluster message) context
             // does not reach the replicas: replicate the command from here.
@@ -501,8 +501,8 @@ pub(crate) fn get_results_remote(
     id: &str,
     blocking: bool,
 ) -> Option<RedisResult> {
-    let origin = id.get(..super::bus::NODE_ID_LEN)?;
-    if origin == c.my_id || id.as_bytes().get(super::bus::NODE_ID_LEN) != Some(&b'-') {
+    let origin = id.get(..crate::ffi::cluster_bus::NODE_ID_LEN)?;
+    if origin == c.my_id || id.as_bytes().get(crate::ffi::cluster_bus::NODE_ID_LEN) != Some(&b'-') {
         return None;
     }
     let view = c.view(ctx);

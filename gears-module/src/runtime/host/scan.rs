@@ -21,7 +21,7 @@ use gears_core::host::{glob_match, KeyScan, KeyType, KeyValue, ScannedKey};
 
 use crate::ffi::key::KeyRef;
 use crate::ffi::scan::{scan_key_step, scan_step, ScanCursor};
-use crate::host_impl::{read_typed, RedisHost};
+use crate::runtime::host::{read_typed, RedisHost};
 
 /// A scan of the local keyspace through `RedisModule_Scan`.
 pub(crate) struct NativeScan {

@@ -3,9 +3,6 @@
 //!
 //! Node ids are 40 bytes and **not** NUL-terminated; the sender of a broadcast does not get
 //! it back (platform notes §5). Gears never broadcasts: it sends to each master by id.
-//!
-//! The only file of the cluster coordinator allowed `unsafe`; every block says why it holds.
-#![allow(unsafe_code)]
 
 use std::ffi::{c_char, c_int, c_uchar};
 use std::panic::{catch_unwind, AssertUnwindSafe};

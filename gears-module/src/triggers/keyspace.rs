@@ -17,7 +17,7 @@ use gears_core::readers::Event;
 use gears_core::trigger::{ExecutionMode, Registration, TriggerSpec};
 
 use crate::runtime::{runtime, Runtime};
-use crate::streams::StreamConsumer;
+use crate::triggers::streams::StreamConsumer;
 
 /// 1.x registration statistics.
 #[derive(Debug, Default, Clone)]
@@ -197,7 +197,7 @@ impl Registered {
                     on_done(&execution);
                 }
             }
-            ExecutionMode::Async if crate::cluster::is_shard(ctx) => {
+            ExecutionMode::Async if crate::runtime::cluster::is_shard(ctx) => {
                 // Cluster-wide per event (1.x `async`): this shard reads the event, every
                 // master runs the stages after it.
                 let this = self.clone();
@@ -209,7 +209,7 @@ impl Registered {
                         on_done(execution);
                     }
                 });
-                crate::cluster::launch_event(
+                crate::runtime::cluster::launch_event(
                     ctx,
                     &self.id,
                     self.function,
@@ -293,7 +293,7 @@ pub(crate) fn on_stream_write(ctx: &Context, key: &str) {
                     .intersects(ContextFlags::SLAVE | ContextFlags::LOADING)
             });
             if primary {
-                crate::streams::on_new_entry(reg, rt, ctx, key);
+                crate::triggers::streams::on_new_entry(reg, rt, ctx, key);
             }
         }
     }
@@ -341,7 +341,7 @@ pub fn on_keyspace_event(ctx: &Context, event_class: NotifyEvent, event: &str, k
                 if !is_primary() {
                     return;
                 }
-                crate::streams::on_new_entry(reg, rt, ctx, &key);
+                crate::triggers::streams::on_new_entry(reg, rt, ctx, &key);
                 continue;
             }
             if in_sync {

@@ -1,5 +1,5 @@
 //! Persistence of runtime registration changes. A `gears-aux` module type saves, as an RDB aux
-//! field (before the keys), the libraries' own fields ([`crate::aux_fields`]), then every
+//! field (before the keys), the libraries' own fields ([`crate::runtime::aux_fields`]), then every
 //! registration on this shard — id number, function, ARGS, paused — with the id counter and
 //! the load-time functions the module had. Loading hands the fields back first. Loading rebuilds
 //! exactly that list (a load-time registration unregistered before the save stays gone), and
@@ -59,7 +59,7 @@ pub static GEARS_AUX: RedisType = RedisType::new(
 
 /// The methods of a module type that holds no keys, only an RDB aux field before the keyspace:
 /// saved there (`aux_save_triggers = BEFORE_RDB`) if `save` is given, else only loaded (a
-/// legacy type, [`crate::aux_fields::read_legacy_aux_type`]).
+/// legacy type, [`crate::runtime::aux_fields::read_legacy_aux_type`]).
 pub(crate) const fn aux_methods(
     load: extern "C" fn(*mut raw::RedisModuleIO, c_int, c_int) -> c_int,
     save: Option<extern "C" fn(*mut raw::RedisModuleIO, c_int)>,
@@ -122,7 +122,7 @@ fn snapshot() -> Option<Vec<u8>> {
             .collect(),
         registrations,
     };
-    let fields = crate::aux_fields::save_all();
+    let fields = crate::runtime::aux_fields::save_all();
     encode_value(&SavedWithFields { fields, gears }).ok()
 }
 
@@ -177,7 +177,7 @@ fn restore(encver: c_int, bytes: &[u8]) -> Result<(), String> {
         fields,
         gears: saved,
     } = decode(encver, bytes).map_err(|e| format!("cannot load registrations: {e}"))?;
-    crate::aux_fields::load_all(&fields)?;
+    crate::runtime::aux_fields::load_all(&fields)?;
     let rt = runtime().map_err(|_| "cannot load registrations: not initialised".to_string())?;
     rt.clear_registrations(saved.next);
     for reg in &saved.registrations {
