@@ -24,7 +24,7 @@ fn effect(r: &KeyRecord) -> Result<(), String> {
 
 fn event() -> Event {
     Event::Key {
-        key: "user:12345".to_string(),
+        key: "user:12345".into(),
         event: "hset".to_string(),
         key_type: KeyType::Hash,
         snapshot: None,

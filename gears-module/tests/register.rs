@@ -15,15 +15,15 @@ fn word_count() -> GearsBuilder<(String, u64)> {
 
 /// Keys matching the pattern given as the first argument.
 #[gears::register]
-fn keys_like(args: &[String]) -> Result<GearsBuilder<String>, String> {
+fn keys_like(args: &[String]) -> Result<GearsBuilder<RedisBytes>, String> {
     let pattern = args.first().ok_or("usage: keys_like <pattern>")?;
     Ok(GearsBuilder::new(KeysOnlyReader::new(pattern.clone())))
 }
 
 /// Key names in upper case: the flow ends with a fused `map`, so it is returned as `impl Flow`.
 #[gears::register]
-fn shout() -> impl Flow<String> {
-    GearsBuilder::new(KeysOnlyReader::new("*")).map(|k| k.to_uppercase())
+fn shout() -> impl Flow<RedisBytes> {
+    GearsBuilder::new(KeysOnlyReader::new("*")).map(|k| RedisBytes::from(k.to_ascii_uppercase()))
 }
 
 fn run(name: &str, args: &[&str], host: &MemoryHost) -> Result<Vec<Value>, GearsError> {
@@ -74,7 +74,7 @@ fn bad_calls_are_clear_errors() {
 fn the_same_registered_flow_runs_on_a_cluster() {
     let cluster = MemoryCluster::new(3);
     for (i, text) in ["a b", "b c", "c c"].iter().enumerate() {
-        cluster.set(&format!("doc:{i}"), text);
+        cluster.set(format!("doc:{i}"), text);
     }
     let out = cluster.run(word_count());
     assert_eq!(

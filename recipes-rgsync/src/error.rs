@@ -38,6 +38,10 @@ pub enum SyncError {
         /// Whether retrying the same statement may succeed.
         transient: bool,
     },
+    /// A key name or a value is not UTF-8, so it cannot become a row's text: the change goes
+    /// to the dead letters with its bytes, never altered.
+    #[error("{0} is not UTF-8 text")]
+    NotText(String),
     /// A Redis call failed.
     #[error("redis: {0}")]
     Redis(String),

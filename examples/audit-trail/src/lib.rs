@@ -13,19 +13,25 @@
 use gears::context;
 use gears::prelude::*;
 
-/// The audit stream of `key`: same hash slot as the key.
-pub fn audit_stream(key: &str) -> String {
-    format!("{{{key}}}:audit")
+/// The audit stream of `key` (any bytes): same hash slot as the key.
+pub fn audit_stream(key: &[u8]) -> RedisBytes {
+    [b"{", key, b"}:audit"].concat().into()
 }
 
-/// The fields of a hash as `field=value&...` (fields in order); `-` once the key is gone.
-pub fn state(value: Option<&KeyValue>) -> String {
+/// The fields of a hash as `field=value&...` (fields in order, their bytes as they are); `-`
+/// once the key is gone.
+pub fn state(value: Option<&KeyValue>) -> RedisBytes {
     match value {
-        Some(KeyValue::Hash(fields)) => fields
-            .iter()
-            .map(|(f, v)| format!("{f}={v}"))
-            .collect::<Vec<_>>()
-            .join("&"),
+        Some(KeyValue::Hash(fields)) => {
+            let mut out = Vec::new();
+            for (f, v) in fields {
+                if !out.is_empty() {
+                    out.push(b'&');
+                }
+                out.extend([f.as_bytes(), b"=", v.as_bytes()].concat());
+            }
+            out.into()
+        }
         _ => "-".into(),
     }
 }
@@ -41,15 +47,10 @@ pub fn audit() -> Result<Registration, GearsError> {
     .try_for_each(|r| {
         let event = r.event.as_deref().unwrap_or("?");
         let state = state(r.value.as_ref());
-        context::call(&[
-            "XADD",
-            &audit_stream(&r.key),
-            "*",
-            "event",
-            event,
-            "state",
-            &state,
-        ])
+        context::stream_add(
+            audit_stream(&r.key),
+            &[("event", event.as_bytes()), ("state", &state)],
+        )
         .map(|_| ())
     })
     .register(ExecutionMode::Sync)
@@ -62,9 +63,9 @@ mod tests {
 
     #[test]
     fn stream_names_and_states() {
-        assert_eq!(audit_stream("user:1"), "{user:1}:audit");
-        let hash: BTreeMap<String, String> =
-            [("b".to_string(), "2".to_string()), ("a".into(), "1".into())].into();
+        assert_eq!(audit_stream(b"user:1"), "{user:1}:audit");
+        let hash: BTreeMap<RedisBytes, RedisBytes> =
+            [("b".into(), "2".into()), ("a".into(), "1".into())].into();
         assert_eq!(state(Some(&KeyValue::Hash(hash))), "a=1&b=2");
         assert_eq!(state(None), "-");
         assert_eq!(audit().unwrap().mode, ExecutionMode::Sync);

@@ -17,9 +17,9 @@ use std::time::Duration;
 use gears::context;
 use gears::prelude::*;
 
-/// The statistics hash of stream `stream`: same hash slot as the stream.
-pub fn stats_key(stream: &str) -> String {
-    format!("{{{stream}}}:stats")
+/// The statistics hash of stream `stream` (any bytes): same hash slot as the stream.
+pub fn stats_key(stream: &[u8]) -> RedisBytes {
+    [b"{", stream, b"}:stats"].concat().into()
 }
 
 /// The `temp` reading of an entry.
@@ -34,21 +34,22 @@ pub fn reading(entry: &StreamRecord) -> Result<f64, String> {
 }
 
 /// Folds one reading into `{stream}:stats`.
-fn record(stream: &str, temp: f64) -> Result<(), String> {
+fn record(stream: &[u8], temp: f64) -> Result<(), String> {
     let key = stats_key(stream);
-    let call = |args: &[&str]| context::call(args).map_err(|e| e.to_string());
-    call(&["HINCRBY", &key, "count", "1"])?;
-    call(&["HINCRBYFLOAT", &key, "sum", &temp.to_string()])?;
-    let current = |field: &str| -> Result<Option<f64>, String> {
-        Ok(call(&["HGET", &key, field])?
+    let call = |args: &[&[u8]]| context::call_bytes(args).map_err(|e| e.to_string());
+    let text = temp.to_string();
+    call(&[b"HINCRBY", &key, b"count", b"1"])?;
+    call(&[b"HINCRBYFLOAT", &key, b"sum", text.as_bytes()])?;
+    let current = |field: &[u8]| -> Result<Option<f64>, String> {
+        Ok(call(&[b"HGET", &key, field])?
             .as_str()
             .and_then(|s| s.parse().ok()))
     };
-    if current("min")?.is_none_or(|m| temp < m) {
-        call(&["HSET", &key, "min", &temp.to_string()])?;
+    if current(b"min")?.is_none_or(|m| temp < m) {
+        call(&[b"HSET", &key, b"min", text.as_bytes()])?;
     }
-    if current("max")?.is_none_or(|m| temp > m) {
-        call(&["HSET", &key, "max", &temp.to_string()])?;
+    if current(b"max")?.is_none_or(|m| temp > m) {
+        call(&[b"HSET", &key, b"max", text.as_bytes()])?;
     }
     Ok(())
 }
@@ -72,7 +73,7 @@ mod tests {
 
     #[test]
     fn readings_and_keys() {
-        assert_eq!(stats_key("sensor:7"), "{sensor:7}:stats");
+        assert_eq!(stats_key(b"sensor:7"), "{sensor:7}:stats");
         let registration = sensor_stats().unwrap();
         assert_eq!(registration.mode, ExecutionMode::AsyncLocal);
     }

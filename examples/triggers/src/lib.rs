@@ -22,7 +22,8 @@ pub fn audit_trail() -> Result<Registration, GearsError> {
     .try_for_each(|r| {
         let event = r.event.as_deref().unwrap_or("?");
         // Appended natively inside the write (replicated as `XADD audit <id> …`).
-        context::stream_add("audit", &[("key", &r.key), ("event", event)]).map(|_| ())
+        let entry = [("key", r.key.as_bytes()), ("event", event.as_bytes())];
+        context::stream_add("audit", &entry).map(|_| ())
     })
     .register(ExecutionMode::Sync)
 }
@@ -79,8 +80,9 @@ pub fn sum() -> Result<Registration, GearsError> {
         .register(ExecutionMode::AsyncLocal)
 }
 
-/// Copies every write to keys matching `ARGS <pattern>` into the list `copies:<pattern>`:
-/// instantiate it at runtime with `RG.REGISTER copy_writes ARGS <pattern>`.
+/// Copies the name of every key written matching `ARGS <pattern>` into the list
+/// `copies:<pattern>`, byte for byte: instantiate it at runtime with
+/// `RG.REGISTER copy_writes ARGS <pattern>`.
 #[gears::register]
 pub fn copy_writes(args: &[String]) -> Result<Registration, GearsError> {
     let [pattern] = args else {
@@ -90,7 +92,9 @@ pub fn copy_writes(args: &[String]) -> Result<Registration, GearsError> {
     };
     let list = format!("copies:{pattern}");
     GearsBuilder::new(KeysReader::new(pattern.clone()).read_value(false))
-        .try_for_each(move |r| context::call(&["RPUSH", &list, &r.key]).map(|_| ()))
+        .try_for_each(move |r| {
+            context::call_bytes(&[b"RPUSH", list.as_bytes(), &r.key]).map(|_| ())
+        })
         .register(ExecutionMode::AsyncLocal)
 }
 
@@ -104,8 +108,11 @@ pub fn stream_totals() -> Result<Registration, GearsError> {
             .duration(std::time::Duration::from_millis(100)),
     )
     .try_for_each(|e| {
-        let value = e.field("value").unwrap_or("0");
-        context::call(&["INCRBY", &format!("total:{}", e.key), value]).map(|_| ())
+        let value = e
+            .field_bytes(b"value")
+            .map_or(b"0".as_slice(), |v| v.as_bytes());
+        let total = [b"total:", e.key.as_bytes()].concat();
+        context::call_bytes(&[b"INCRBY", &total, value]).map(|_| ())
     })
     .register(ExecutionMode::AsyncLocal)
 }
@@ -157,8 +164,9 @@ pub fn audit_seen() -> Result<Registration, GearsError> {
         .register(ExecutionMode::AsyncLocal)
 }
 
-/// Logs every value written to `snap:*` into the list `snap:log`, in the background but with
-/// the value as it was at the write (a snapshot), not as it is when the execution runs.
+/// Logs every value written to `snap:*` into the list `snap:log` (its bytes as they are), in
+/// the background but with the value as it was at the write (a snapshot), not as it is when
+/// the execution runs.
 #[gears::register]
 pub fn snapshots() -> Result<Registration, GearsError> {
     GearsBuilder::new(
@@ -167,8 +175,10 @@ pub fn snapshots() -> Result<Registration, GearsError> {
             .snapshot(true),
     )
     .try_for_each(|r| {
-        let value = r.string().unwrap_or("(gone)");
-        context::call(&["RPUSH", "snap:log", value]).map(|_| ())
+        let value = r
+            .string_bytes()
+            .map_or(b"(gone)".as_slice(), |v| v.as_bytes());
+        context::call_bytes(&[b"RPUSH", b"snap:log", value]).map(|_| ())
     })
     .register(ExecutionMode::AsyncLocal)
 }

@@ -53,12 +53,13 @@ pub fn count_by_city() -> GearsBuilder<(String, u64)> {
 /// the user to the set `{<city>}:members`: a write that only works on the slot's owner.
 /// Replies the users it placed, sorted.
 #[gears::register]
-pub fn place_by_city() -> GearsBuilder<String> {
+pub fn place_by_city() -> GearsBuilder<RedisBytes> {
     GearsBuilder::new(KeysReader::new("user:*"))
         .map(|r| (city(&r), r.key.clone()))
         .repartition(|(city, _)| format!("{{{city}}}"))
         .try_map(|(city, user)| {
-            context::call(&["SADD", &format!("{{{city}}}:members"), &user]).map(|_| user)
+            let members = format!("{{{city}}}:members");
+            context::call_bytes(&[b"SADD", members.as_bytes(), &user]).map(|_| user)
         })
         .sort()
 }
@@ -67,26 +68,30 @@ pub fn place_by_city() -> GearsBuilder<String> {
 /// key, without a repartition: on a cluster most of these writes are refused, with an error
 /// naming the slot (the pattern to follow is `{hashtag}` keys, see docs/cluster.md).
 #[gears::register]
-pub fn copy_without_hashtag(args: &[String]) -> Result<GearsBuilder<String>, String> {
+pub fn copy_without_hashtag(args: &[String]) -> Result<GearsBuilder<RedisBytes>, String> {
     let [pattern] = args else {
         return Err("usage: copy_without_hashtag <pattern>".into());
     };
     Ok(GearsBuilder::new(KeysOnlyReader::new(pattern.clone()))
-        .try_map(|k| context::call(&["SET", &format!("copy:{k}"), "1"]).map(|_| k))
+        .try_map(|k| {
+            let copy = [b"copy:", k.as_bytes()].concat();
+            context::call_bytes(&[b"SET", &copy, b"1"]).map(|_| k)
+        })
         .sort())
 }
 
 /// Writes `{<hashtag>}:copy:<key>` for each key matching `ARGS <pattern>`, with this shard's
 /// hashtag: always local.
 #[gears::register]
-pub fn copy_with_hashtag(args: &[String]) -> Result<GearsBuilder<String>, String> {
+pub fn copy_with_hashtag(args: &[String]) -> Result<GearsBuilder<RedisBytes>, String> {
     let [pattern] = args else {
         return Err("usage: copy_with_hashtag <pattern>".into());
     };
     Ok(GearsBuilder::new(KeysOnlyReader::new(pattern.clone()))
         .try_map(|k| {
             let tag = context::hashtag()?;
-            context::call(&["SET", &format!("{{{tag}}}:copy:{k}"), "1"]).map(|_| k)
+            let copy = [format!("{{{tag}}}:copy:").as_bytes(), &k].concat();
+            context::call_bytes(&[b"SET", &copy, b"1"]).map(|_| k)
         })
         .sort())
 }
@@ -104,7 +109,8 @@ pub fn mark_owner(args: &[String]) -> Result<Registration, GearsError> {
     GearsBuilder::new(KeysReader::new(pattern.clone()).read_value(false))
         .try_for_each(|r| {
             let shard = context::shard_id()?;
-            context::call(&["SET", &format!("{{{}}}:seen_by", r.key), &shard.0]).map(|_| ())
+            let seen_by = [b"{", r.key.as_bytes(), b"}:seen_by"].concat();
+            context::call_bytes(&[b"SET", &seen_by, shard.0.as_bytes()]).map(|_| ())
         })
         .register(ExecutionMode::AsyncLocal)
 }
@@ -116,7 +122,7 @@ pub fn tally_async() -> Result<Registration, GearsError> {
     GearsBuilder::new(KeysReader::new("tally:*").read_value(false))
         .map(|r| r.key.clone())
         .repartition(|_| "{tally}".to_string())
-        .try_for_each(|key| context::call(&["RPUSH", "{tally}:keys", key]).map(|_| ()))
+        .try_for_each(|key| context::call_bytes(&[b"RPUSH", b"{tally}:keys", key]).map(|_| ()))
         .register(ExecutionMode::Async)
 }
 
@@ -128,7 +134,7 @@ pub fn shuffle(args: &[String]) -> Result<GearsBuilder<u64>, String> {
         return Err("usage: shuffle <pattern>".into());
     };
     Ok(GearsBuilder::new(KeysOnlyReader::new(pattern.clone()))
-        .repartition(|k| format!("{k}#"))
+        .repartition(|k| [k.as_bytes(), b"#"].concat())
         .count())
 }
 

@@ -31,7 +31,7 @@ pub fn word_count() -> GearsBuilder<(String, u64)> {
 
 /// The `limit` first keys matching a pattern: `ARGS <pattern> <limit>`.
 #[gears::register]
-pub fn first_keys(args: &[String]) -> Result<GearsBuilder<String>, String> {
+pub fn first_keys(args: &[String]) -> Result<GearsBuilder<RedisBytes>, String> {
     let [pattern, limit] = args else {
         return Err("usage: first_keys <pattern> <limit>".into());
     };
@@ -43,56 +43,69 @@ pub fn first_keys(args: &[String]) -> Result<GearsBuilder<String>, String> {
         .limit(limit, 0))
 }
 
-/// Every key matching `ARGS <pattern>` as `name type value`, sorted.
+/// Every key matching `ARGS <pattern>` as `name type value`, sorted: the bytes of names,
+/// fields and members as they are (binary keys and values come back unchanged).
 ///
 /// Shows how each key type reads.
 #[gears::register]
-pub fn describe_keys(args: &[String]) -> Result<GearsBuilder<String>, String> {
+pub fn describe_keys(args: &[String]) -> Result<GearsBuilder<RedisBytes>, String> {
     let [pattern] = args else {
         return Err("usage: describe_keys <pattern>".into());
     };
     Ok(GearsBuilder::new(KeysReader::new(pattern.clone()))
         .map(|r| {
-            format!(
-                "{} {} {}",
-                r.key,
-                r.key_type.name(),
-                describe(r.value.as_ref())
-            )
+            let kind = r.key_type.name().as_bytes();
+            let value = describe(r.value.as_ref());
+            RedisBytes::from([r.key.as_bytes(), b" ", kind, b" ", &value].concat())
         })
         .sort())
 }
 
-fn describe(value: Option<&KeyValue>) -> String {
+/// `items` joined by `sep`.
+fn join(items: impl IntoIterator<Item = Vec<u8>>, sep: &[u8]) -> Vec<u8> {
+    items.into_iter().collect::<Vec<_>>().join(sep)
+}
+
+/// `field=value` pairs joined by `sep`.
+fn pairs<'a>(
+    fields: impl IntoIterator<Item = (&'a RedisBytes, &'a RedisBytes)>,
+    sep: &[u8],
+) -> Vec<u8> {
+    join(
+        fields
+            .into_iter()
+            .map(|(f, v)| [f.as_bytes(), b"=", v].concat()),
+        sep,
+    )
+}
+
+fn describe(value: Option<&KeyValue>) -> Vec<u8> {
     match value {
-        None => "-".into(),
-        Some(KeyValue::String(s)) => s.clone(),
+        None => b"-".to_vec(),
+        Some(KeyValue::String(s)) => s.to_vec(),
         Some(KeyValue::Hash(h)) => {
-            let fields: Vec<String> = h.iter().map(|(f, v)| format!("{f}={v}")).collect();
-            format!("{} fields: {}", h.len(), fields.join(","))
+            [format!("{} fields: ", h.len()).as_bytes(), &pairs(h, b",")].concat()
         }
-        Some(KeyValue::List(l)) | Some(KeyValue::Set(l)) => l.join(","),
-        Some(KeyValue::ZSet(z)) => {
-            let members: Vec<String> = z.iter().map(|(m, s)| format!("{m}:{s}")).collect();
-            members.join(",")
+        Some(KeyValue::List(l)) | Some(KeyValue::Set(l)) => {
+            join(l.iter().map(|m| m.to_vec()), b",")
         }
-        Some(KeyValue::Stream(entries)) => {
-            let fields: Vec<String> = entries
+        Some(KeyValue::ZSet(z)) => join(
+            z.iter()
+                .map(|(m, s)| [m.as_bytes(), format!(":{s}").as_bytes()].concat()),
+            b",",
+        ),
+        Some(KeyValue::Stream(entries)) => join(
+            entries
                 .iter()
-                .map(|e| {
-                    let kv: Vec<String> =
-                        e.fields.iter().map(|(f, v)| format!("{f}={v}")).collect();
-                    kv.join("&")
-                })
-                .collect();
-            fields.join(",")
-        }
+                .map(|e| pairs(e.fields.iter().map(|(f, v)| (f, v)), b"&")),
+            b",",
+        ),
     }
 }
 
 /// The names of the keys matching `ARGS <pattern>` (KeysOnlyReader), sorted.
 #[gears::register]
-pub fn key_names(args: &[String]) -> Result<GearsBuilder<String>, String> {
+pub fn key_names(args: &[String]) -> Result<GearsBuilder<RedisBytes>, String> {
     let [pattern] = args else {
         return Err("usage: key_names <pattern>".into());
     };

@@ -16,18 +16,33 @@ use gears_core::execution::Outcome;
 
 use crate::runtime::reply::to_redis;
 
-/// Runs a handler, turning a panic into an error reply.
+/// Runs a handler, turning a panic into an error reply. Arguments (function names, `ARGS`,
+/// trigger arguments) are text: one that is not UTF-8 is refused, never altered.
 pub(crate) fn guard(
     ctx: &Context,
     args: Vec<RedisString>,
     handler: fn(&Context, Vec<String>) -> RedisResult,
 ) -> RedisResult {
-    let args: Vec<String> = args.iter().map(|a| a.to_string_lossy()).collect();
+    let args = text_args(&args)?;
     catch_unwind(AssertUnwindSafe(|| handler(ctx, args))).unwrap_or_else(|_| {
         Err(RedisError::Str(
             "ERR internal error in Gears (panic caught); see the server log",
         ))
     })
+}
+
+/// The arguments as text; the first that is not UTF-8 is an error naming it.
+fn text_args(args: &[RedisString]) -> Result<Vec<String>, RedisError> {
+    args.iter()
+        .enumerate()
+        .map(|(i, a)| match std::str::from_utf8(a.as_slice()) {
+            Ok(text) => Ok(text.to_owned()),
+            Err(_) => Err(RedisError::String(format!(
+                "ERR argument {i} is not UTF-8: Gears command arguments are text (binary keys \
+                 and values reach flows through their readers' records)"
+            ))),
+        })
+        .collect()
 }
 
 /// `[[results...], [errors...]]`, the 1.x reply of a finished execution.

@@ -283,7 +283,7 @@ fn live(rt: &Runtime) -> Arc<Vec<Arc<Registered>>> {
 }
 
 /// An XADD made by a `sync` execution: count it for the stream registrations.
-pub(crate) fn on_stream_write(ctx: &Context, key: &str) {
+pub(crate) fn on_stream_write(ctx: &Context, key: &[u8]) {
     let Ok(rt) = runtime() else { return };
     let mut primary = None;
     for reg in live(rt).iter() {
@@ -331,17 +331,17 @@ pub fn on_keyspace_event(ctx: &Context, event_class: NotifyEvent, event: &str, k
                     .intersects(ContextFlags::SLAVE | ContextFlags::LOADING)
             })
         };
-        let key = String::from_utf8_lossy(key);
+        // The key's bytes as they are: binary key names fire and reach the flow unchanged.
         let key_type = key_type_of(event_class);
         for reg in live(rt).iter() {
             if reg.paused.load(Ordering::Acquire) {
                 continue;
             }
-            if event == "xadd" && reg.registration.trigger.accepts_stream(&key) {
+            if event == "xadd" && reg.registration.trigger.accepts_stream(key) {
                 if !is_primary() {
                     return;
                 }
-                crate::triggers::streams::on_new_entry(reg, rt, ctx, &key);
+                crate::triggers::streams::on_new_entry(reg, rt, ctx, key);
                 continue;
             }
             if in_sync {
@@ -350,7 +350,7 @@ pub fn on_keyspace_event(ctx: &Context, event_class: NotifyEvent, event: &str, k
             if reg
                 .registration
                 .trigger
-                .accepts_key_event(&key, event, key_type)
+                .accepts_key_event(key, event, key_type)
             {
                 if !is_primary() {
                     return;
@@ -359,10 +359,10 @@ pub fn on_keyspace_event(ctx: &Context, event_class: NotifyEvent, event: &str, k
                     rt,
                     ctx,
                     Event::Key {
-                        key: key.to_string(),
+                        key: key.into(),
                         event: event.to_string(),
                         key_type,
-                        snapshot: snapshot_of(reg, rt, ctx, &key),
+                        snapshot: snapshot_of(reg, rt, ctx, key),
                     },
                 );
             }
@@ -375,7 +375,7 @@ fn snapshot_of(
     reg: &Registered,
     rt: &Runtime,
     ctx: &Context,
-    key: &str,
+    key: &[u8],
 ) -> Option<(KeyType, Option<gears_core::host::KeyValue>)> {
     let wants = matches!(
         reg.registration.trigger,
@@ -386,7 +386,7 @@ fn snapshot_of(
     }
     use gears_core::host::Host;
     rt.host
-        .run_inline(ctx, |host| host.read_keys(&[key.to_string()], true))
+        .run_inline(ctx, |host| host.read_keys(&[key.into()], true))
         .ok()?
         .pop()
 }

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use redis_module::{Context, ContextFlags};
 
+use gears_core::bytes::RedisBytes;
 use gears_core::error::GearsError;
 use gears_core::execution::{Execution, Outcome};
 use gears_core::host::{Host, StreamEntry, StreamId};
@@ -42,7 +43,8 @@ struct KeyState {
 /// Per-registration stream bookkeeping.
 pub(crate) struct StreamConsumer {
     pub(crate) group: String,
-    keys: Mutex<HashMap<String, KeyState>>,
+    /// By stream key, as bytes.
+    keys: Mutex<HashMap<RedisBytes, KeyState>>,
     pub(crate) status: AtomicU8,
 }
 
@@ -63,7 +65,7 @@ impl StreamConsumer {
         }
     }
 
-    fn keys(&self) -> std::sync::MutexGuard<'_, HashMap<String, KeyState>> {
+    fn keys(&self) -> std::sync::MutexGuard<'_, HashMap<RedisBytes, KeyState>> {
         self.keys.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -83,7 +85,7 @@ fn settings(reg: &Registered) -> (usize, u64, FailurePolicy, bool) {
 
 /// An `xadd` on `key` (main thread, inside the notification): count it, and queue a drain
 /// or arm the duration timer.
-pub(crate) fn on_new_entry(reg: &Arc<Registered>, rt: &Runtime, ctx: &Context, key: &str) {
+pub(crate) fn on_new_entry(reg: &Arc<Registered>, rt: &Runtime, ctx: &Context, key: &[u8]) {
     let Some(consumer) = reg.stream.as_ref() else {
         return;
     };
@@ -94,7 +96,7 @@ pub(crate) fn on_new_entry(reg: &Arc<Registered>, rt: &Runtime, ctx: &Context, k
     }
     let (batch, duration_ms, _, _) = settings(reg);
     let mut keys = consumer.keys();
-    let state = keys.entry(key.to_string()).or_default();
+    let state = keys.entry(key.into()).or_default();
     state.waiting += 1;
     if state.scheduled {
         return; // the running drain reads it
@@ -110,19 +112,19 @@ pub(crate) fn on_new_entry(reg: &Arc<Registered>, rt: &Runtime, ctx: &Context, k
         ctx.create_timer(
             Duration::from_millis(duration_ms),
             on_duration_elapsed,
-            (reg.clone(), key.to_string()),
+            (reg.clone(), RedisBytes::from(key)),
         );
     }
 }
 
 /// The duration timer (main thread): drain whatever is waiting.
-fn on_duration_elapsed(_: &Context, (reg, key): (Arc<Registered>, String)) {
+fn on_duration_elapsed(_: &Context, (reg, key): (Arc<Registered>, RedisBytes)) {
     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         duration_elapsed(&reg, &key)
     }));
 }
 
-fn duration_elapsed(reg: &Arc<Registered>, key: &str) {
+fn duration_elapsed(reg: &Arc<Registered>, key: &RedisBytes) {
     let Ok(rt) = crate::runtime::runtime() else {
         return;
     };
@@ -132,7 +134,7 @@ fn duration_elapsed(reg: &Arc<Registered>, key: &str) {
     if reg.retired.load(Ordering::Acquire) {
         return;
     }
-    let key = key.to_string();
+    let key = key.clone();
     let mut keys = consumer.keys();
     let state = keys.entry(key.clone()).or_default();
     state.timer = false;
@@ -145,14 +147,15 @@ fn duration_elapsed(reg: &Arc<Registered>, key: &str) {
 }
 
 /// Queues a drain of `key` on the registration's lane (also used to resume pending entries).
-pub(crate) fn schedule_drain(reg: &Arc<Registered>, rt: &Runtime, key: &str) {
+pub(crate) fn schedule_drain(reg: &Arc<Registered>, rt: &Runtime, key: &[u8]) {
     if reg.retired.load(Ordering::Acquire) {
         return;
     }
     let execution = Execution::new(rt.next_id());
     let host = rt.host.clone();
     let profile = rt.config().profile_executions;
-    let (this, this2, key, key2) = (reg.clone(), reg.clone(), key.to_string(), key.to_string());
+    let key = RedisBytes::from(key);
+    let (this, this2, key2) = (reg.clone(), reg.clone(), key.clone());
     reg.note_triggered();
     reg.lane.submit(
         execution,
@@ -190,6 +193,10 @@ pub(crate) fn schedule_drain(reg: &Arc<Registered>, rt: &Runtime, key: &str) {
 /// The entries of an XREADGROUP reply, and the ids of pending entries deleted since they
 /// were read (`[id, nil]`: nothing to run, only to acknowledge).
 fn entries_of(reply: Value) -> (Vec<StreamEntry>, Vec<String>) {
+    let bytes = |v: &Value| match v {
+        Value::Bulk(b) => RedisBytes::from(b.as_slice()),
+        _ => RedisBytes::default(),
+    };
     // [[key, [[id, [f, v, ...] | nil], ...]]] or nil
     let Value::Array(streams) = reply else {
         return (Vec::new(), Vec::new());
@@ -218,12 +225,7 @@ fn entries_of(reply: Value) -> (Vec<StreamEntry>, Vec<String>) {
                 Some(Value::Array(f)) => f
                     .chunks(2)
                     .filter(|c| c.len() == 2)
-                    .map(|c| {
-                        (
-                            c[0].as_str().unwrap_or_default().to_string(),
-                            c[1].as_str().unwrap_or_default().to_string(),
-                        )
-                    })
+                    .map(|c| (bytes(&c[0]), bytes(&c[1])))
                     .collect(),
                 _ => Vec::new(),
             };
@@ -239,23 +241,23 @@ fn entries_of(reply: Value) -> (Vec<StreamEntry>, Vec<String>) {
 /// (new ones).
 fn read_group(
     ctx: &Context,
-    key: &str,
+    key: &[u8],
     group: &str,
     count: &str,
     from: &str,
 ) -> Result<Value, GearsError> {
-    Ok(call(
+    Ok(call::<[u8]>(
         ctx,
         &[
-            "XREADGROUP",
-            "GROUP",
-            group,
-            CONSUMER,
-            "COUNT",
-            count,
-            "STREAMS",
+            b"XREADGROUP",
+            b"GROUP",
+            group.as_bytes(),
+            CONSUMER.as_bytes(),
+            b"COUNT",
+            count.as_bytes(),
+            b"STREAMS",
             key,
-            from,
+            from.as_bytes(),
         ],
         true,
     )?)
@@ -265,7 +267,7 @@ fn read_group(
 /// on `key`). `ctx` holds the Redis lock.
 fn ack(
     ctx: &Context,
-    key: &str,
+    key: &[u8],
     group: &str,
     ids: &[String],
     trim: bool,
@@ -273,11 +275,11 @@ fn ack(
     if ids.is_empty() {
         return Ok(());
     }
-    let mut args = vec!["XACK", key, group];
-    args.extend(ids.iter().map(String::as_str));
+    let mut args: Vec<&[u8]> = vec![b"XACK", key, group.as_bytes()];
+    args.extend(ids.iter().map(String::as_bytes));
     call(ctx, &args, true)?;
     if trim && only_group(ctx, key)? {
-        args[0] = "XDEL";
+        args[0] = b"XDEL";
         args.remove(2);
         call(ctx, &args, true)?;
     }
@@ -304,7 +306,7 @@ enum Turn {
 fn turn(
     reg: &Registered,
     host: &RedisHost,
-    key: &str,
+    key: &[u8],
     group: &str,
     count: &str,
     done: &[String],
@@ -313,9 +315,16 @@ fn turn(
 ) -> Result<Turn, GearsError> {
     host.with_ctx(|ctx| {
         if create_group {
-            if let Err(e) = call(
+            if let Err(e) = call::<[u8]>(
                 ctx,
-                &["XGROUP", "CREATE", key, group, "0", "MKSTREAM"],
+                &[
+                    b"XGROUP",
+                    b"CREATE",
+                    key,
+                    group.as_bytes(),
+                    b"0",
+                    b"MKSTREAM",
+                ],
                 true,
             ) {
                 if !e.message.starts_with("BUSYGROUP") {
@@ -351,7 +360,7 @@ fn turn(
 fn drain(
     reg: &Registered,
     host: &RedisHost,
-    key: &str,
+    key: &RedisBytes,
     execution: &Execution,
     profile: bool,
 ) -> Result<Outcome, GearsError> {
@@ -384,7 +393,7 @@ fn drain(
         let ids: Vec<String> = entries.iter().map(|e| e.id.to_string()).collect();
         let options = RunOptions::for_execution(execution.abort_flag(), profile);
         let event = Event::Stream {
-            key: key.to_string(),
+            key: key.clone(),
             entries,
         };
         // An engine failure (a host error, say) counts as a failed batch under the policy.
@@ -430,8 +439,8 @@ fn drain(
 }
 
 /// Whether this registration's group is the only one on `key` (trimming is safe then).
-fn only_group(ctx: &Context, key: &str) -> Result<bool, GearsError> {
-    match call(ctx, &["XINFO", "GROUPS", key], false)? {
+fn only_group(ctx: &Context, key: &[u8]) -> Result<bool, GearsError> {
+    match call::<[u8]>(ctx, &[b"XINFO", b"GROUPS", key], false)? {
         Value::Array(groups) => Ok(groups.len() == 1),
         _ => Ok(false),
     }
@@ -467,8 +476,9 @@ pub(crate) fn schedule_recovery(reg: &Arc<Registered>, rt: &Runtime) {
                     Some(Value::Array(keys)) => keys,
                     _ => Vec::new(),
                 };
-                for key in keys.iter().filter_map(Value::as_str) {
-                    let drained = drain(&this, &host, key, execution, profile)?;
+                for key in keys {
+                    let Value::Bulk(key) = key else { continue };
+                    let drained = drain(&this, &host, &key.into(), execution, profile)?;
                     outcome.results.extend(drained.results);
                     outcome.errors.extend(drained.errors);
                 }

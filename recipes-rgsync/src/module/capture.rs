@@ -97,7 +97,10 @@ fn local_tag(job: &Job) -> Result<&str, SyncError> {
 }
 
 fn capture(job: &Job, r: &KeyRecord) -> Result<(), SyncError> {
-    let key = r.key.as_str();
+    // Rows take text: a key name that is not UTF-8 is dead-lettered as it is.
+    let Some(key) = r.key_str() else {
+        return Err(dead_letter_bytes(job, &r.key, "the key name")?);
+    };
     // `rename_from`: the key's old name is gone (its row goes; `rename_to` upserts the new one).
     let deleted = matches!(r.event.as_deref(), Some("del" | "expired" | "rename_from"));
     // `#` and the mapped fields, read natively in one go (upserts only).
@@ -108,7 +111,17 @@ fn capture(job: &Job, r: &KeyRecord) -> Result<(), SyncError> {
         if r.key_type != KeyType::Hash {
             return Ok(());
         }
-        values = context::hash_get(key, &job.read_fields)?;
+        let read = context::hash_get(key, &job.read_fields)?;
+        values = Vec::with_capacity(read.len());
+        for (value, field) in read.into_iter().zip(&job.read_fields) {
+            match value.map(RedisBytes::into_string).transpose() {
+                Ok(text) => values.push(text),
+                Err(_) => {
+                    let what = format!("field '{field}' of key '{key}'");
+                    return Err(dead_letter_bytes(job, &r.key, &what)?);
+                }
+            }
+        }
         if let Some(control) = values.first().cloned().flatten() {
             context::call(&["HDEL", key, "#"])?;
             let (op, id) = match ControlOp::parse(&control) {
@@ -186,9 +199,26 @@ fn dead_letter_capture(
     let tag = local_tag(job)?;
     let mut entry: Vec<(&str, &str)> = vec![("id", "capture"), ("error", error), ("#", control)];
     Change::upsert_entry(key, None, present(job, values), &mut entry);
-    context::stream_add(&job.dead_letters(tag), &entry)?;
+    context::stream_add(job.dead_letters(tag), &entry)?;
     job.stats().dead_lettered += 1;
     Ok(())
+}
+
+/// A key whose name or a mapped field is not UTF-8 (`what`): appended to the job's dead-letter
+/// stream as `id capture`, `error` and the key's bytes `k`, unchanged, and counted with the
+/// job's dead letters. Returns the capture's error.
+fn dead_letter_bytes(job: &Job, key: &[u8], what: &str) -> Result<SyncError, SyncError> {
+    let error = SyncError::NotText(what.to_string());
+    let message = error.to_string();
+    let tag = local_tag(job)?;
+    let entry: [(&[u8], &[u8]); 3] = [
+        (b"id", b"capture"),
+        (b"error", message.as_bytes()),
+        (b"k", key),
+    ];
+    context::stream_add(job.dead_letters(tag), &entry)?;
+    job.stats().dead_lettered += 1;
+    Ok(error)
 }
 
 /// Appends an entry to the job's stream on this shard.

@@ -71,6 +71,40 @@ impl Sink for RedisSink<'_> {
     }
 }
 
+/// The fields of an entry as text, if every name and value is UTF-8.
+fn text_fields(fields: &[(RedisBytes, RedisBytes)]) -> Option<Vec<(String, String)>> {
+    fields
+        .iter()
+        .map(|(f, v)| Some((f.as_str()?.to_string(), v.as_str()?.to_string())))
+        .collect()
+}
+
+/// An entry with a name or value that is not UTF-8 (written to the job's stream by hand: the
+/// capture writes text) cannot become a row: dead-lettered with its bytes as they are.
+fn dead_letter_bytes(job: &Job, dead_letters: &str, r: &StreamRecord) {
+    let id = r.id.to_string();
+    let error = SyncError::NotText(format!("entry {id}")).to_string();
+    let mut args: Vec<&[u8]> = vec![
+        b"XADD",
+        dead_letters.as_bytes(),
+        b"*",
+        b"id",
+        id.as_bytes(),
+        b"error",
+        error.as_bytes(),
+    ];
+    for (f, v) in &r.fields {
+        args.extend([f.as_bytes(), v.as_bytes()]);
+    }
+    match context::call_bytes(&args) {
+        Ok(_) => job.stats().dead_lettered += 1,
+        Err(e) => context::log(&format!(
+            "rgsync: job '{}': cannot write a dead letter: {e}",
+            job.config.name
+        )),
+    }
+}
+
 fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -81,17 +115,21 @@ fn write(job: &Job, batch: Vec<StreamRecord>) -> Result<u64, SyncError> {
     let Some(first) = batch.first() else {
         return Ok(0);
     };
-    let stream = first.key.clone();
+    let stream = first
+        .key
+        .as_str()
+        .ok_or_else(|| SyncError::NotText(format!("stream key {:?}", first.key)))?
+        .to_string();
     let tag = tag_of(&stream).unwrap_or("0").to_string();
     job.set_tag(&tag);
-    let entries: Vec<Entry> = batch
-        .into_iter()
-        .map(|r| Entry {
-            id: r.id,
-            fields: r.fields,
-        })
-        .collect();
-    let newest = entries.iter().map(|e| e.id).max();
+    let newest = batch.iter().map(|r| r.id).max();
+    let mut entries = Vec::with_capacity(batch.len());
+    for r in batch {
+        match text_fields(&r.fields) {
+            Some(fields) => entries.push(Entry { id: r.id, fields }),
+            None => dead_letter_bytes(job, &job.dead_letters(&tag), &r),
+        }
+    }
     let mut guard = job.writer.lock().unwrap_or_else(|p| p.into_inner());
     // A writer drains one stream: its checkpoint is that stream's. A batch of another stream
     // of the job on this shard (one moved here with its slot, or one made by hand) gets a

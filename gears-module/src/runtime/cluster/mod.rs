@@ -257,18 +257,19 @@ pub(crate) fn launch_event(
 
 /// Makes Redis's "non local key" refusal say which key, which slot and which shard, and
 /// what to do instead.
-pub(crate) fn explain_foreign_key(
+pub(crate) fn explain_foreign_key<T: AsRef<[u8]> + ?Sized>(
     topology: &gears_core::host::Topology,
-    args: &[&str],
+    args: &[&T],
     error: gears_core::error::HostError,
 ) -> gears_core::error::HostError {
     if topology.len() < 2 || !error.message.contains("non local key") {
         return error;
     }
     let foreign = args.iter().skip(1).find_map(|arg| {
-        let slot = gears_core::slot::key_slot(arg.as_bytes());
+        let slot = gears_core::slot::key_slot(arg.as_ref());
         let owner = topology.owner_of_slot(slot);
-        (owner != topology.me()).then(|| (arg, slot, &topology.shards()[owner].id))
+        let key = String::from_utf8_lossy(arg.as_ref());
+        (owner != topology.me()).then(|| (key, slot, &topology.shards()[owner].id))
     });
     match foreign {
         Some((key, slot, owner)) => gears_core::error::HostError::new(format!(

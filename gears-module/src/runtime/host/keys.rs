@@ -14,6 +14,7 @@ use std::mem::ManuallyDrop;
 
 use redis_module::{Context, NotifyEvent};
 
+use gears_core::bytes::RedisBytes;
 use gears_core::error::HostError;
 use gears_core::host::KeyType;
 
@@ -33,13 +34,13 @@ fn out_of_memory() -> HostError {
 /// key), like `HMGET`. `ctx` must hold the Redis lock.
 pub(crate) fn hash_get(
     ctx: &Context,
-    key: &str,
-    fields: &[&str],
-) -> Result<Vec<Option<String>>, HostError> {
+    key: &[u8],
+    fields: &[&[u8]],
+) -> Result<Vec<Option<RedisBytes>>, HostError> {
     if !key::hash_api_available() {
         return Err(HostError::new("ERR the module hash API is not available"));
     }
-    let name = ModuleString::new(key.as_bytes()).ok_or_else(out_of_memory)?;
+    let name = ModuleString::new(key).ok_or_else(out_of_memory)?;
     let Some(hash) = OpenKey::open(ctx, &name, Mode::Read) else {
         return Ok(vec![None; fields.len()]); // no such key
     };
@@ -50,8 +51,8 @@ pub(crate) fn hash_get(
     }
     let mut out = Vec::with_capacity(fields.len());
     for field in fields {
-        let field = name_string(field.as_bytes()).ok_or_else(out_of_memory)?;
-        out.push(hash.hash_get(&field, |value| String::from_utf8_lossy(value).into_owned()));
+        let field = name_string(field).ok_or_else(out_of_memory)?;
+        out.push(hash.hash_get(&field, |value| RedisBytes::from(value)));
     }
     Ok(out)
 }
@@ -113,8 +114,8 @@ fn name_string(bytes: &[u8]) -> Option<ModuleString> {
 /// lock and be the context of the running command or callback.
 pub(crate) fn stream_add(
     ctx: &Context,
-    key: &str,
-    fields: &[(&str, &str)],
+    key: &[u8],
+    fields: &[(&[u8], &[u8])],
 ) -> Result<String, HostError> {
     if fields.is_empty() {
         return Err(HostError::new(
@@ -127,11 +128,11 @@ pub(crate) fn stream_add(
     // The replicated command's arguments: key, id (made once known), then the pairs, which
     // are also the entry's.
     let mut argv = Strings::with_capacity(2 + fields.len() * 2);
-    argv.push(name_string(key.as_bytes()));
+    argv.push(name_string(key));
     argv.push(None);
     for (f, v) in fields {
-        argv.push(name_string(f.as_bytes()));
-        argv.push(ModuleString::new(v.as_bytes()));
+        argv.push(name_string(f));
+        argv.push(ModuleString::new(v));
     }
     if argv.empty_slots() > 1 {
         return Err(out_of_memory());
@@ -141,7 +142,10 @@ pub(crate) fn stream_add(
         let stream = argv
             .get(0)
             .and_then(|name| OpenKey::open(ctx, name, Mode::Write))
-            .ok_or_else(|| HostError::new(format!("ERR cannot open stream '{key}'")))?;
+            .ok_or_else(|| {
+                let key = RedisBytes::from(key);
+                HostError::new(format!("ERR cannot open stream '{key}'"))
+            })?;
         if !matches!(stream.key().key_type(), KeyType::Empty | KeyType::Stream) {
             return Err(HostError::new(WRONGTYPE));
         }

@@ -12,9 +12,11 @@ use std::sync::OnceLock;
 use redis_module::logging::RedisLogLevel;
 use redis_module::{CallOptions, CallOptionsBuilder, CallResult, Context, MODULE_CONTEXT};
 
+use gears_core::bytes::RedisBytes;
 use gears_core::error::HostError;
 use gears_core::host::{
-    Host, KeyScan, KeyType, KeyValue, LogLevel, ScanPage, ShardId, StreamEntry, StreamId, Topology,
+    Host, KeyScan, KeyType, KeyValue, LogLevel, ScanPage, ScannedKey, ShardId, StreamEntry,
+    StreamId, Topology,
 };
 use gears_core::value::Value;
 
@@ -55,15 +57,20 @@ impl RedisHost {
         self.inline
     }
 
-    /// One command of [`Host::call`] / [`Host::call_all`] with `ctx` (the lock held).
-    fn call_in(&self, ctx: &Context, args: &[&str]) -> Result<Value, HostError> {
+    /// One command of [`Host::call`] / [`Host::call_all`] / [`Host::call_bytes`] with `ctx`
+    /// (the lock held).
+    fn call_in<T: AsRef<[u8]> + ?Sized>(
+        &self,
+        ctx: &Context,
+        args: &[&T],
+    ) -> Result<Value, HostError> {
         let result = call(ctx, args, true)
             .map_err(|e| crate::runtime::cluster::explain_foreign_key(&self.topology(), args, e))?;
         if let (true, [cmd, key, ..]) = (self.inline, args) {
             // Redis does not deliver keyspace notifications raised inside a notification
             // callback: a `sync` execution's XADD must reach stream registrations here.
-            if cmd.eq_ignore_ascii_case("XADD") {
-                crate::triggers::keyspace::on_stream_write(ctx, key);
+            if cmd.as_ref().eq_ignore_ascii_case(b"XADD") {
+                crate::triggers::keyspace::on_stream_write(ctx, key.as_ref());
             }
         }
         Ok(result)
@@ -95,31 +102,41 @@ fn options(replicate: bool) -> &'static CallOptions {
     }
 }
 
-/// Calls a command with errors as replies (never hidden, see platform notes).
-pub(crate) fn call(ctx: &Context, args: &[&str], replicate: bool) -> Result<Value, HostError> {
+/// Calls a command (arguments of any bytes) with errors as replies (never hidden, see
+/// platform notes).
+pub(crate) fn call<T: AsRef<[u8]> + ?Sized>(
+    ctx: &Context,
+    args: &[&T],
+    replicate: bool,
+) -> Result<Value, HostError> {
     let (cmd, rest) = args
         .split_first()
         .ok_or_else(|| HostError::new("ERR empty command"))?;
+    let cmd = std::str::from_utf8(cmd.as_ref())
+        .map_err(|_| HostError::new("ERR a command name must be UTF-8"))?;
     let result: CallResult = ctx.call_ext(cmd, options(replicate), rest);
     from_call(&result).map_err(HostError::new)
 }
 
-fn bulk_strings(v: Value) -> Vec<String> {
+/// The bytes of a bulk (or status) reply, unchanged.
+fn bytes_of(v: Value) -> RedisBytes {
     match v {
-        Value::Array(items) => items
-            .into_iter()
-            .map(|i| i.as_str().map(str::to_string).unwrap_or_default())
-            .collect(),
+        Value::Bulk(b) => b.into(),
+        Value::Status(s) => s.into(),
+        _ => RedisBytes::default(),
+    }
+}
+
+fn bulk_strings(v: Value) -> Vec<RedisBytes> {
+    match v {
+        Value::Array(items) => items.into_iter().map(bytes_of).collect(),
         _ => Vec::new(),
     }
 }
 
-fn pairs(v: Value) -> Vec<(String, String)> {
-    let flat = bulk_strings(v);
-    flat.chunks(2)
-        .filter(|c| c.len() == 2)
-        .map(|c| (c[0].clone(), c[1].clone()))
-        .collect()
+fn pairs(v: Value) -> Vec<(RedisBytes, RedisBytes)> {
+    let mut flat = bulk_strings(v).into_iter();
+    std::iter::from_fn(|| Some((flat.next()?, flat.next()?))).collect()
 }
 
 fn stream_entries(v: Value) -> Vec<StreamEntry> {
@@ -142,10 +159,10 @@ fn stream_entries(v: Value) -> Vec<StreamEntry> {
 /// Reads a key's type and, if `read_value`, its value, with commands.
 pub(crate) fn read_one(
     ctx: &Context,
-    key: &str,
+    key: &[u8],
     read_value: bool,
 ) -> Result<(KeyType, Option<KeyValue>), HostError> {
-    let kind = call(ctx, &["TYPE", key], false)?;
+    let kind = call::<[u8]>(ctx, &[b"TYPE", key], false)?;
     let key_type = match kind.as_str() {
         Some("none") => return Ok((KeyType::Empty, None)),
         Some(name) => KeyType::parse(name).unwrap_or(KeyType::Module),
@@ -160,37 +177,47 @@ pub(crate) fn read_one(
 /// Reads the value of `key`, known to be of `key_type`, with one command.
 pub(crate) fn read_typed(
     ctx: &Context,
-    key: &str,
+    key: &[u8],
     key_type: KeyType,
 ) -> Result<Option<KeyValue>, HostError> {
     let value = match key_type {
-        KeyType::String => call(ctx, &["GET", key], false)?
-            .as_str()
-            .map(|s| KeyValue::String(s.to_string())),
+        KeyType::String => match call::<[u8]>(ctx, &[b"GET", key], false)? {
+            Value::Nil => None,
+            v => Some(KeyValue::String(bytes_of(v))),
+        },
         KeyType::Hash => Some(KeyValue::Hash(
-            pairs(call(ctx, &["HGETALL", key], false)?)
+            pairs(call::<[u8]>(ctx, &[b"HGETALL", key], false)?)
                 .into_iter()
                 .collect::<BTreeMap<_, _>>(),
         )),
-        KeyType::List => Some(KeyValue::List(bulk_strings(call(
+        KeyType::List => Some(KeyValue::List(bulk_strings(call::<[u8]>(
             ctx,
-            &["LRANGE", key, "0", "-1"],
+            &[b"LRANGE", key, b"0", b"-1"],
             false,
         )?))),
         KeyType::Set => {
-            let mut members = bulk_strings(call(ctx, &["SMEMBERS", key], false)?);
+            let mut members = bulk_strings(call::<[u8]>(ctx, &[b"SMEMBERS", key], false)?);
             members.sort();
             Some(KeyValue::Set(members))
         }
         KeyType::ZSet => Some(KeyValue::ZSet(
-            pairs(call(ctx, &["ZRANGE", key, "0", "-1", "WITHSCORES"], false)?)
-                .into_iter()
-                .map(|(m, s)| (m, s.parse().unwrap_or(f64::NAN)))
-                .collect(),
+            pairs(call::<[u8]>(
+                ctx,
+                &[b"ZRANGE", key, b"0", b"-1", b"WITHSCORES"],
+                false,
+            )?)
+            .into_iter()
+            .map(|(m, s)| {
+                (
+                    m,
+                    s.as_str().and_then(|s| s.parse().ok()).unwrap_or(f64::NAN),
+                )
+            })
+            .collect(),
         )),
-        KeyType::Stream => Some(KeyValue::Stream(stream_entries(call(
+        KeyType::Stream => Some(KeyValue::Stream(stream_entries(call::<[u8]>(
             ctx,
-            &["XRANGE", key, "-", "+"],
+            &[b"XRANGE", key, b"-", b"+"],
             false,
         )?))),
         KeyType::Module | KeyType::Empty => None,
@@ -204,7 +231,7 @@ fn scan_page(
     pattern: &str,
     cursor: u64,
     count: usize,
-) -> Result<(u64, Vec<String>), HostError> {
+) -> Result<(u64, Vec<RedisBytes>), HostError> {
     let (cursor, count) = (cursor.to_string(), count.to_string());
     let reply = call(
         ctx,
@@ -225,17 +252,17 @@ fn scan_page(
 impl RedisHost {
     /// On a cluster, an error naming the slot and its owner if `key` is not this shard's (the
     /// module key API would not refuse it, `RM_Call` would).
-    fn check_local(&self, key: &str) -> Result<(), HostError> {
+    fn check_local(&self, key: &[u8]) -> Result<(), HostError> {
         if crate::runtime::cluster::cluster().is_none() {
             return Ok(());
         }
         let topology = self.topology();
-        if topology.len() < 2 || topology.owner_of_key(key.as_bytes()) == topology.me() {
+        if topology.len() < 2 || topology.owner_of_key(key) == topology.me() {
             return Ok(());
         }
         Err(crate::runtime::cluster::explain_foreign_key(
             &topology,
-            &["", key],
+            &[b"".as_slice(), key],
             HostError::new("ERR Attempted to access a non local key in a cluster node"),
         ))
     }
@@ -267,7 +294,7 @@ impl Host for RedisHost {
 
     fn read_keys(
         &self,
-        keys: &[String],
+        keys: &[RedisBytes],
         read_value: bool,
     ) -> Result<Vec<(KeyType, Option<KeyValue>)>, HostError> {
         self.with_ctx(|ctx| keys.iter().map(|k| read_one(ctx, k, read_value)).collect())
@@ -279,7 +306,7 @@ impl Host for RedisHost {
         cursor: u64,
         count: usize,
         read_value: bool,
-    ) -> Result<(u64, Vec<(String, KeyType, Option<KeyValue>)>), HostError> {
+    ) -> Result<(u64, Vec<ScannedKey>), HostError> {
         // One lock for the page and its values.
         self.with_ctx(|ctx| {
             let (next, keys) = scan_page(ctx, pattern, cursor, count)?;
@@ -296,18 +323,29 @@ impl Host for RedisHost {
 
     fn stream_range(
         &self,
-        key: &str,
+        key: &[u8],
         after: StreamId,
         count: usize,
     ) -> Result<Vec<StreamEntry>, HostError> {
         let start = format!("({after}");
         let count = count.to_string();
-        let reply =
-            self.with_ctx(|ctx| call(ctx, &["XRANGE", key, &start, "+", "COUNT", &count], false))?;
+        let args = [
+            b"XRANGE".as_slice(),
+            key,
+            start.as_bytes(),
+            b"+",
+            b"COUNT",
+            count.as_bytes(),
+        ];
+        let reply = self.with_ctx(|ctx| call(ctx, &args, false))?;
         Ok(stream_entries(reply))
     }
 
     fn call(&self, args: &[&str]) -> Result<Value, HostError> {
+        self.with_ctx(|ctx| self.call_in(ctx, args))
+    }
+
+    fn call_bytes(&self, args: &[&[u8]]) -> Result<Value, HostError> {
         self.with_ctx(|ctx| self.call_in(ctx, args))
     }
 
@@ -320,12 +358,12 @@ impl Host for RedisHost {
         })
     }
 
-    fn hash_get(&self, key: &str, fields: &[&str]) -> Result<Vec<Option<String>>, HostError> {
+    fn hash_get(&self, key: &[u8], fields: &[&[u8]]) -> Result<Vec<Option<RedisBytes>>, HostError> {
         self.check_local(key)?;
         self.with_ctx(|ctx| crate::runtime::host::keys::hash_get(ctx, key, fields))
     }
 
-    fn stream_add(&self, key: &str, fields: &[(&str, &str)]) -> Result<String, HostError> {
+    fn stream_add(&self, key: &[u8], fields: &[(&[u8], &[u8])]) -> Result<String, HostError> {
         // Natively only inside a `sync` execution (the running command's context); elsewhere
         // (another thread, a callback without a command) through `XADD`.
         if !self.inline {

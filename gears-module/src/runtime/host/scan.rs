@@ -9,13 +9,13 @@
 //! Keys whose time to live has passed but that Redis has not deleted yet are skipped, as
 //! `SCAN` does.
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc::{sync_channel, Receiver};
 
 use redis_module::Context;
 
+use gears_core::bytes::RedisBytes;
 use gears_core::error::HostError;
 use gears_core::host::{glob_match, KeyScan, KeyType, KeyValue, ScannedKey};
 
@@ -55,20 +55,13 @@ struct Page<'a> {
     deferred: Vec<usize>,
 }
 
-fn text(b: &[u8]) -> String {
-    match std::str::from_utf8(b) {
-        Ok(s) => s.to_owned(),
-        Err(_) => String::from_utf8_lossy(b).into_owned(),
-    }
-}
-
-/// Reads a whole hash through `RedisModule_ScanKey` (a field whose callback panicked is left
-/// out).
-fn read_hash(key: KeyRef<'_>, cursor: &mut ScanCursor) -> BTreeMap<String, String> {
+/// Reads a whole hash through `RedisModule_ScanKey`, fields and values as bytes (a field
+/// whose callback panicked is left out).
+fn read_hash(key: KeyRef<'_>, cursor: &mut ScanCursor) -> BTreeMap<RedisBytes, RedisBytes> {
     let mut map = BTreeMap::new();
     cursor.restart();
     let mut on_field = |field: &[u8], value: &[u8]| {
-        map.insert(text(field), text(value));
+        map.insert(field.into(), value.into());
     };
     while scan_key_step(key, cursor, &mut on_field).more {}
     map
@@ -78,11 +71,7 @@ impl Page<'_> {
     /// One key of the scan, already opened for reading.
     fn visit(&mut self, name: &[u8], key: Option<KeyRef<'_>>) {
         let Some(key) = key else { return };
-        let name = match std::str::from_utf8(name) {
-            Ok(s) => Cow::Borrowed(s),
-            Err(_) => Cow::Owned(text(name)),
-        };
-        if !self.match_all && !glob_match(self.pattern, &name) {
+        if !self.match_all && !glob_match(self.pattern, name) {
             return;
         }
         // Logically expired but not yet deleted: invisible, as to SCAN.
@@ -99,7 +88,7 @@ impl Page<'_> {
                 None
             }
         };
-        self.out.push((name.into_owned(), key_type, value));
+        self.out.push((name.into(), key_type, value));
     }
 }
 
