@@ -21,7 +21,7 @@ use gears_core::trigger::TriggerSpec;
 
 use crate::runtime::runtime;
 
-use redis_module::{raw, Context, RedisResult, RedisValue};
+use redis_module::{Context, RedisResult, RedisValue};
 
 pub use crate::runtime::aux_fields::{add_aux_field, read_legacy_aux_type, AuxField};
 pub use crate::runtime::server_events::on_loading_ended;
@@ -114,26 +114,14 @@ pub fn stats(id: &str) -> Option<RegistrationStats> {
     })
 }
 
-/// Extra `name value` pairs a module shows in `RG.DUMPREGISTRATIONS` for the registrations of
-/// one of its functions (under `RegistrationData` → `extra`), from the function name and ARGS.
-pub type StatusHook = fn(args: &[String]) -> Vec<(String, String)>;
+pub use crate::runtime::hooks::StatusHook;
 
-static STATUS_HOOKS: std::sync::RwLock<Vec<(&'static str, StatusHook)>> =
-    std::sync::RwLock::new(Vec::new());
-
-/// Shows `hook`'s pairs for every registration of `function` in `RG.DUMPREGISTRATIONS`.
+/// Shows `hook`'s pairs for every registration of `function` in `RG.DUMPREGISTRATIONS` (under
+/// `RegistrationData` → `extra`). Call it at module load (`init`).
 pub fn set_status_hook(function: &'static str, hook: StatusHook) {
-    let mut hooks = STATUS_HOOKS.write().unwrap_or_else(|p| p.into_inner());
-    hooks.retain(|(f, _)| *f != function);
-    hooks.push((function, hook));
-}
-
-/// The extra pairs of a registration of `function` with `args`, if its module set a hook.
-pub(crate) fn extra_status(function: &str, args: &[String]) -> Option<Vec<(String, String)>> {
-    let hooks = STATUS_HOOKS.read().unwrap_or_else(|p| p.into_inner());
-    let hook = hooks.iter().find(|(f, _)| *f == function)?.1;
-    drop(hooks);
-    std::panic::catch_unwind(|| hook(args)).ok()
+    if let Ok(rt) = runtime() {
+        rt.hooks.set_status(function, hook);
+    }
 }
 
 /// Declares `command` (a module command that changes this shard's state, such as a recipe's
@@ -179,22 +167,11 @@ pub fn redact_argument(ctx: &Context, pos: usize) -> Result<(), GearsError> {
     if pos <= 0 || ctx.ctx.is_null() {
         return Err(refused());
     }
-    // SAFETY: the function table is filled when the module loads and never changes; reading
-    // the pointer copies it. `ctx.ctx` is the live context of the command being run (the
-    // caller's handler holds `ctx`), on the main thread; Redis checks `pos` against the
-    // client's argc and that the context has a client, returning REDISMODULE_ERR otherwise.
-    #[allow(unsafe_code)]
-    let status = unsafe {
-        let Some(redact) = raw::RedisModule_RedactClientCommandArgument else {
-            return Err(GearsError::Invalid(
-                "this Redis cannot redact command arguments (7.0 or later needed)".into(),
-            ));
-        };
-        redact(ctx.ctx, pos)
-    };
-    if status == raw::REDISMODULE_OK as std::os::raw::c_int {
-        Ok(())
-    } else {
-        Err(refused())
+    match crate::ffi::context::redact_client_argument(ctx, pos) {
+        None => Err(GearsError::Invalid(
+            "this Redis cannot redact command arguments (7.0 or later needed)".into(),
+        )),
+        Some(true) => Ok(()),
+        Some(false) => Err(refused()),
     }
 }

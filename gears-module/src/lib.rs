@@ -42,12 +42,19 @@ pub use gears_macros::register;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::commands::entry;
-    pub use crate::runtime::init;
     pub use crate::runtime::persist::GEARS_AUX;
     pub use crate::runtime::write_guard::rg_refused;
     pub use crate::triggers::keyspace::on_keyspace_event;
     pub use linkme;
     pub use redis_module;
+
+    /// Module initialisation: the top layer wires the triggers into the runtime.
+    pub fn init(
+        ctx: &redis_module::Context,
+        args: &[redis_module::RedisString],
+    ) -> redis_module::Status {
+        crate::runtime::init(ctx, args, crate::triggers::keyspace::on_stream_write)
+    }
 }
 
 /// Declares the module: wraps the single `redis_module!` of the cdylib, registers the `RG.*`

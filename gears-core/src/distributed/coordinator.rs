@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use super::delivery::{send_unsequenced, Counters, Outbox, PeerFilter, Verdict};
-use super::runs::{Launch, Runs};
+use super::run_state::{Launch, Runs};
 use super::transport::{Link, Transport};
 use super::wire::{self, Body};
 use crate::host::LogLevel;

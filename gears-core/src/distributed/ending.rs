@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use super::coordinator::Coordinator;
-use super::runs::Run;
+use super::run_state::Run;
 use super::stages::{complete, waiting_on};
 use super::transport::Link;
 use super::wire::Body;

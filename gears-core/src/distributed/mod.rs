@@ -28,6 +28,7 @@
 mod coordinator;
 pub mod delivery;
 mod ending;
+mod run_state;
 mod runs;
 mod shard_plan;
 mod stages;
@@ -35,6 +36,6 @@ pub mod transport;
 pub mod wire;
 
 pub use coordinator::{random_run_id, Coordinator};
-pub use runs::Launch;
+pub use run_state::Launch;
 pub use shard_plan::{from_registry, Erased, ShardPlan, Typed};
 pub use transport::{Link, Peer, Settings, Transport};

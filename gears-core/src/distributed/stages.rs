@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::coordinator::Coordinator;
-use super::runs::{Part, Run, RunState};
+use super::run_state::{Part, Run, RunState};
 use super::transport::{linked, Link};
 use super::wire::{Body, Report};
 use crate::error::{GearsError, StepError};

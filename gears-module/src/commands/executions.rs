@@ -7,8 +7,8 @@ use redis_module::{Context, RedisError, RedisResult, RedisValue, ThreadSafeConte
 
 use gears_core::execution::{Execution, ExecutionStatus};
 
-use super::results_reply;
 use crate::runtime::cluster::results::BLOCKING_WAIT;
+use crate::runtime::reply::results_reply;
 use crate::runtime::runtime;
 
 fn one_id(args: &[String]) -> Result<&str, RedisError> {

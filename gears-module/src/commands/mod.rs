@@ -10,11 +10,7 @@ pub(crate) mod run;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use redis_module::{Context, RedisError, RedisResult, RedisString, RedisValue};
-
-use gears_core::execution::Outcome;
-
-use crate::runtime::reply::to_redis;
+use redis_module::{Context, RedisError, RedisResult, RedisString};
 
 /// Runs a handler, turning a panic into an error reply. Arguments (function names, `ARGS`,
 /// trigger arguments) are text: one that is not UTF-8 is refused, never altered.
@@ -43,20 +39,6 @@ fn text_args(args: &[RedisString]) -> Result<Vec<String>, RedisError> {
             ))),
         })
         .collect()
-}
-
-/// `[[results...], [errors...]]`, the 1.x reply of a finished execution.
-pub(crate) fn results_reply(outcome: &Outcome) -> RedisValue {
-    RedisValue::Array(vec![
-        RedisValue::Array(outcome.results.iter().cloned().map(to_redis).collect()),
-        RedisValue::Array(
-            outcome
-                .errors
-                .iter()
-                .map(|e| RedisValue::BulkString(e.clone()))
-                .collect(),
-        ),
-    ])
 }
 
 /// Exported command entry points (the `gears::export!` macro registers these).

@@ -11,9 +11,10 @@ use gears_core::readers::Event;
 use gears_core::trigger::{ExecutionMode, TriggerSpec};
 
 use crate::runtime::cluster::mgmt::after_registration_change;
+use crate::runtime::registered::Registered;
 use crate::runtime::reply::to_redis;
-use crate::runtime::runtime;
-use crate::triggers::keyspace::{find_trigger, Registered};
+use crate::runtime::{runtime, Runtime};
+use crate::triggers::keyspace::find_trigger;
 
 /// 1.x's `RG.TRIGGER` reply: the results, or the first error.
 fn trigger_reply(execution: &Execution) -> RedisResult {
@@ -81,7 +82,7 @@ pub(crate) fn rg_triggeronkey(ctx: &Context, args: Vec<String>) -> RedisResult {
     trigger(ctx, &name, args[1..].to_vec())
 }
 
-fn describe(reg: &Registered) -> RedisValue {
+fn describe(rt: &Runtime, reg: &Registered) -> RedisValue {
     let stats = reg.stats().clone();
     let args = match &reg.registration.trigger {
         TriggerSpec::Keys {
@@ -177,14 +178,18 @@ fn describe(reg: &Registered) -> RedisValue {
             "args".into(),
             args,
             "extra".into(),
-            crate::api::extra_status(reg.function, &reg.args).map_or(RedisValue::Null, |pairs| {
-                RedisValue::Array(
-                    pairs
-                        .into_iter()
-                        .flat_map(|(k, v)| [RedisValue::BulkString(k), RedisValue::BulkString(v)])
-                        .collect(),
-                )
-            }),
+            rt.hooks
+                .status(reg.function, &reg.args)
+                .map_or(RedisValue::Null, |pairs| {
+                    RedisValue::Array(
+                        pairs
+                            .into_iter()
+                            .flat_map(|(k, v)| {
+                                [RedisValue::BulkString(k), RedisValue::BulkString(v)]
+                            })
+                            .collect(),
+                    )
+                }),
         ]),
         "PD".into(),
         reg.function.into(),
@@ -199,7 +204,7 @@ pub(crate) fn rg_dumpregistrations(_: &Context, args: Vec<String>) -> RedisResul
     }
     let rt = runtime()?;
     Ok(RedisValue::Array(
-        rt.registrations().iter().map(|r| describe(r)).collect(),
+        rt.registrations().iter().map(|r| describe(rt, r)).collect(),
     ))
 }
 

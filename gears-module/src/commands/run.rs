@@ -8,7 +8,7 @@ use gears_core::execution::{Execution, ExecutionStatus};
 use gears_core::executor::{plan_job, OnDone};
 use gears_core::registry::{self, Built};
 
-use super::results_reply;
+use crate::runtime::reply::results_reply;
 use crate::runtime::{runtime, Entry};
 
 struct RunRequest {

@@ -81,6 +81,19 @@ pub(crate) fn notify_keyspace_event(
     status == raw::REDISMODULE_OK as c_int
 }
 
+/// `RM_RedactClientCommandArgument`: shows argument `pos` of the running client command as
+/// `(redacted)` in the slow log and `MONITOR`. `None` when the server lacks the call (before
+/// 7.0), else whether Redis accepted `pos`.
+pub(crate) fn redact_client_argument(ctx: &Context, pos: c_int) -> Option<bool> {
+    // SAFETY: reading a function pointer filled once by RedisModule_Init.
+    let redact = unsafe { raw::RedisModule_RedactClientCommandArgument }?;
+    // SAFETY: `ctx.ctx` is the live context of the command being run (the caller's handler
+    // holds `ctx`), on the main thread; Redis checks `pos` against the client's argc and that
+    // the context has a client, returning REDISMODULE_ERR otherwise.
+    let status = unsafe { redact(ctx.ctx, pos) };
+    Some(status == raw::REDISMODULE_OK as c_int)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,6 +17,8 @@ use gears_core::error::GearsError;
 use redis_module::native_types::RedisType;
 use redis_module::{raw, Context};
 
+use crate::runtime::runtime;
+
 /// One library's field in the RDB, saved inside Gears' `gears-aux` aux field (one per server,
 /// whatever the libraries). Added with [`add_aux_field`] at module load: when an RDB is
 /// written (`SAVE`, `BGSAVE`, `DEBUG RELOAD`, a replica's full sync, an AOF rewrite with an
@@ -55,37 +57,61 @@ pub struct AuxField {
     pub load: fn(&[u8]) -> Result<(), String>,
 }
 
-static FIELDS: RwLock<Vec<AuxField>> = RwLock::new(Vec::new());
+/// The fields the libraries added, in the order added; owned by the runtime.
+#[derive(Default)]
+pub(crate) struct AuxFields(RwLock<Vec<AuxField>>);
+
+impl AuxFields {
+    /// Adds `field`; refused if a field of the same name exists.
+    pub(crate) fn add(&self, field: AuxField) -> Result<(), GearsError> {
+        let mut fields = self.0.write().unwrap_or_else(|p| p.into_inner());
+        if fields.iter().any(|f| f.name == field.name) {
+            return Err(GearsError::Invalid(format!(
+                "RDB aux field '{}' exists",
+                field.name
+            )));
+        }
+        fields.push(field);
+        Ok(())
+    }
+
+    fn find(&self, name: &str) -> Option<AuxField> {
+        let fields = self.0.read().unwrap_or_else(|p| p.into_inner());
+        fields.iter().find(|f| f.name == name).copied()
+    }
+
+    /// Every field's name and bytes, in the order they were added.
+    pub(crate) fn save_all(&self) -> Vec<(String, Vec<u8>)> {
+        let fields: Vec<AuxField> = self.0.read().unwrap_or_else(|p| p.into_inner()).clone();
+        fields
+            .iter()
+            .map(|f| {
+                let bytes = std::panic::catch_unwind(f.save).unwrap_or_default();
+                (f.name.to_string(), bytes)
+            })
+            .collect()
+    }
+
+    /// Hands each saved field to its library, in the saved order; a field no loaded library
+    /// added is dropped with a warning. Stops at the first error.
+    pub(crate) fn load_all(&self, saved: &[(String, Vec<u8>)]) -> Result<(), String> {
+        for (name, bytes) in saved {
+            match self.find(name) {
+                Some(field) => load_one(&field, bytes)?,
+                None => redis_module::MODULE_CONTEXT.log_warning(&format!(
+                    "gears: RDB field '{name}' of a library that is not loaded dropped"
+                )),
+            }
+        }
+        Ok(())
+    }
+}
 
 /// Saves `field` with every RDB from now on. Call it at module load (`init`). Refused if a
-/// field of the same name exists.
+/// field of the same name exists, or before Gears initialised.
 pub fn add_aux_field(field: AuxField) -> Result<(), GearsError> {
-    let mut fields = FIELDS.write().unwrap_or_else(|p| p.into_inner());
-    if fields.iter().any(|f| f.name == field.name) {
-        return Err(GearsError::Invalid(format!(
-            "RDB aux field '{}' exists",
-            field.name
-        )));
-    }
-    fields.push(field);
-    Ok(())
-}
-
-fn find(name: &str) -> Option<AuxField> {
-    let fields = FIELDS.read().unwrap_or_else(|p| p.into_inner());
-    fields.iter().find(|f| f.name == name).copied()
-}
-
-/// Every field's name and bytes, in the order they were added.
-pub(crate) fn save_all() -> Vec<(String, Vec<u8>)> {
-    let fields: Vec<AuxField> = FIELDS.read().unwrap_or_else(|p| p.into_inner()).clone();
-    fields
-        .iter()
-        .map(|f| {
-            let bytes = std::panic::catch_unwind(f.save).unwrap_or_default();
-            (f.name.to_string(), bytes)
-        })
-        .collect()
+    let rt = runtime().map_err(|_| GearsError::Invalid("Gears is not initialised".into()))?;
+    rt.aux_fields.add(field)
 }
 
 fn load_one(field: &AuxField, bytes: &[u8]) -> Result<(), String> {
@@ -94,20 +120,6 @@ fn load_one(field: &AuxField, bytes: &[u8]) -> Result<(), String> {
         Err(_) => Err("panic caught".into()),
     }
     .map_err(|e| format!("cannot load the RDB field '{}': {e}", field.name))
-}
-
-/// Hands each saved field to its library, in the saved order; a field no loaded library
-/// added is dropped with a warning. Stops at the first error.
-pub(crate) fn load_all(saved: &[(String, Vec<u8>)]) -> Result<(), String> {
-    for (name, bytes) in saved {
-        match find(name) {
-            Some(field) => load_one(&field, bytes)?,
-            None => redis_module::MODULE_CONTEXT.log_warning(&format!(
-                "gears: RDB field '{name}' of a library that is not loaded dropped"
-            )),
-        }
-    }
-    Ok(())
 }
 
 /// Load-only module types (one per slot), each handing its bytes to the field named here.
@@ -135,7 +147,7 @@ extern "C" fn legacy_load<const SLOT: usize>(
     };
     let loaded = LEGACY[SLOT]
         .get()
-        .and_then(|name| find(name))
+        .and_then(|name| runtime().ok()?.aux_fields.find(name))
         .ok_or_else(|| "no field reads this type".to_string())
         .and_then(|field| load_one(&field, buffer.as_ref()));
     match loaded {
@@ -179,22 +191,25 @@ mod tests {
 
     #[test]
     fn fields_save_and_load_by_name() {
-        add_aux_field(AuxField {
-            name: "test-a",
-            save: || vec![1, 0, 255],
-            load: |bytes| {
-                LOADED.lock().unwrap().push(bytes.to_vec());
-                Ok(())
-            },
-        })
-        .unwrap();
-        add_aux_field(AuxField {
-            name: "test-b",
-            save: || panic!("cannot save"),
-            load: |_| Err("refused".into()),
-        })
-        .unwrap();
-        let twice = add_aux_field(AuxField {
+        let fields = AuxFields::default();
+        fields
+            .add(AuxField {
+                name: "test-a",
+                save: || vec![1, 0, 255],
+                load: |bytes| {
+                    LOADED.lock().unwrap().push(bytes.to_vec());
+                    Ok(())
+                },
+            })
+            .unwrap();
+        fields
+            .add(AuxField {
+                name: "test-b",
+                save: || panic!("cannot save"),
+                load: |_| Err("refused".into()),
+            })
+            .unwrap();
+        let twice = fields.add(AuxField {
             name: "test-a",
             save: Vec::new,
             load: |_| Ok(()),
@@ -202,7 +217,7 @@ mod tests {
         assert!(twice.unwrap_err().to_string().contains("'test-a' exists"));
 
         // Saved in the order added; a panicking save saves nothing.
-        let saved = save_all();
+        let saved = fields.save_all();
         let mine: Vec<_> = saved
             .iter()
             .filter(|(n, _)| n.starts_with("test-"))
@@ -215,9 +230,9 @@ mod tests {
             ]
         );
         // Each field's bytes go back to its own load; an error names the field.
-        load_all(&[("test-a".into(), vec![9])]).unwrap();
+        fields.load_all(&[("test-a".into(), vec![9])]).unwrap();
         assert_eq!(LOADED.lock().unwrap().as_slice(), [vec![9]]);
-        let err = load_all(&[("test-b".into(), vec![])]).unwrap_err();
+        let err = fields.load_all(&[("test-b".into(), vec![])]).unwrap_err();
         assert_eq!(err, "cannot load the RDB field 'test-b': refused");
     }
 }

@@ -3,9 +3,11 @@
 pub(crate) mod aux_fields;
 pub(crate) mod cluster;
 pub(crate) mod config;
+pub(crate) mod hooks;
 pub(crate) mod host;
 pub(crate) mod info;
 pub(crate) mod persist;
+pub(crate) mod registered;
 pub(crate) mod reply;
 pub(crate) mod server_events;
 pub(crate) mod write_guard;
@@ -21,9 +23,11 @@ use gears_core::executor::Executor;
 use gears_core::host::{ShardId, Topology};
 use gears_core::StepInfo;
 
-use crate::runtime::config::Config;
+use self::aux_fields::AuxFields;
+use self::config::Config;
+use self::hooks::{Hooks, StreamWritten};
 use crate::runtime::host::RedisHost;
-use crate::triggers::keyspace::Registered;
+use crate::runtime::registered::Registered;
 use gears_core::registry::{Built, FunctionKind};
 use gears_core::trigger::Registration;
 
@@ -95,6 +99,12 @@ pub(crate) struct Runtime {
     pub(crate) shard: ShardId,
     counter: AtomicU64,
     pub(crate) executions_total: AtomicU64,
+    /// The node's cluster state, on a server in cluster mode.
+    pub(crate) cluster: Option<cluster::Cluster>,
+    /// What the layers above and the libraries hooked in.
+    pub(crate) hooks: Hooks,
+    /// The libraries' fields in the RDB.
+    pub(crate) aux_fields: AuxFields,
     /// Copy-on-write: an event takes one `Arc` of the list, never holds the lock while firing.
     registrations: RwLock<Arc<Vec<Arc<Registered>>>>,
     registration_counter: AtomicU64,
@@ -154,7 +164,7 @@ impl Runtime {
                 registration.trigger,
                 registration.mode.name()
             );
-            let id = self.add_registration(f.name, f.doc, registration, Vec::new());
+            let id = self.add_load_time_registration(f.name, f.doc, registration);
             ctx.log_notice(&format!("gears: registered {} ({summary}) as {id}", f.name));
         }
         Ok(())
@@ -169,22 +179,21 @@ impl Runtime {
         args: Vec<String>,
     ) -> String {
         let n = self.registration_counter.fetch_add(1, Ordering::Relaxed) + 1;
-        self.restore_registration(n, function, doc, registration, args, false)
+        let id = format!("{}-{n}", self.shard);
+        self.insert_registration(id, function, doc, registration, args, false)
     }
 
-    /// Adds a registration with id number `n` (used when loading a saved state).
-    pub(crate) fn restore_registration(
+    /// Adds the registration of a load-time function (a `#[gears::register]` function taking
+    /// no ARGS) under [`load_time_id`]: the same id on every node, so a replicated or
+    /// cluster-wide `RG.UNREGISTER <id>` finds it everywhere.
+    pub(crate) fn add_load_time_registration(
         &self,
-        n: u64,
         function: &'static str,
         doc: &'static str,
         registration: Registration,
-        args: Vec<String>,
-        paused: bool,
     ) -> String {
-        let id = format!("{}-{n}", self.shard);
-        self.registration_counter.fetch_max(n, Ordering::Relaxed);
-        self.insert_registration(id, function, doc, registration, args, paused)
+        let id = load_time_id(function);
+        self.insert_registration(id, function, doc, registration, Vec::new(), false)
     }
 
     /// Adds a registration under a given id (a cluster registration made on another shard
@@ -236,6 +245,13 @@ impl Runtime {
     }
 }
 
+/// The id of a load-time function's registration: node-independent (`RG.REGISTER` ids are
+/// `<shard id>-<n>` of the node that made them), the function name after the standalone shard
+/// id.
+pub(crate) fn load_time_id(function: &str) -> String {
+    format!("{}-{function}", ShardId::standalone())
+}
+
 /// The consumer group of a `StreamReader` registration: stable across restarts and
 /// re-registration (the function name, plus the ARGS of `RG.REGISTER`).
 fn group_name(function: &str, args: &[String]) -> String {
@@ -255,8 +271,9 @@ pub(crate) fn runtime() -> Result<&'static Runtime, RedisError> {
         .ok_or(RedisError::Str("ERR Gears is not initialised"))
 }
 
-/// Module initialisation: parses the load options and starts the workers.
-pub fn init(ctx: &Context, args: &[RedisString]) -> Status {
+/// Module initialisation: parses the load options and starts the workers. `stream_written`
+/// is the triggers layer's [`StreamWritten`] hook.
+pub(crate) fn init(ctx: &Context, args: &[RedisString], stream_written: StreamWritten) -> Status {
     let args: Vec<String> = args.iter().map(|a| a.to_string_lossy()).collect();
     let config = match Config::from_args(&args) {
         Ok(c) => c,
@@ -267,7 +284,10 @@ pub fn init(ctx: &Context, args: &[RedisString]) -> Status {
     };
     let threads = config.execution_threads;
     // In cluster mode the shard id (the prefix of execution ids) is the node id.
-    let shard = crate::runtime::cluster::init(ctx).unwrap_or_else(ShardId::standalone);
+    let cluster = cluster::init(ctx);
+    let shard = cluster
+        .as_ref()
+        .map_or_else(ShardId::standalone, |c| ShardId(c.my_id.clone()));
     let runtime = Runtime {
         executor: Executor::new(threads),
         config: Mutex::new(config),
@@ -278,6 +298,9 @@ pub fn init(ctx: &Context, args: &[RedisString]) -> Status {
         executions_total: AtomicU64::new(0),
         registrations: RwLock::new(Arc::new(Vec::new())),
         registration_counter: AtomicU64::new(0),
+        cluster,
+        hooks: Hooks::new(stream_written),
+        aux_fields: AuxFields::default(),
     };
     if RUNTIME.set(runtime).is_err() {
         ctx.log_warning("gears: already initialised (only one Gears module can be loaded)");

@@ -1,6 +1,6 @@
 //! Persistence of runtime registration changes. A `gears-aux` module type saves, as an RDB aux
 //! field (before the keys), the libraries' own fields ([`crate::runtime::aux_fields`]), then every
-//! registration on this shard — id number, function, ARGS, paused — with the id counter and
+//! registration on this shard — id, function, ARGS, paused — with the id counter and
 //! the load-time functions the module had. Loading hands the fields back first. Loading rebuilds
 //! exactly that list (a load-time registration unregistered before the save stays gone), and
 //! registers load-time functions the RDB did not know (a newer module). Used by `SAVE` and
@@ -10,8 +10,11 @@
 //! Without the module, Redis 7.0 refuses an RDB holding this aux field (7.0 has no
 //! `aux_save2`): load the module, or `FLUSHALL` + `SAVE` without registrations to drop it.
 //!
-//! Format versions (the type's encoding version): 1 held the registrations only; 2 (written
-//! now) holds the fields, then the same registrations. Both load.
+//! Format versions (the type's encoding version): 1 held the registrations only, by id
+//! number; 2 holds the fields, then the same registrations; 3 (written now) keeps each
+//! registration's whole id, so a replica or a restarted node has the ids its master or the
+//! registration's origin gave (a replicated `RG.UNREGISTER <id>` finds them). All three load;
+//! numbers of 1 and 2 become `<this shard>-<n>`, as they were.
 
 use std::os::raw::c_int;
 use std::sync::atomic::Ordering;
@@ -24,31 +27,53 @@ use gears_core::registry::{self, Built, FunctionKind};
 
 use crate::runtime::runtime;
 
-/// What version 2 saves: the libraries' fields (name, bytes), then the registrations.
+/// What versions 2 and 3 save: the libraries' fields (name, bytes), then the registrations
+/// (`R`: [`SavedRegistration`] in 3, [`NumberedRegistration`] in 2).
 #[derive(Debug, bincode::Encode, bincode::Decode)]
-struct SavedWithFields {
+struct SavedWithFields<R> {
     fields: Vec<(String, Vec<u8>)>,
-    gears: Saved,
+    gears: Saved<R>,
 }
 
-/// The registrations (all of format version 1).
+/// The registrations with the id counter and the load-time functions of the module.
 #[derive(Debug, bincode::Encode, bincode::Decode)]
-struct Saved {
+struct Saved<R> {
     next: u64,
     load_time_functions: Vec<String>,
-    registrations: Vec<SavedRegistration>,
+    registrations: Vec<R>,
 }
 
-#[derive(Debug, bincode::Encode, bincode::Decode)]
+/// One registration (format version 3).
+#[derive(Debug, Clone, PartialEq, bincode::Encode, bincode::Decode)]
 struct SavedRegistration {
+    id: String,
+    function: String,
+    args: Vec<String>,
+    paused: bool,
+}
+
+/// One registration of format versions 1 and 2: its id was `<shard>-<n>`.
+#[derive(Debug, bincode::Encode, bincode::Decode)]
+struct NumberedRegistration {
     n: u64,
     function: String,
     args: Vec<String>,
     paused: bool,
 }
 
+impl NumberedRegistration {
+    fn with_shard(self, shard: &str) -> SavedRegistration {
+        SavedRegistration {
+            id: format!("{shard}-{}", self.n),
+            function: self.function,
+            args: self.args,
+            paused: self.paused,
+        }
+    }
+}
+
 /// The format version written (see the module page).
-const ENCODING_VERSION: c_int = 2;
+const ENCODING_VERSION: c_int = 3;
 
 /// The module type carrying the aux field (never holds keys).
 pub static GEARS_AUX: RedisType = RedisType::new(
@@ -108,7 +133,7 @@ fn snapshot() -> Option<Vec<u8>> {
         .registrations()
         .iter()
         .map(|r| SavedRegistration {
-            n: r.number(),
+            id: r.id.clone(),
             function: r.function.to_string(),
             args: r.args.clone(),
             paused: r.paused.load(Ordering::Acquire),
@@ -122,7 +147,7 @@ fn snapshot() -> Option<Vec<u8>> {
             .collect(),
         registrations,
     };
-    let fields = crate::runtime::aux_fields::save_all();
+    let fields = rt.aux_fields.save_all();
     encode_value(&SavedWithFields { fields, gears }).ok()
 }
 
@@ -155,14 +180,27 @@ extern "C" fn aux_load(rdb: *mut raw::RedisModuleIO, encver: c_int, when: c_int)
     }
 }
 
-/// Decodes a saved state of format version `encver`: the fields and the registrations.
-fn decode(encver: c_int, bytes: &[u8]) -> Result<SavedWithFields, String> {
+/// Decodes a saved state of format version `encver`: the fields and the registrations, ids
+/// of the older versions made from `shard` (this node's shard id).
+fn decode(
+    encver: c_int,
+    bytes: &[u8],
+    shard: &str,
+) -> Result<SavedWithFields<SavedRegistration>, String> {
+    let numbered = |fields, saved: Saved<NumberedRegistration>| SavedWithFields {
+        fields,
+        gears: Saved {
+            next: saved.next,
+            load_time_functions: saved.load_time_functions,
+            registrations: (saved.registrations.into_iter())
+                .map(|r| r.with_shard(shard))
+                .collect(),
+        },
+    };
     match encver {
-        1 => decode_value(bytes).map(|gears| SavedWithFields {
-            fields: Vec::new(),
-            gears,
-        }),
-        2 => decode_value(bytes),
+        1 => decode_value(bytes).map(|saved| numbered(Vec::new(), saved)),
+        2 => decode_value(bytes).map(|v: SavedWithFields<_>| numbered(v.fields, v.gears)),
+        3 => decode_value(bytes),
         v => return Err(format!("unknown format version {v}")),
     }
     .map_err(|e| e.to_string())
@@ -173,25 +211,26 @@ fn restore(encver: c_int, bytes: &[u8]) -> Result<(), String> {
     if bytes.is_empty() {
         return Ok(()); // saved while the module was not initialised
     }
+    let rt = runtime().map_err(|_| "cannot load registrations: not initialised".to_string())?;
     let SavedWithFields {
         fields,
         gears: saved,
-    } = decode(encver, bytes).map_err(|e| format!("cannot load registrations: {e}"))?;
-    crate::runtime::aux_fields::load_all(&fields)?;
-    let rt = runtime().map_err(|_| "cannot load registrations: not initialised".to_string())?;
+    } = decode(encver, bytes, &rt.shard.0)
+        .map_err(|e| format!("cannot load registrations: {e}"))?;
+    rt.aux_fields.load_all(&fields)?;
     rt.clear_registrations(saved.next);
     for reg in &saved.registrations {
         let Some(entry) = registry::find(&reg.function) else {
             redis_module::MODULE_CONTEXT.log_warning(&format!(
                 "gears: saved registration {} of unknown function '{}' dropped",
-                reg.n, reg.function
+                reg.id, reg.function
             ));
             continue;
         };
         match registry::build(&reg.function, &reg.args) {
             Ok(Built::Registration(registration)) => {
-                rt.restore_registration(
-                    reg.n,
+                rt.insert_registration(
+                    reg.id.clone(),
                     entry.name,
                     entry.doc,
                     registration,
@@ -201,7 +240,7 @@ fn restore(encver: c_int, bytes: &[u8]) -> Result<(), String> {
             }
             Ok(_) | Err(_) => redis_module::MODULE_CONTEXT.log_warning(&format!(
                 "gears: saved registration {} ({}) cannot be rebuilt; dropped",
-                reg.n, reg.function
+                reg.id, reg.function
             )),
         }
     }
@@ -211,7 +250,7 @@ fn restore(encver: c_int, bytes: &[u8]) -> Result<(), String> {
             if let (Some(entry), Ok(Built::Registration(registration))) =
                 (registry::find(name), registry::build(name, &[]))
             {
-                rt.add_registration(entry.name, entry.doc, registration, Vec::new());
+                rt.add_load_time_registration(entry.name, entry.doc, registration);
             }
         }
     }
@@ -222,11 +261,11 @@ fn restore(encver: c_int, bytes: &[u8]) -> Result<(), String> {
 mod tests {
     use super::*;
 
-    fn saved() -> Saved {
+    fn numbered() -> Saved<NumberedRegistration> {
         Saved {
             next: 7,
             load_time_functions: vec!["f".into()],
-            registrations: vec![SavedRegistration {
+            registrations: vec![NumberedRegistration {
                 n: 3,
                 function: "g".into(),
                 args: vec!["a".into()],
@@ -235,25 +274,48 @@ mod tests {
         }
     }
 
+    fn with_id(id: &str) -> SavedRegistration {
+        SavedRegistration {
+            id: id.into(),
+            function: "g".into(),
+            args: vec!["a".into()],
+            paused: true,
+        }
+    }
+
     #[test]
-    fn both_format_versions_decode() {
-        // Version 1: the registrations only, no fields.
-        let v1 = decode(1, &encode_value(&saved()).unwrap()).unwrap();
+    fn every_format_version_decodes() {
+        // Version 1: the registrations only, by number: the id gets this shard's prefix.
+        let v1 = decode(1, &encode_value(&numbered()).unwrap(), "s").unwrap();
         assert!(v1.fields.is_empty());
         assert_eq!(v1.gears.next, 7);
-        assert_eq!(v1.gears.registrations[0].function, "g");
+        assert_eq!(v1.gears.registrations, [with_id("s-3")]);
         // Version 2: the fields, then the same registrations.
         let fields = vec![("lib".to_string(), vec![0u8, 1, 255])];
         let bytes = encode_value(&SavedWithFields {
             fields: fields.clone(),
-            gears: saved(),
+            gears: numbered(),
         })
         .unwrap();
-        let v2 = decode(ENCODING_VERSION, &bytes).unwrap();
+        let v2 = decode(2, &bytes, "s").unwrap();
         assert_eq!(v2.fields, fields);
-        assert!(v2.gears.registrations[0].paused);
+        assert_eq!(v2.gears.registrations, [with_id("s-3")]);
+        // Version 3: whole ids, whatever this node's shard id.
+        let origin = format!("{}-3", "a".repeat(40));
+        let v3_bytes = encode_value(&SavedWithFields {
+            fields: fields.clone(),
+            gears: Saved {
+                next: 7,
+                load_time_functions: vec!["f".into()],
+                registrations: vec![with_id(&origin)],
+            },
+        })
+        .unwrap();
+        let v3 = decode(ENCODING_VERSION, &v3_bytes, "s").unwrap();
+        assert_eq!(v3.fields, fields);
+        assert_eq!(v3.gears.registrations, [with_id(&origin)]);
         // A version-2 state is not read as version 1, nor an unknown version at all.
-        assert!(decode(1, &bytes).is_err());
-        assert!(decode(3, &bytes).unwrap_err().contains("version 3"));
+        assert!(decode(1, &bytes, "s").is_err());
+        assert!(decode(4, &bytes, "s").unwrap_err().contains("version 4"));
     }
 }

@@ -2,6 +2,7 @@
 
 use redis_module::{CallReply, CallResult, RedisValue};
 
+use gears_core::execution::Outcome;
 use gears_core::value::Value;
 
 /// A reply for a client.
@@ -58,4 +59,18 @@ fn from_reply(reply: &CallReply<'_>) -> Value {
                 .collect(),
         ),
     }
+}
+
+/// `[[results...], [errors...]]`, the 1.x reply of a finished execution.
+pub(crate) fn results_reply(outcome: &Outcome) -> RedisValue {
+    RedisValue::Array(vec![
+        RedisValue::Array(outcome.results.iter().cloned().map(to_redis).collect()),
+        RedisValue::Array(
+            outcome
+                .errors
+                .iter()
+                .map(|e| RedisValue::BulkString(e.clone()))
+                .collect(),
+        ),
+    ])
 }

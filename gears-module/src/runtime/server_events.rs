@@ -3,12 +3,10 @@
 //! sync). The hooks run on the main thread, after Gears' own handling of the event may or may
 //! not have run; a panicking hook is caught.
 
-use std::sync::RwLock;
-
 use redis_module::server_events::LoadingSubevent;
 use redis_module::Context;
 
-static LOADING_ENDED: RwLock<Vec<fn()>> = RwLock::new(Vec::new());
+use crate::runtime::runtime;
 
 /// Runs `hook` every time loading ends (RDB or AOF). Call it at module load (`init`).
 ///
@@ -17,21 +15,14 @@ static LOADING_ENDED: RwLock<Vec<fn()>> = RwLock::new(Vec::new());
 /// gears::api::on_loading_ended(check_state);
 /// ```
 pub fn on_loading_ended(hook: fn()) {
-    LOADING_ENDED
-        .write()
-        .unwrap_or_else(|p| p.into_inner())
-        .push(hook);
+    if let Ok(rt) = runtime() {
+        rt.hooks.add_loading_ended(hook);
+    }
 }
 
 #[redis_module_macros::loading_event_handler]
 fn on_loading(_ctx: &Context, subevent: LoadingSubevent) {
-    if subevent == LoadingSubevent::Ended {
-        let hooks = LOADING_ENDED
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        for hook in hooks {
-            let _ = std::panic::catch_unwind(hook);
-        }
+    if let (LoadingSubevent::Ended, Ok(rt)) = (subevent, runtime()) {
+        rt.hooks.loading_ended();
     }
 }

@@ -4,24 +4,23 @@
 //! which replies `ERR <message>`. The guard must be cheap: it runs for every command.
 //! Replicated and AOF commands are filtered too: a guard must only refuse on a primary.
 
-use std::sync::OnceLock;
-
 use redis_module::{Context, RedisError, RedisResult, RedisString};
 
+pub use crate::runtime::hooks::WriteGuard;
+
 use crate::ffi::filter::{register_command_filter, CommandFilter, FilterArgs};
-
-/// Decides about one command: `Some(message)` refuses it.
-pub type WriteGuard = fn(command: &[u8], key: &[u8]) -> Option<String>;
-
-static GUARD: OnceLock<WriteGuard> = OnceLock::new();
+use crate::runtime::runtime;
 
 /// Installs the guard (once per server; later calls are ignored). Call it from a module's
-/// init (the main thread).
+/// init (the main thread), which runs after Gears initialised.
 pub fn set_write_guard(ctx: &Context, guard: WriteGuard) {
-    if GUARD.set(guard).is_err() {
+    let Ok(rt) = runtime() else {
+        ctx.log_warning("gears: write guard ignored: Gears is not initialised");
         return;
+    };
+    if rt.hooks.set_guard(guard) {
+        register_command_filter::<Guarded>(ctx);
     }
-    register_command_filter::<Guarded>(ctx);
 }
 
 /// The command filter asking the guard.
@@ -29,7 +28,9 @@ struct Guarded;
 
 impl CommandFilter for Guarded {
     fn filter(args: &mut FilterArgs<'_>) {
-        let Some(guard) = GUARD.get() else { return };
+        let Some(guard) = runtime().ok().and_then(|rt| rt.hooks.guard()) else {
+            return;
+        };
         if args.count() < 2 {
             return;
         }

@@ -1,126 +1,26 @@
-//! Registrations loaded from `#[gears::register]` functions that return a `Registration`:
-//! their trigger, lane (FIFO executions), pause flag and 1.x statistics, and how an event
-//! becomes an execution.
+//! Keyspace notifications becoming executions: which live registrations an event fires (by
+//! key, event and type; not inside a `sync` execution's own writes), a `sync` run inline in the
+//! notification, the others queued on the registration's lane; `XADD`s Gears made itself
+//! counted for the stream registrations.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Instant;
 
 use redis_module::{Context, ContextFlags, NotifyEvent};
 
 use gears_core::execution::{Execution, ExecutionStatus, Outcome};
-use gears_core::executor::{plan_job, Lane, OnDone};
+use gears_core::executor::{plan_job, OnDone};
 use gears_core::host::KeyType;
 use gears_core::plan::RunOptions;
 use gears_core::readers::Event;
-use gears_core::trigger::{ExecutionMode, Registration, TriggerSpec};
+use gears_core::trigger::{ExecutionMode, TriggerSpec};
 
+use crate::runtime::registered::Registered;
 use crate::runtime::{runtime, Runtime};
-use crate::triggers::streams::StreamConsumer;
-
-/// 1.x registration statistics.
-#[derive(Debug, Default, Clone)]
-pub(crate) struct Stats {
-    pub(crate) triggered: u64,
-    pub(crate) success: u64,
-    pub(crate) failures: u64,
-    pub(crate) aborted: u64,
-    pub(crate) last_error: Option<String>,
-    pub(crate) last_run_ms: f64,
-    pub(crate) total_run_ms: f64,
-}
-
-impl Stats {
-    fn record(&mut self, status: ExecutionStatus, outcome: &Outcome) {
-        let ms = outcome.duration.as_secs_f64() * 1000.0;
-        self.last_run_ms = ms;
-        self.total_run_ms += ms;
-        if status == ExecutionStatus::Aborted {
-            self.aborted += 1;
-        } else if let Some(first) = outcome.errors.first() {
-            self.failures += 1;
-            self.last_error = Some(first.clone());
-        } else {
-            self.success += 1;
-            self.last_error = None;
-        }
-    }
-
-    pub(crate) fn avg_run_ms(&self) -> f64 {
-        let runs = self.success + self.failures;
-        if runs == 0 {
-            0.0
-        } else {
-            self.total_run_ms / runs as f64
-        }
-    }
-}
-
-/// One registration on this shard.
-pub(crate) struct Registered {
-    pub(crate) id: String,
-    pub(crate) function: &'static str,
-    pub(crate) doc: &'static str,
-    pub(crate) registration: Registration,
-    pub(crate) lane: Lane,
-    pub(crate) paused: AtomicBool,
-    /// Set when unregistered (or replaced by a reload): queued drains and timers stop.
-    pub(crate) retired: AtomicBool,
-    stats: Mutex<Stats>,
-    /// Consumer-group bookkeeping of a `StreamReader` registration.
-    pub(crate) stream: Option<StreamConsumer>,
-    /// The ARGS it was registered with (`RG.REGISTER`), saved with the RDB.
-    pub(crate) args: Vec<String>,
-}
 
 impl Registered {
-    pub(crate) fn new(
-        id: String,
-        function: &'static str,
-        doc: &'static str,
-        registration: Registration,
-        lane: Lane,
-        group: String,
-        args: Vec<String>,
-    ) -> Self {
-        let stream = matches!(registration.trigger, TriggerSpec::Stream { .. })
-            .then(|| StreamConsumer::new(group));
-        Self {
-            stream,
-            args,
-            id,
-            function,
-            doc,
-            registration,
-            lane,
-            paused: AtomicBool::new(false),
-            retired: AtomicBool::new(false),
-            stats: Mutex::new(Stats::default()),
-        }
-    }
-
-    pub(crate) fn stats(&self) -> MutexGuard<'_, Stats> {
-        self.stats.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// The number at the end of the id (`<shard>-<n>`).
-    pub(crate) fn number(&self) -> u64 {
-        self.id
-            .rsplit('-')
-            .next()
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0)
-    }
-
-    pub(crate) fn note_triggered(&self) {
-        self.stats().triggered += 1;
-    }
-
-    pub(crate) fn record(&self, status: ExecutionStatus, outcome: &Outcome) {
-        self.stats().record(status, outcome);
-    }
-
     /// Runs a `sync` execution inline, inside `ctx`'s command or notification, and records
     /// it in the statistics, the trigger included (one lock of the statistics).
     fn run_sync(

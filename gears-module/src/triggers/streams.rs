@@ -6,9 +6,8 @@
 //! (after a failure, a restart or a promotion), then new ones, `batch` at a time; each batch is
 //! one execution, acknowledged (`XACK`) after it ran, per the failure policy.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis_module::{Context, ContextFlags};
@@ -23,52 +22,11 @@ use gears_core::trigger::{FailurePolicy, TriggerSpec};
 use gears_core::value::Value;
 
 use crate::runtime::host::{call, RedisHost};
+use crate::runtime::registered::{Registered, STATUS_ABORTED, STATUS_OK, STATUS_RETRYING};
 use crate::runtime::Runtime;
-use crate::triggers::keyspace::Registered;
 
 /// The consumer name inside each registration's group.
 const CONSUMER: &str = "gears";
-
-pub(crate) const STATUS_OK: u8 = 0;
-pub(crate) const STATUS_RETRYING: u8 = 1;
-pub(crate) const STATUS_ABORTED: u8 = 2;
-
-#[derive(Default)]
-struct KeyState {
-    waiting: usize,
-    scheduled: bool,
-    timer: bool,
-}
-
-/// Per-registration stream bookkeeping.
-pub(crate) struct StreamConsumer {
-    pub(crate) group: String,
-    /// By stream key, as bytes.
-    keys: Mutex<HashMap<RedisBytes, KeyState>>,
-    pub(crate) status: AtomicU8,
-}
-
-impl StreamConsumer {
-    pub(crate) fn new(group: String) -> Self {
-        Self {
-            group,
-            keys: Mutex::new(HashMap::new()),
-            status: AtomicU8::new(STATUS_OK),
-        }
-    }
-
-    pub(crate) fn status_name(&self) -> &'static str {
-        match self.status.load(Ordering::Acquire) {
-            STATUS_RETRYING => "WAITING_FOR_RETRY_ON_FAILURE",
-            STATUS_ABORTED => "ABORTED",
-            _ => "OK",
-        }
-    }
-
-    fn keys(&self) -> std::sync::MutexGuard<'_, HashMap<RedisBytes, KeyState>> {
-        self.keys.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
 
 fn settings(reg: &Registered) -> (usize, u64, FailurePolicy, bool) {
     match &reg.registration.trigger {

@@ -46,6 +46,22 @@ fn a_killed_master_fails_the_run_and_a_promoted_replica_serves_the_next() {
         })
         .collect();
     assert!(everywhere, "registration {reg} missing on {missing:?}");
+    // A registration made at load (`tally_async` takes no ARGS) has the same id on every
+    // node, masters and replicas: unregistered on one master, it goes from all of them.
+    let load_time = format!("{}-tally_async", "0".repeat(40));
+    for n in &cluster.nodes {
+        let dump = run(&mut n.conn(), &["RG.DUMPREGISTRATIONS"]);
+        assert!(dump.contains(&load_time), "{}: {dump}", n.port);
+    }
+    let reply = run(&mut con, &["RG.UNREGISTER", &load_time]);
+    assert_eq!(reply.matches(",OK]").count(), 3, "{reply}");
+    let gone = wait_until(Duration::from_secs(10), || {
+        cluster
+            .nodes
+            .iter()
+            .all(|n| !run(&mut n.conn(), &["RG.DUMPREGISTRATIONS"]).contains(&load_time))
+    });
+    assert!(gone, "a load-time registration stayed on a replica");
 
     // A 2-second run on every master; its second master dies half a second in.
     let id = run(

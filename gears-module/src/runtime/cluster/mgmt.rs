@@ -303,7 +303,7 @@ fn apply_registration(
         }
     }
     let (cmd, rest) = command.split_first().ok_or("empty command")?;
-    if !applies_for_peers(cmd) {
+    if !super::cluster().is_some_and(|c| applies_for_peers(c, cmd)) {
         return Err(format!(
             "'{cmd}' is not a registration command nor a command declared cluster-wide"
         ));
@@ -330,7 +330,7 @@ fn apply_registration(
 
 /// Whether another master may ask this one to apply `cmd`: the registration commands and the
 /// module commands declared cluster-wide.
-fn applies_for_peers(cmd: &str) -> bool {
+fn applies_for_peers(c: &Cluster, cmd: &str) -> bool {
     let upper = cmd.to_ascii_uppercase();
     matches!(
         upper.as_str(),
@@ -340,17 +340,14 @@ fn applies_for_peers(cmd: &str) -> bool {
             | "RG.PAUSEREGISTRATIONS"
             | "RG.UNPAUSEREGISTRATIONS"
             | "RG.CLEARREGISTRATIONSSTATS"
-    ) || lock(&CLUSTER_WIDE).contains(&upper)
+    ) || lock(&c.cluster_wide).contains(&upper)
 }
 
-/// Module commands declared cluster-wide (upper case): another master may ask this one to
-/// apply them (see [`crate::api::cluster_wide_command`]).
-static CLUSTER_WIDE: Mutex<Vec<String>> = Mutex::new(Vec::new());
-
-/// Declares `command` cluster-wide.
+/// Declares `command` cluster-wide (nothing to do on a standalone server).
 pub(crate) fn declare_cluster_wide(command: &str) {
+    let Some(c) = super::cluster() else { return };
     let upper = command.to_ascii_uppercase();
-    let mut list = lock(&CLUSTER_WIDE);
+    let mut list = lock(&c.cluster_wide);
     if !list.contains(&upper) {
         list.push(upper);
     }
@@ -472,7 +469,7 @@ fn finish_results(mut p: Pending) {
     let answer = p.answers.values().next().cloned().flatten();
     let reply: RedisResult = match answer {
         Some(Ok(bytes)) => match decode_value::<Results>(&bytes) {
-            Ok(Ok((results, errors))) => Ok(crate::commands::results_reply(
+            Ok(Ok((results, errors))) => Ok(crate::runtime::reply::results_reply(
                 &gears_core::execution::Outcome {
                     results,
                     errors,

@@ -16,7 +16,7 @@ pub(crate) mod topology;
 pub(crate) mod transport;
 
 use crate::ffi::cluster_bus;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use redis_module::{Context, ContextFlags};
@@ -25,7 +25,6 @@ use gears_core::distributed::wire::Body;
 use gears_core::distributed::{Coordinator, Erased};
 use gears_core::execution::Execution;
 use gears_core::executor::OnDone;
-use gears_core::host::ShardId;
 use gears_core::readers::Event;
 use gears_core::registry::ErasedPlan;
 
@@ -39,9 +38,10 @@ pub(crate) struct Cluster {
     pub(crate) node: Arc<Coordinator>,
     view: Mutex<Option<Arc<View>>>,
     pub(crate) requests: mgmt::Requests,
+    /// Module commands declared cluster-wide (upper case): another master may ask this one
+    /// to apply them (`gears::api::cluster_wide_command`).
+    pub(crate) cluster_wide: Mutex<Vec<String>>,
 }
-
-static CLUSTER: OnceLock<Cluster> = OnceLock::new();
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -49,7 +49,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// The cluster state, on a server running in cluster mode.
 pub(crate) fn cluster() -> Option<&'static Cluster> {
-    CLUSTER.get()
+    crate::runtime::runtime().ok()?.cluster.as_ref()
 }
 
 /// How often the timer runs: idle checks, retries, heartbeats.
@@ -57,9 +57,10 @@ const TICK: Duration = Duration::from_millis(100);
 /// How often the timer re-reads the topology.
 const REFRESH_EVERY: u32 = 10;
 
-/// Module load: in cluster mode, registers the receiver and the timer and returns the node id
-/// (the shard id of execution ids); `None` on a standalone server.
-pub(crate) fn init(ctx: &Context) -> Option<ShardId> {
+/// Module load: in cluster mode, registers the receiver and the timer and returns the node's
+/// state for the runtime to own (its id is the shard id of execution ids); `None` on a
+/// standalone server.
+pub(crate) fn init(ctx: &Context) -> Option<Cluster> {
     if !ctx.get_flags().contains(ContextFlags::CLUSTER) {
         return None;
     }
@@ -69,14 +70,12 @@ pub(crate) fn init(ctx: &Context) -> Option<ShardId> {
         node: Coordinator::new(my_id.clone(), Arc::new(BusTransport)),
         view: Mutex::new(None),
         requests: mgmt::Requests::default(),
+        cluster_wide: Mutex::new(Vec::new()),
     };
-    if CLUSTER.set(cluster).is_err() {
-        return Some(ShardId(my_id));
-    }
     cluster_bus::register_receiver(ctx, on_message);
     ctx.create_timer(TICK, tick, 0u32);
     ctx.log_notice(&format!("gears: cluster mode, node {my_id}"));
-    Some(ShardId(my_id))
+    Some(cluster)
 }
 
 fn tick(ctx: &Context, n: u32) {

@@ -70,7 +70,9 @@ impl RedisHost {
             // Redis does not deliver keyspace notifications raised inside a notification
             // callback: a `sync` execution's XADD must reach stream registrations here.
             if cmd.as_ref().eq_ignore_ascii_case(b"XADD") {
-                crate::triggers::keyspace::on_stream_write(ctx, key.as_ref());
+                if let Ok(rt) = crate::runtime::runtime() {
+                    rt.hooks.stream_written(ctx, key.as_ref());
+                }
             }
         }
         Ok(result)
@@ -374,7 +376,9 @@ impl Host for RedisHost {
             let id = crate::runtime::host::keys::stream_add(ctx, key, fields)?;
             // Redis does not deliver keyspace events raised inside a notification callback to
             // the module that is running it: stream registrations are told here.
-            crate::triggers::keyspace::on_stream_write(ctx, key);
+            if let Ok(rt) = crate::runtime::runtime() {
+                rt.hooks.stream_written(ctx, key);
+            }
             Ok(id)
         })
     }
