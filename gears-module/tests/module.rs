@@ -321,7 +321,7 @@ fn functions_cluster_stubs_and_info() {
         functions.contains("[name,word_count,kind,flow,doc,Word count: string keys `doc:*`"),
         "{functions}"
     );
-    assert_eq!(functions.matches("[name,").count(), 21, "{functions}");
+    assert_eq!(functions.matches("[name,").count(), 22, "{functions}");
     assert_eq!(
         run(
             &mut con,
@@ -335,7 +335,7 @@ fn functions_cluster_stubs_and_info() {
     run(&mut con, &["RG.RUN", "word_count"]);
     let info = run(&mut con, &["INFO", "wordcount"]);
     assert!(info.contains("wordcount_executions_total:1"), "{info}");
-    assert!(info.contains("wordcount_functions:21"), "{info}");
+    assert!(info.contains("wordcount_functions:22"), "{info}");
 }
 
 /// The log of a server that must refuse to load the module with `options`.

@@ -103,6 +103,16 @@ fn describe(value: Option<&KeyValue>) -> Vec<u8> {
     }
 }
 
+/// The records of the keys matching `ARGS <pattern>` as `KeysReader` reads them (`key`, `type`,
+/// `value`, `event`), every name, value, field and member with its bytes unchanged.
+#[gears::register]
+pub fn key_records(args: &[String]) -> Result<GearsBuilder<KeyRecord>, String> {
+    let [pattern] = args else {
+        return Err("usage: key_records <pattern>".into());
+    };
+    Ok(GearsBuilder::new(KeysReader::new(pattern.clone())))
+}
+
 /// The names of the keys matching `ARGS <pattern>` (KeysOnlyReader), sorted.
 #[gears::register]
 pub fn key_names(args: &[String]) -> Result<GearsBuilder<RedisBytes>, String> {

@@ -1,10 +1,11 @@
 //! Gears on a real 3-master Redis Cluster on loopback: distributed `RG.RUN` answers exactly
 //! what one standalone server holding the same data answers; repartition places records on
 //! their slot owner; the topology and ids come from the cluster; malformed cluster messages
-//! are rejected; a killed master fails a run in bounded time and a promoted replica is used
-//! without any manual command.
+//! are rejected; binary keys and values cross shards byte for byte; a killed master fails a
+//! run in bounded time and a promoted replica is used without any manual command.
 
 mod bench;
+mod binary;
 mod failover;
 mod faults;
 mod gaps;
@@ -218,6 +219,7 @@ fn three_masters_answer_like_one_server() {
             .all(|n| run(&mut n.conn(), &["RG.GETEXECUTION", &id]).contains("does not exist"))
     }));
 
+    binary::binary_records_cross_shards_exactly(&cluster);
     topology::repartition_places_records_on_their_owner(&cluster, &data);
     topology::writes_to_foreign_slots_name_the_slot(&cluster);
     faults::malformed_messages_are_rejected(&cluster, &ids, &mut single);
