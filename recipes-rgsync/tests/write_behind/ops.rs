@@ -193,3 +193,61 @@ fn mariadb_ops_acks_composite_typed_injection() {
 fn postgres_ops_acks_composite_typed_injection() {
     ops_end_to_end(POSTGRES, &unique("people_ops"));
 }
+
+/// A key name or a mapped field that is not UTF-8 cannot become a row's text: the change goes
+/// to the dead letters with the key's bytes as they are (never converted), is counted as a
+/// capture failure, and the other changes flow.
+#[test]
+fn sqlite_non_utf8_keys_and_fields_go_to_dead_letters_unchanged() {
+    let dir = scratch("sqlite-binary-db");
+    let conn = sqlite(&dir);
+    let server = rgsync::server().name("binary-people").start();
+    let mut con = server.conn();
+    add_people(&mut con, &conn, "people");
+    let raw_key = b"person:eu:\xff\xfe".to_vec();
+    let _: () = redis::pipe()
+        .cmd("HSET")
+        .arg(&raw_key)
+        .arg("name")
+        .arg("x")
+        .cmd("HSET")
+        .arg("person:eu:20")
+        .arg("name")
+        .arg(b"\xff\xfe\0")
+        .cmd("HSET")
+        .arg("person:eu:21")
+        .arg("name")
+        .arg("ok\0nul")
+        .query(&mut con)
+        .unwrap();
+    drained(&mut con, "people", Duration::from_secs(20));
+    type Entry = (String, Vec<(Vec<u8>, Vec<u8>)>);
+    let dlq: Vec<Entry> = redis::cmd("XRANGE")
+        .arg("{0}rgsync:people:dlq")
+        .arg("-")
+        .arg("+")
+        .query(&mut con)
+        .unwrap();
+    let field = |e: &Entry, name: &[u8]| {
+        e.1.iter()
+            .find(|(f, _)| f == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(dlq.len(), 2, "{dlq:?}");
+    assert_eq!(field(&dlq[0], b"k"), raw_key);
+    let error = String::from_utf8(field(&dlq[0], b"error")).unwrap();
+    assert_eq!(error, "the key name is not UTF-8 text");
+    assert_eq!(field(&dlq[1], b"k"), b"person:eu:20");
+    let error = String::from_utf8(field(&dlq[1], b"error")).unwrap();
+    assert!(
+        error.contains("field 'name' of key 'person:eu:20' is not UTF-8"),
+        "{error}"
+    );
+    let got = rows(&conn, "SELECT region, id, name FROM people");
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0][..2], ["eu".to_string(), "21".to_string()]);
+    let st = status(&mut con, "people");
+    assert_eq!(st["dead_letters"], "2");
+    assert_eq!(st["capture_failures"], "2");
+}
