@@ -6,7 +6,6 @@ use std::collections::HashMap;
 
 use odbc_api::{Connection, Cursor};
 
-use crate::spike::Spike;
 use crate::stats::Sample;
 use crate::targets;
 
@@ -98,9 +97,13 @@ pub(crate) struct Sampler {
 }
 
 impl Sampler {
-    /// Connects to what `spike` says to sample (nothing when it names nothing).
-    pub(crate) fn new(spike: &Spike) -> Result<Sampler, String> {
-        let db = match &spike.db {
+    /// Connects to what to sample: the database (ODBC connection string, table) and the
+    /// write-behind job (Redis URL, job name), each when named.
+    pub(crate) fn new(
+        db: &Option<(String, String)>,
+        rgsync: &Option<(String, String)>,
+    ) -> Result<Sampler, String> {
+        let db = match db {
             Some((conn, table)) => {
                 let c = targets::odbc(conn)?;
                 let counter = db_counter(&c);
@@ -108,7 +111,7 @@ impl Sampler {
             }
             None => None,
         };
-        let wb = match &spike.rgsync {
+        let wb = match rgsync {
             Some((url, job)) => {
                 let con = redis::Client::open(url.as_str())
                     .and_then(|c| c.get_connection())

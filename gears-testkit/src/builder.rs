@@ -3,14 +3,10 @@
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use crate::files::{module_file, scratch};
 use crate::ports::{free_port, free_port_pair};
 use crate::server::Server;
-
-/// How long a server may take to answer `PING` after it is started.
-pub(crate) const START_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How a redis-server is started: `Server::builder().module("gears_wordcount").start()`.
 ///
@@ -145,5 +141,12 @@ impl ServerBuilder {
             args.extend(self.module_args.iter().cloned());
         }
         args
+    }
+}
+
+impl Server {
+    /// A builder for a server (see [`ServerBuilder`]).
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder::default()
     }
 }

@@ -6,11 +6,13 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::builder::{ServerBuilder, START_TIMEOUT};
 use crate::process::{kill_and_wait, signal_and_wait};
 use crate::reply::run;
 
-/// A redis-server on 127.0.0.1, started by a [`ServerBuilder`].
+/// How long a server may take to answer `PING` after it is started.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A redis-server on 127.0.0.1, started by a [`ServerBuilder`](crate::ServerBuilder).
 pub struct Server {
     child: Option<Child>,
     /// The port it listens on (127.0.0.1 only); kept across restarts.
@@ -22,11 +24,6 @@ pub struct Server {
 }
 
 impl Server {
-    /// A builder for a server (see [`ServerBuilder`]).
-    pub fn builder() -> ServerBuilder {
-        ServerBuilder::default()
-    }
-
     /// Starts a server with the module `lib<module>.so` loaded with `module_args`.
     pub fn start(module: &str, module_args: &[&str]) -> Server {
         Self::builder()

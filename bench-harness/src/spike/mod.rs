@@ -130,7 +130,7 @@ pub(crate) fn run(spike: &Spike) -> Result<Outcome, String> {
     let clock = Clock::of(&spike.profile);
     let vus = spike.profile.max_vus() as usize;
     let shared = Shared::new(clock, vus);
-    let mut sampler = Sampler::new(spike)?;
+    let mut sampler = Sampler::new(&spike.db, &spike.rgsync)?;
     let procs = cpu_procs(&spike.cpu);
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -137,6 +137,13 @@ impl Cluster {
     }
 
     /// The last topology read, without reading (for worker threads).
+    /// The cluster's topology seen from this node, when it is a shard (for local
+    /// executions).
+    pub(crate) fn local_topology(&self) -> Option<gears_core::host::Topology> {
+        let view = self.cached_view()?;
+        view.me.map(|_| view.topology.clone())
+    }
+
     pub(crate) fn cached_view(&self) -> Option<Arc<View>> {
         lock(&self.view).clone()
     }
@@ -209,12 +216,6 @@ impl Cluster {
     }
 }
 
-/// The cluster's topology seen from this node, when it is a shard (for local executions).
-pub(crate) fn local_topology() -> Option<gears_core::host::Topology> {
-    let view = cluster()?.cached_view()?;
-    view.me.map(|_| view.topology.clone())
-}
-
 /// Whether this node is a shard of a cluster (a master owning slots).
 pub(crate) fn is_shard(ctx: &Context) -> bool {
     cluster().is_some_and(|c| c.view(ctx).me.is_some())
@@ -251,34 +252,6 @@ pub(crate) fn launch_event(
     };
     if let Err(e) = c.launch(ctx, &view, launch) {
         ctx.log_warning(&format!("gears: cannot start an async execution: {e}"));
-    }
-}
-
-/// Makes Redis's "non local key" refusal say which key, which slot and which shard, and
-/// what to do instead.
-pub(crate) fn explain_foreign_key<T: AsRef<[u8]> + ?Sized>(
-    topology: &gears_core::host::Topology,
-    args: &[&T],
-    error: gears_core::error::HostError,
-) -> gears_core::error::HostError {
-    if topology.len() < 2 || !error.message.contains("non local key") {
-        return error;
-    }
-    let foreign = args.iter().skip(1).find_map(|arg| {
-        let slot = gears_core::slot::key_slot(arg.as_ref());
-        let owner = topology.owner_of_slot(slot);
-        let key = String::from_utf8_lossy(arg.as_ref());
-        (owner != topology.me()).then(|| (key, slot, &topology.shards()[owner].id))
-    });
-    match foreign {
-        Some((key, slot, owner)) => gears_core::error::HostError::new(format!(
-            "{}: key '{key}' hashes to slot {slot}, owned by shard {owner}, not by this shard \
-             ({}); write keys sharing a {{hashtag}} this shard owns (gears::context::hashtag()) \
-             or repartition the records to the key's owner first",
-            error.message,
-            topology.my_id()
-        )),
-        None => error,
     }
 }
 

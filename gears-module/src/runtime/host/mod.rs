@@ -64,8 +64,8 @@ impl RedisHost {
         ctx: &Context,
         args: &[&T],
     ) -> Result<Value, HostError> {
-        let result = call(ctx, args, true)
-            .map_err(|e| crate::runtime::cluster::explain_foreign_key(&self.topology(), args, e))?;
+        let result =
+            call(ctx, args, true).map_err(|e| explain_foreign_key(&self.topology(), args, e))?;
         if let (true, [cmd, key, ..]) = (self.inline, args) {
             // Redis does not deliver keyspace notifications raised inside a notification
             // callback: a `sync` execution's XADD must reach stream registrations here.
@@ -251,18 +251,46 @@ fn scan_page(
     Ok((next, keys))
 }
 
+/// Makes Redis's "non local key" refusal say which key, which slot and which shard, and
+/// what to do instead.
+pub(crate) fn explain_foreign_key<T: AsRef<[u8]> + ?Sized>(
+    topology: &gears_core::host::Topology,
+    args: &[&T],
+    error: gears_core::error::HostError,
+) -> gears_core::error::HostError {
+    if topology.len() < 2 || !error.message.contains("non local key") {
+        return error;
+    }
+    let foreign = args.iter().skip(1).find_map(|arg| {
+        let slot = gears_core::slot::key_slot(arg.as_ref());
+        let owner = topology.owner_of_slot(slot);
+        let key = String::from_utf8_lossy(arg.as_ref()); // for the message only
+        (owner != topology.me()).then(|| (key, slot, &topology.shards()[owner].id))
+    });
+    match foreign {
+        Some((key, slot, owner)) => gears_core::error::HostError::new(format!(
+            "{}: key '{key}' hashes to slot {slot}, owned by shard {owner}, not by this shard \
+             ({}); write keys sharing a {{hashtag}} this shard owns (gears::context::hashtag()) \
+             or repartition the records to the key's owner first",
+            error.message,
+            topology.my_id()
+        )),
+        None => error,
+    }
+}
+
 impl RedisHost {
     /// On a cluster, an error naming the slot and its owner if `key` is not this shard's (the
     /// module key API would not refuse it, `RM_Call` would).
     fn check_local(&self, key: &[u8]) -> Result<(), HostError> {
-        if crate::runtime::cluster::cluster().is_none() {
+        if crate::runtime::runtime().is_ok_and(|rt| rt.cluster.is_none()) {
             return Ok(());
         }
         let topology = self.topology();
         if topology.len() < 2 || topology.owner_of_key(key) == topology.me() {
             return Ok(());
         }
-        Err(crate::runtime::cluster::explain_foreign_key(
+        Err(explain_foreign_key(
             &topology,
             &[b"".as_slice(), key],
             HostError::new("ERR Attempted to access a non local key in a cluster node"),
@@ -276,7 +304,10 @@ impl Host for RedisHost {
         // so shard ids and hashtags are right on a cluster; a distributed run's host keeps the
         // topology its execution started with.
         if self.topology.len() == 1 {
-            if let Some(current) = crate::runtime::cluster::local_topology() {
+            if let Some(current) = crate::runtime::runtime()
+                .ok()
+                .and_then(|rt| rt.cluster.as_ref()?.local_topology())
+            {
                 return current;
             }
         }
