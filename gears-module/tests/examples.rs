@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use gears_testkit::{run, Server};
+use gears_testkit::{assert_replies, run, Server};
 
 fn eventually(what: &str, check: impl FnMut() -> bool) {
     gears_testkit::eventually(Duration::from_secs(10), what, check);
@@ -104,17 +104,13 @@ fn trigger_commands() {
         "[hello ann]"
     );
     run(&mut con, &["RG.TRIGGER", "greet", "bob"]);
-    assert_eq!(run(&mut con, &["GET", "greetings"]), "2");
-    assert_eq!(
-        run(
-            &mut con,
-            &["RG.TRIGGERONKEY", "bump", "user:1", "visits", "5"]
-        ),
-        "[5]"
-    );
-    assert_eq!(
-        run(&mut con, &["RG.TRIGGERONKEY", "bump", "user:1", "visits"]),
-        "[6]"
+    assert_replies(
+        &mut con,
+        &[
+            (&["GET", "greetings"], "2"),
+            (&["RG.TRIGGERONKEY", "bump", "user:1", "visits", "5"], "[5]"),
+            (&["RG.TRIGGERONKEY", "bump", "user:1", "visits"], "[6]"),
+        ],
     );
     let err = run(
         &mut con,

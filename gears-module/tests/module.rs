@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use gears_testkit::{eventually, run, Server};
+use gears_testkit::{assert_replies, eventually, run, Server};
 
 const MODULE: &str = "gears_wordcount";
 
@@ -114,42 +114,46 @@ fn keys_reader_reads_every_type_natively() {
 fn bad_requests_are_clear_errors() {
     let server = Server::start(MODULE, &[]);
     let mut con = server.conn();
-    assert_eq!(
-        run(&mut con, &["RG.RUN"]),
-        "ERR(wrong number of arguments for 'RG.RUN' command)"
-    );
-    assert_eq!(
-        run(&mut con, &["RG.RUN", "nope"]),
-        "ERR(unknown function 'nope')"
-    );
-    assert_eq!(
-        run(&mut con, &["RG.RUN", "word_count", "ARGS", "x"]),
-        "ERR(function 'word_count' takes no ARGS)"
-    );
-    assert_eq!(
-        run(
-            &mut con,
-            &["RG.RUN", "first_keys", "ARGS", "user:*", "many"]
-        ),
-        "ERR(limit must be a number, got 'many')"
+    assert_replies(
+        &mut con,
+        &[
+            (
+                &["RG.RUN"],
+                "ERR(wrong number of arguments for 'RG.RUN' command)",
+            ),
+            (&["RG.RUN", "nope"], "ERR(unknown function 'nope')"),
+            (
+                &["RG.RUN", "word_count", "ARGS", "x"],
+                "ERR(function 'word_count' takes no ARGS)",
+            ),
+            (
+                &["RG.RUN", "first_keys", "ARGS", "user:*", "many"],
+                "ERR(limit must be a number, got 'many')",
+            ),
+        ],
     );
     assert!(run(&mut con, &["RG.RUN", "word_count", "BOGUS"])
         .starts_with("ERR(unexpected argument 'BOGUS'"));
-    assert_eq!(
-        run(&mut con, &["RG.GETRESULTS", "nope"]),
-        "ERR(execution plan does not exist)"
-    );
-    assert_eq!(
-        run(&mut con, &["RG.DROPEXECUTION", "nope"]),
-        "ERR(execution plan does not exist)"
-    );
-    assert_eq!(
-        run(&mut con, &["RG.ABORTEXECUTION", "nope"]),
-        "ERR(execution does not exist)"
-    );
-    assert_eq!(
-        run(&mut con, &["RG.GETEXECUTION", "nope"]),
-        "ERR(execution plan does not exist)"
+    assert_replies(
+        &mut con,
+        &[
+            (
+                &["RG.GETRESULTS", "nope"],
+                "ERR(execution plan does not exist)",
+            ),
+            (
+                &["RG.DROPEXECUTION", "nope"],
+                "ERR(execution plan does not exist)",
+            ),
+            (
+                &["RG.ABORTEXECUTION", "nope"],
+                "ERR(execution does not exist)",
+            ),
+            (
+                &["RG.GETEXECUTION", "nope"],
+                "ERR(execution plan does not exist)",
+            ),
+        ],
     );
     assert!(run(&mut con, &["RG.GETEXECUTION", "x", "SIDEWAYS"]).starts_with("ERR(unknown mode"));
     assert!(run(&mut con, &["RG.GETRESULTS"]).starts_with("ERR(wrong number of arguments"));
@@ -298,17 +302,13 @@ fn max_executions_and_config() {
         "the oldest finished run was evicted: {list}"
     );
     assert!(list.contains(&ids[1]) && list.contains(&ids[2]), "{list}");
-    assert_eq!(
-        run(&mut con, &["RG.CONFIGSET", "MaxExecutions", "10", "ExecutionThreads", "4", "Other", "x"]),
-        "[OK,ERR ExecutionThreads is not configurable at runtime,OK - value was saved in extra config dictionary]"
-    );
-    assert_eq!(
-        run(&mut con, &["RG.CONFIGGET", "maxexecutions", "Other"]),
-        "[10,x]"
-    );
-    assert_eq!(
-        run(&mut con, &["RG.CONFIGSET", "MaxExecutions", "-1"]),
-        "[ERR MaxExecutions must be a positive integer, got '-1']"
+    assert_replies(
+        &mut con,
+        &[
+            (&["RG.CONFIGSET", "MaxExecutions", "10", "ExecutionThreads", "4", "Other", "x"], "[OK,ERR ExecutionThreads is not configurable at runtime,OK - value was saved in extra config dictionary]"),
+            (&["RG.CONFIGGET", "maxexecutions", "Other"], "[10,x]"),
+            (&["RG.CONFIGSET", "MaxExecutions", "-1"], "[ERR MaxExecutions must be a positive integer, got '-1']"),
+        ],
     );
 }
 
