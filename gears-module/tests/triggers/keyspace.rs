@@ -129,13 +129,15 @@ fn register_with_args_at_runtime() {
     assert!(
         run(&mut con, &["RG.DUMPREGISTRATIONS"]).contains(&format!("[id,{id},reader,KeysReader"))
     );
-    assert_eq!(
-        run(&mut con, &["RG.REGISTER", "copy_writes"]),
-        "ERR(usage: RG.REGISTER copy_writes ARGS <pattern>)"
-    );
-    assert_eq!(
-        run(&mut con, &["RG.REGISTER", "nope"]),
-        "ERR(unknown function 'nope')"
+    assert_replies(
+        &mut con,
+        &[
+            (
+                &["RG.REGISTER", "copy_writes"],
+                "ERR(usage: RG.REGISTER copy_writes ARGS <pattern>)",
+            ),
+            (&["RG.REGISTER", "nope"], "ERR(unknown function 'nope')"),
+        ],
     );
     assert!(
         run(&mut con, &["RG.REGISTER", "copy_writes", "x"]).starts_with("ERR(usage: RG.REGISTER")
