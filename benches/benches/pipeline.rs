@@ -9,7 +9,8 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
 use gears_benches::random_u64s;
 use gears_core::prelude::*;
 use gears_core::testing::MemoryHost;
@@ -49,24 +50,36 @@ fn hand_count_by(data: &[u64]) -> HashMap<u64, u64> {
     counts
 }
 
+/// A [`common::flat_group`] benching `gears` and its `hand_written` peer under those names;
+/// the group is returned open for more variants.
+fn gears_vs_hand<'a, R, S>(
+    c: &'a mut Criterion,
+    name: &str,
+    measure: Duration,
+    elements: u64,
+    mut gears: impl FnMut() -> R,
+    mut hand_written: impl FnMut() -> S,
+) -> BenchmarkGroup<'a, WallTime> {
+    let mut group = common::flat_group(c, name, measure, elements);
+    group.bench_function("gears", |b| b.iter(|| black_box(gears())));
+    group.bench_function("hand_written", |b| b.iter(|| black_box(hand_written())));
+    group
+}
+
 fn fused_map_filter_count(c: &mut Criterion) {
     let data = random_u64s(RECORDS, 42);
     let host = MemoryHost::new();
     let expected = hand_map_filter_count(&data);
     assert_eq!(gears_map_filter_count(&data, &host), expected);
 
-    let mut group = common::flat_group(
+    let mut group = gears_vs_hand(
         c,
         "fused_map_filter_count",
         Duration::from_secs(5),
         RECORDS as u64,
+        || gears_map_filter_count(&data, &host),
+        || hand_map_filter_count(&data),
     );
-    group.bench_function("gears", |b| {
-        b.iter(|| black_box(gears_map_filter_count(&data, &host)))
-    });
-    group.bench_function("hand_written", |b| {
-        b.iter(|| black_box(hand_map_filter_count(&data)))
-    });
     // The same on 0..10M: the filter's outcome alternates, so its branch is predictable.
     // Only for diagnosis: the gap to the random input is the cost of materializing the
     // filter's output with a ~50% mispredicted branch (the hand-written `filter().count()`
@@ -93,19 +106,15 @@ fn count_by_10k_keys(c: &mut Criterion) {
     assert_eq!(got.len(), expected.len());
     assert_eq!(got.into_iter().collect::<HashMap<_, _>>(), expected);
 
-    let mut group = common::flat_group(
+    gears_vs_hand(
         c,
         "count_by_10k_keys",
         Duration::from_secs(8),
         RECORDS as u64,
-    );
-    group.bench_function("gears", |b| {
-        b.iter(|| black_box(gears_count_by(&data, &host)))
-    });
-    group.bench_function("hand_written", |b| {
-        b.iter(|| black_box(hand_count_by(&data)))
-    });
-    group.finish();
+        || gears_count_by(&data, &host),
+        || hand_count_by(&data),
+    )
+    .finish();
 }
 
 criterion_group!(benches, fused_map_filter_count, count_by_10k_keys);

@@ -140,23 +140,26 @@ fn rendezvous(arrived: &Arc<AtomicUsize>, expected: usize, timeout: Duration) ->
     })
 }
 
+/// Executions 1 and 2, each a job on its lane waiting up to `timeout` for the other to arrive.
+fn two_rendezvous(
+    lanes: [&Lane; 2],
+    arrived: &Arc<AtomicUsize>,
+    timeout: Duration,
+) -> (Arc<Execution>, Arc<Execution>) {
+    let (e1, e2) = (new_execution(1), new_execution(2));
+    for (lane, e) in lanes.into_iter().zip([&e1, &e2]) {
+        lane.submit(e.clone(), rendezvous(arrived, 2, timeout), None);
+    }
+    (e1, e2)
+}
+
 #[test]
 fn different_lanes_run_in_parallel() {
     let executor = Executor::new(2);
     assert_eq!(executor.threads(), 2);
     let arrived = Arc::new(AtomicUsize::new(0));
     let (a, b) = (executor.lane(), executor.lane());
-    let (ea, eb) = (new_execution(1), new_execution(2));
-    a.submit(
-        ea.clone(),
-        rendezvous(&arrived, 2, Duration::from_secs(5)),
-        None,
-    );
-    b.submit(
-        eb.clone(),
-        rendezvous(&arrived, 2, Duration::from_secs(5)),
-        None,
-    );
+    let (ea, eb) = two_rendezvous([&a, &b], &arrived, Duration::from_secs(5));
     for e in [&ea, &eb] {
         let outcome = e.wait(WAIT).expect("finished");
         assert_eq!(e.status(), ExecutionStatus::Done);
@@ -171,17 +174,7 @@ fn one_lane_never_runs_two_jobs_at_once() {
     let executor = Executor::new(2);
     let arrived = Arc::new(AtomicUsize::new(0));
     let lane = executor.lane();
-    let (e1, e2) = (new_execution(1), new_execution(2));
-    lane.submit(
-        e1.clone(),
-        rendezvous(&arrived, 2, Duration::from_millis(200)),
-        None,
-    );
-    lane.submit(
-        e2.clone(),
-        rendezvous(&arrived, 2, Duration::from_millis(200)),
-        None,
-    );
+    let (e1, e2) = two_rendezvous([&lane, &lane], &arrived, Duration::from_millis(200));
     let first = e1.wait(WAIT).expect("finished");
     assert_eq!(first.errors.len(), 1, "the first job met a second one");
     assert!(

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use gears_testkit::{run, Server};
+use gears_testkit::{assert_replies, run, Server};
 
 fn eventually(what: &str, check: impl FnMut() -> bool) {
     gears_testkit::eventually(Duration::from_secs(10), what, check);
@@ -28,13 +28,15 @@ fn city_stats_group_aggregate_and_count() {
     assert_eq!(run(&mut con, &["RG.RUN", "users_per_city"]), by_city);
     assert_eq!(run(&mut con, &["RG.RUN", "city_counts"]), by_city);
     // The string key has no age: an error entry, the hashes still count.
-    assert_eq!(
-        run(&mut con, &["RG.RUN", "average_age_per_city"]),
-        "[[[paris,29],[rome,45]],[map: user:not-a-hash has no age]]"
-    );
-    assert_eq!(
-        run(&mut con, &["RG.RUN", "count_keys", "ARGS", "user:*"]),
-        "[[4],[]]"
+    assert_replies(
+        &mut con,
+        &[
+            (
+                &["RG.RUN", "average_age_per_city"],
+                "[[[paris,29],[rome,45]],[map: user:not-a-hash has no age]]",
+            ),
+            (&["RG.RUN", "count_keys", "ARGS", "user:*"], "[[4],[]]"),
+        ],
     );
 }
 
@@ -104,17 +106,13 @@ fn trigger_commands() {
         "[hello ann]"
     );
     run(&mut con, &["RG.TRIGGER", "greet", "bob"]);
-    assert_eq!(run(&mut con, &["GET", "greetings"]), "2");
-    assert_eq!(
-        run(
-            &mut con,
-            &["RG.TRIGGERONKEY", "bump", "user:1", "visits", "5"]
-        ),
-        "[5]"
-    );
-    assert_eq!(
-        run(&mut con, &["RG.TRIGGERONKEY", "bump", "user:1", "visits"]),
-        "[6]"
+    assert_replies(
+        &mut con,
+        &[
+            (&["GET", "greetings"], "2"),
+            (&["RG.TRIGGERONKEY", "bump", "user:1", "visits", "5"], "[5]"),
+            (&["RG.TRIGGERONKEY", "bump", "user:1", "visits"], "[6]"),
+        ],
     );
     let err = run(
         &mut con,

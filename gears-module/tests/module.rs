@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use gears_testkit::{eventually, run, Server};
+use gears_testkit::{assert_replies, eventually, run, Server};
 
 const MODULE: &str = "gears_wordcount";
 
@@ -31,13 +31,18 @@ fn run_flows_by_name() {
     let server = Server::start(MODULE, &[]);
     let mut con = server.conn();
     load_sample(&mut con);
-    assert_eq!(
-        run(&mut con, &["RG.RUN", "word_count"]),
-        "[[[close,2],[data,1],[keeps,1],[loop,1],[redis,1],[the,2]],[]]"
-    );
-    assert_eq!(
-        run(&mut con, &["RG.RUN", "first_keys", "ARGS", "user:*", "2"]),
-        "[[user:ann,user:bob],[]]"
+    assert_replies(
+        &mut con,
+        &[
+            (
+                &["RG.RUN", "word_count"],
+                "[[[close,2],[data,1],[keeps,1],[loop,1],[redis,1],[the,2]],[]]",
+            ),
+            (
+                &["RG.RUN", "first_keys", "ARGS", "user:*", "2"],
+                "[[user:ann,user:bob],[]]",
+            ),
+        ],
     );
     // Errors of user code are data: the panicking record is dropped, the run goes on.
     assert_eq!(
@@ -114,59 +119,67 @@ fn keys_reader_reads_every_type_natively() {
 fn bad_requests_are_clear_errors() {
     let server = Server::start(MODULE, &[]);
     let mut con = server.conn();
-    assert_eq!(
-        run(&mut con, &["RG.RUN"]),
-        "ERR(wrong number of arguments for 'RG.RUN' command)"
-    );
-    assert_eq!(
-        run(&mut con, &["RG.RUN", "nope"]),
-        "ERR(unknown function 'nope')"
-    );
-    assert_eq!(
-        run(&mut con, &["RG.RUN", "word_count", "ARGS", "x"]),
-        "ERR(function 'word_count' takes no ARGS)"
-    );
-    assert_eq!(
-        run(
-            &mut con,
-            &["RG.RUN", "first_keys", "ARGS", "user:*", "many"]
-        ),
-        "ERR(limit must be a number, got 'many')"
+    assert_replies(
+        &mut con,
+        &[
+            (
+                &["RG.RUN"],
+                "ERR(wrong number of arguments for 'RG.RUN' command)",
+            ),
+            (&["RG.RUN", "nope"], "ERR(unknown function 'nope')"),
+            (
+                &["RG.RUN", "word_count", "ARGS", "x"],
+                "ERR(function 'word_count' takes no ARGS)",
+            ),
+            (
+                &["RG.RUN", "first_keys", "ARGS", "user:*", "many"],
+                "ERR(limit must be a number, got 'many')",
+            ),
+        ],
     );
     assert!(run(&mut con, &["RG.RUN", "word_count", "BOGUS"])
         .starts_with("ERR(unexpected argument 'BOGUS'"));
-    assert_eq!(
-        run(&mut con, &["RG.GETRESULTS", "nope"]),
-        "ERR(execution plan does not exist)"
-    );
-    assert_eq!(
-        run(&mut con, &["RG.DROPEXECUTION", "nope"]),
-        "ERR(execution plan does not exist)"
-    );
-    assert_eq!(
-        run(&mut con, &["RG.ABORTEXECUTION", "nope"]),
-        "ERR(execution does not exist)"
-    );
-    assert_eq!(
-        run(&mut con, &["RG.GETEXECUTION", "nope"]),
-        "ERR(execution plan does not exist)"
+    assert_replies(
+        &mut con,
+        &[
+            (
+                &["RG.GETRESULTS", "nope"],
+                "ERR(execution plan does not exist)",
+            ),
+            (
+                &["RG.DROPEXECUTION", "nope"],
+                "ERR(execution plan does not exist)",
+            ),
+            (
+                &["RG.ABORTEXECUTION", "nope"],
+                "ERR(execution does not exist)",
+            ),
+            (
+                &["RG.GETEXECUTION", "nope"],
+                "ERR(execution plan does not exist)",
+            ),
+        ],
     );
     assert!(run(&mut con, &["RG.GETEXECUTION", "x", "SIDEWAYS"]).starts_with("ERR(unknown mode"));
     assert!(run(&mut con, &["RG.GETRESULTS"]).starts_with("ERR(wrong number of arguments"));
     assert!(run(&mut con, &["RG.CONFIGSET", "MaxExecutions"])
         .starts_with("ERR(wrong number of arguments"));
     // Inside MULTI only UNBLOCKING runs are possible.
-    assert_eq!(run(&mut con, &["MULTI"]), "OK");
-    assert_eq!(run(&mut con, &["RG.RUN", "word_count"]), "QUEUED");
+    assert_replies(
+        &mut con,
+        &[(&["MULTI"], "OK"), (&["RG.RUN", "word_count"], "QUEUED")],
+    );
     let exec = run(&mut con, &["EXEC"]);
     assert!(
         exec.contains("can not run a blocking execution inside MULTI/Lua"),
         "{exec}"
     );
-    assert_eq!(run(&mut con, &["MULTI"]), "OK");
-    assert_eq!(
-        run(&mut con, &["RG.RUN", "word_count", "UNBLOCKING"]),
-        "QUEUED"
+    assert_replies(
+        &mut con,
+        &[
+            (&["MULTI"], "OK"),
+            (&["RG.RUN", "word_count", "UNBLOCKING"], "QUEUED"),
+        ],
     );
     let exec = run(&mut con, &["EXEC"]);
     assert!(
@@ -192,13 +205,12 @@ fn unblocking_runs_and_their_lifecycle() {
         &["RG.RUN", "first_keys", "UNBLOCKING", "ARGS", "user:*", "2"],
     );
     assert_eq!(id, format!("{}-1", "0".repeat(40)));
-    assert_eq!(
-        run(&mut con, &["RG.GETRESULTSBLOCKING", &id]),
-        "[[user:ann,user:bob],[]]"
-    );
-    assert_eq!(
-        run(&mut con, &["RG.GETRESULTS", &id]),
-        "[[user:ann,user:bob],[]]"
+    assert_replies(
+        &mut con,
+        &[
+            (&["RG.GETRESULTSBLOCKING", &id], "[[user:ann,user:bob],[]]"),
+            (&["RG.GETRESULTS", &id], "[[user:ann,user:bob],[]]"),
+        ],
     );
     assert!(run(&mut con, &["RG.DUMPEXECUTIONS"])
         .contains(&format!("[executionId,{id},status,done,registered,0]")));
@@ -213,10 +225,15 @@ fn unblocking_runs_and_their_lifecycle() {
     assert!(plan.contains("results,2"), "{plan}");
     assert!(plan.contains("[type,reader,"), "{plan}");
     assert_eq!(plan, run(&mut con, &["RG.GETEXECUTION", &id, "SHARD"]));
-    assert_eq!(run(&mut con, &["RG.DROPEXECUTION", &id]), "OK");
-    assert_eq!(
-        run(&mut con, &["RG.GETRESULTS", &id]),
-        "ERR(execution plan does not exist)"
+    assert_replies(
+        &mut con,
+        &[
+            (&["RG.DROPEXECUTION", &id], "OK"),
+            (
+                &["RG.GETRESULTS", &id],
+                "ERR(execution plan does not exist)",
+            ),
+        ],
     );
 
     // A blocking run is dropped once replied: it is not listed.
@@ -233,13 +250,15 @@ fn abort_a_long_run() {
         &["RG.RUN", "slow_count", "UNBLOCKING", "ARGS", "100000"],
     );
     std::thread::sleep(Duration::from_millis(100));
-    assert_eq!(
-        run(&mut con, &["RG.GETRESULTS", &id]),
-        "ERR(execution is still running)"
-    );
-    assert_eq!(
-        run(&mut con, &["RG.DROPEXECUTION", &id]),
-        "ERR(can not drop a not yet finished execution, abort it first.)"
+    assert_replies(
+        &mut con,
+        &[
+            (&["RG.GETRESULTS", &id], "ERR(execution is still running)"),
+            (
+                &["RG.DROPEXECUTION", &id],
+                "ERR(can not drop a not yet finished execution, abort it first.)",
+            ),
+        ],
     );
     // A client that cannot block gets an error instead of blocking.
     run(&mut con, &["MULTI"]);
@@ -251,11 +270,13 @@ fn abort_a_long_run() {
         run(&mut con, &["RG.DUMPEXECUTIONS"]).contains(&format!("{id},status,aborted"))
     });
     assert!(started.elapsed() < Duration::from_secs(5));
-    assert_eq!(
-        run(&mut con, &["RG.GETRESULTS", &id]),
-        "ERR(execution was aborted)"
+    assert_replies(
+        &mut con,
+        &[
+            (&["RG.GETRESULTS", &id], "ERR(execution was aborted)"),
+            (&["RG.DROPEXECUTION", &id], "OK"),
+        ],
     );
-    assert_eq!(run(&mut con, &["RG.DROPEXECUTION", &id]), "OK");
 }
 
 #[test]
@@ -298,17 +319,13 @@ fn max_executions_and_config() {
         "the oldest finished run was evicted: {list}"
     );
     assert!(list.contains(&ids[1]) && list.contains(&ids[2]), "{list}");
-    assert_eq!(
-        run(&mut con, &["RG.CONFIGSET", "MaxExecutions", "10", "ExecutionThreads", "4", "Other", "x"]),
-        "[OK,ERR ExecutionThreads is not configurable at runtime,OK - value was saved in extra config dictionary]"
-    );
-    assert_eq!(
-        run(&mut con, &["RG.CONFIGGET", "maxexecutions", "Other"]),
-        "[10,x]"
-    );
-    assert_eq!(
-        run(&mut con, &["RG.CONFIGSET", "MaxExecutions", "-1"]),
-        "[ERR MaxExecutions must be a positive integer, got '-1']"
+    assert_replies(
+        &mut con,
+        &[
+            (&["RG.CONFIGSET", "MaxExecutions", "10", "ExecutionThreads", "4", "Other", "x"], "[OK,ERR ExecutionThreads is not configurable at runtime,OK - value was saved in extra config dictionary]"),
+            (&["RG.CONFIGGET", "maxexecutions", "Other"], "[10,x]"),
+            (&["RG.CONFIGSET", "MaxExecutions", "-1"], "[ERR MaxExecutions must be a positive integer, got '-1']"),
+        ],
     );
 }
 
@@ -330,8 +347,13 @@ fn functions_cluster_stubs_and_info() {
         "[3,1000]",
         "1.x defaults"
     );
-    assert_eq!(run(&mut con, &["RG.INFOCLUSTER"]), "no cluster mode");
-    assert_eq!(run(&mut con, &["RG.REFRESHCLUSTER"]), "OK");
+    assert_replies(
+        &mut con,
+        &[
+            (&["RG.INFOCLUSTER"], "no cluster mode"),
+            (&["RG.REFRESHCLUSTER"], "OK"),
+        ],
+    );
     run(&mut con, &["RG.RUN", "word_count"]);
     let info = run(&mut con, &["INFO", "wordcount"]);
     assert!(info.contains("wordcount_executions_total:1"), "{info}");

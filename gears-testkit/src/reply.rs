@@ -77,3 +77,11 @@ pub fn run(con: &mut Connection, args: &[&str]) -> String {
         ),
     }
 }
+
+/// Runs each command in turn and asserts its reply as [`run`] renders it; a mismatch names
+/// the command. For tables of calls and the exact replies they must get.
+pub fn assert_replies(con: &mut Connection, cases: &[(&[&str], &str)]) {
+    for (args, want) in cases {
+        assert_eq!(run(con, args), *want, "reply to {args:?}");
+    }
+}

@@ -3,6 +3,8 @@
 
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::Instant;
 
 use super::coordinator::Coordinator;
 use super::run_state::{lock, Launch, Part, Run, RunState};
@@ -149,36 +151,25 @@ impl Coordinator {
                 execution,
                 stage,
                 batch,
-            } => {
-                // A run learns of records before its Start when messages overtake it.
-                let Some(run) = self.runs.get_or_create(&execution, now) else {
-                    return;
-                };
-                let mut st = run.lock();
+            } => self.touch(&execution, now, |_, st| {
                 let from_sender = st.remote.entry(stage as usize).or_default();
                 from_sender
                     .entry(sender.to_string())
                     .or_default()
                     .push(batch);
-                st.last_activity = now;
-            }
+            }),
             Body::StageDone {
                 execution,
                 stage,
                 report,
-            } => {
-                let Some(run) = self.runs.get_or_create(&execution, now) else {
-                    return;
-                };
-                let mut st = run.lock();
+            } => self.touch(&execution, now, |run, st| {
                 let done = st.done.entry(stage as usize).or_default();
                 done.insert(sender.to_string());
                 if let Some(report) = report {
                     st.reports.insert(sender.to_string(), report);
                 }
-                st.last_activity = now;
-                self.advance(&run, &mut st);
-            }
+                self.advance(run, st);
+            }),
             Body::Progress { execution } => {
                 if let Some(run) = self.runs.get(&execution) {
                     run.lock().last_activity = now;
@@ -204,6 +195,17 @@ impl Coordinator {
             Body::Drop { execution } => self.transport.unlist(&execution),
             Body::Request { .. } | Body::Reply { .. } | Body::Ack { .. } => {}
         }
+    }
+
+    /// Applies a message about `execution` to its state and marks it active. A run learns of
+    /// records and stage ends before its `Start` when messages overtake it: it is created then.
+    fn touch(&self, execution: &str, now: Instant, apply: impl FnOnce(&Arc<Run>, &mut RunState)) {
+        let Some(run) = self.runs.get_or_create(execution, now) else {
+            return;
+        };
+        let mut st = run.lock();
+        st.last_activity = now;
+        apply(&run, &mut st);
     }
 
     fn on_start(&self, link: &dyn Link, sender: &str, start: Start) {

@@ -33,9 +33,10 @@ pub trait ShardPlan: Send + Sync {
     ) -> Result<RunResult<Value>, GearsError>;
 }
 
-/// The calls both adapters below hand to their plan unchanged.
+/// The calls both adapters below hand to their plan unchanged, and `finish`, where
+/// `$summary` makes what the coordinator gets of the initiator's run.
 macro_rules! forward_stages {
-    () => {
+    ($summary:expr) => {
         fn steps(&self) -> &[StepInfo] {
             self.plan.steps()
         }
@@ -47,6 +48,14 @@ macro_rules! forward_stages {
         }
         fn run_stage(&self, call: StageCall<'_>) -> Result<StageOutput, GearsError> {
             self.plan.run_stage(call)
+        }
+        fn finish(
+            &self,
+            inbox: StageInbox,
+            shards: Vec<ShardRunState>,
+        ) -> Result<RunResult<Value>, GearsError> {
+            let results = self.plan.results_from(inbox)?;
+            Ok($summary(self, self.plan.finish(results, shards)))
         }
     };
 }
@@ -109,19 +118,10 @@ pub fn from_registry(
 }
 
 impl ShardPlan for Erased {
-    forward_stages!();
-    fn finish(
-        &self,
-        inbox: StageInbox,
-        shards: Vec<ShardRunState>,
-    ) -> Result<RunResult<Value>, GearsError> {
-        let results = self.plan.results_from(inbox)?;
-        let run = self.plan.finish(results, shards);
-        Ok(match &self.kept {
-            Some(slot) => keep(slot, run),
-            None => run,
-        })
-    }
+    forward_stages!(|this: &Self, run| match &this.kept {
+        Some(slot) => keep(slot, run),
+        None => run,
+    });
 }
 
 /// A typed plan whose results stay typed at the initiator: [`finish`](ShardPlan::finish)
@@ -151,13 +151,5 @@ impl<T: Record> Typed<T> {
 }
 
 impl<T: Record> ShardPlan for Typed<T> {
-    forward_stages!();
-    fn finish(
-        &self,
-        inbox: StageInbox,
-        shards: Vec<ShardRunState>,
-    ) -> Result<RunResult<Value>, GearsError> {
-        let results = self.plan.results_from(inbox)?;
-        Ok(keep(&self.results, self.plan.finish(results, shards)))
-    }
+    forward_stages!(|this: &Self, run| keep(&this.results, run));
 }

@@ -36,15 +36,17 @@ fn finished_reply(execution: &Execution) -> RedisResult {
     Ok(results_reply(&outcome))
 }
 
+/// Results of an execution another master started are there: asked of it (`blocking`: it
+/// answers once the execution finished). `None` for this node's executions.
+fn from_origin(ctx: &Context, id: &str, blocking: bool) -> Option<RedisResult> {
+    let cluster = crate::runtime::cluster::cluster()?;
+    crate::runtime::cluster::mgmt::get_results_remote(ctx, cluster, id, blocking)
+}
+
 pub(crate) fn rg_getresults(ctx: &Context, args: Vec<String>) -> RedisResult {
     let id = one_id(&args)?;
-    if let Some(cluster) = crate::runtime::cluster::cluster() {
-        // Started by another master: its results are there.
-        if let Some(reply) =
-            crate::runtime::cluster::mgmt::get_results_remote(ctx, cluster, id, false)
-        {
-            return reply;
-        }
+    if let Some(reply) = from_origin(ctx, id, false) {
+        return reply;
     }
     let execution = find(id)?;
     if !execution.is_finished() {
@@ -55,13 +57,8 @@ pub(crate) fn rg_getresults(ctx: &Context, args: Vec<String>) -> RedisResult {
 
 pub(crate) fn rg_getresultsblocking(ctx: &Context, args: Vec<String>) -> RedisResult {
     let id = one_id(&args)?;
-    if let Some(cluster) = crate::runtime::cluster::cluster() {
-        // Started by another master: it answers once the execution finished there.
-        if let Some(reply) =
-            crate::runtime::cluster::mgmt::get_results_remote(ctx, cluster, id, true)
-        {
-            return reply;
-        }
+    if let Some(reply) = from_origin(ctx, id, true) {
+        return reply;
     }
     let execution = find(id)?;
     if execution.is_finished() {

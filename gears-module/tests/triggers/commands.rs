@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use gears_testkit::{run, Server};
+use gears_testkit::{assert_replies, run, Server};
 
 use crate::{eventually, registration_id, MODULE};
 
@@ -11,29 +11,22 @@ use crate::{eventually, registration_id, MODULE};
 fn command_triggers() {
     let server = Server::start(MODULE, &[]);
     let mut con = server.conn();
-    assert_eq!(
-        run(&mut con, &["RG.TRIGGER", "hello", "bob"]),
-        "[hello bob]"
-    );
-    assert_eq!(
-        run(&mut con, &["RG.TRIGGER", "hello"]),
-        "ERR(map: usage: RG.TRIGGER hello <name>)"
-    );
-    assert_eq!(
-        run(&mut con, &["RG.TRIGGER", "sum", "1", "2", "39"]),
-        "[42]"
-    );
-    assert_eq!(
-        run(&mut con, &["RG.TRIGGER", "sum", "1", "x"]),
-        "ERR(map: not a number: 'x')"
-    );
-    assert_eq!(
-        run(&mut con, &["RG.TRIGGERONKEY", "hello", "somekey"]),
-        "[hello somekey]"
-    );
-    assert_eq!(
-        run(&mut con, &["RG.TRIGGER", "nope"]),
-        "ERR(subcommand not found)"
+    assert_replies(
+        &mut con,
+        &[
+            (&["RG.TRIGGER", "hello", "bob"], "[hello bob]"),
+            (
+                &["RG.TRIGGER", "hello"],
+                "ERR(map: usage: RG.TRIGGER hello <name>)",
+            ),
+            (&["RG.TRIGGER", "sum", "1", "2", "39"], "[42]"),
+            (
+                &["RG.TRIGGER", "sum", "1", "x"],
+                "ERR(map: not a number: 'x')",
+            ),
+            (&["RG.TRIGGERONKEY", "hello", "somekey"], "[hello somekey]"),
+            (&["RG.TRIGGER", "nope"], "ERR(subcommand not found)"),
+        ],
     );
     assert!(run(&mut con, &["RG.TRIGGER"]).starts_with("ERR(wrong number of arguments"));
     // A sync trigger works inside MULTI; an async one is refused there.
@@ -145,14 +138,16 @@ fn registration_commands_and_stats() {
         run(&mut con, &["RG.DUMPREGISTRATIONS"]).contains("mode,sync,numTriggered,0,numSuccess,0")
     );
 
-    assert_eq!(run(&mut con, &["RG.UNREGISTER", &hello]), "OK");
-    assert_eq!(
-        run(&mut con, &["RG.TRIGGER", "hello", "x"]),
-        "ERR(subcommand not found)"
-    );
-    assert_eq!(
-        run(&mut con, &["RG.UNREGISTER", &hello]),
-        "ERR(execution is not registered)"
+    assert_replies(
+        &mut con,
+        &[
+            (&["RG.UNREGISTER", &hello], "OK"),
+            (&["RG.TRIGGER", "hello", "x"], "ERR(subcommand not found)"),
+            (
+                &["RG.UNREGISTER", &hello],
+                "ERR(execution is not registered)",
+            ),
+        ],
     );
 }
 

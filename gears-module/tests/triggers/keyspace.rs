@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use gears_testkit::{run, Server};
+use gears_testkit::{assert_replies, run, Server};
 
 use crate::{eventually, MODULE};
 
@@ -38,9 +38,14 @@ fn sync_trigger_runs_inside_the_write_with_filters() {
     // in the registration's stats), the write itself stands.
     run(&mut con, &["RENAME", "audit", "audit:old"]);
     run(&mut con, &["SET", "audit", "not a stream"]);
-    assert_eq!(run(&mut con, &["HSET", "user:5", "a", "1"]), "1");
-    assert_eq!(run(&mut con, &["HGET", "user:5", "a"]), "1");
-    assert_eq!(run(&mut con, &["GET", "audit"]), "not a stream");
+    assert_replies(
+        &mut con,
+        &[
+            (&["HSET", "user:5", "a", "1"], "1"),
+            (&["HGET", "user:5", "a"], "1"),
+            (&["GET", "audit"], "not a stream"),
+        ],
+    );
     let dump = run(&mut con, &["RG.DUMPREGISTRATIONS"]);
     assert!(dump.contains("WRONGTYPE"), "{dump}");
     // Keys and values with any bytes (NUL included) are appended as they are.
@@ -124,13 +129,15 @@ fn register_with_args_at_runtime() {
     assert!(
         run(&mut con, &["RG.DUMPREGISTRATIONS"]).contains(&format!("[id,{id},reader,KeysReader"))
     );
-    assert_eq!(
-        run(&mut con, &["RG.REGISTER", "copy_writes"]),
-        "ERR(usage: RG.REGISTER copy_writes ARGS <pattern>)"
-    );
-    assert_eq!(
-        run(&mut con, &["RG.REGISTER", "nope"]),
-        "ERR(unknown function 'nope')"
+    assert_replies(
+        &mut con,
+        &[
+            (
+                &["RG.REGISTER", "copy_writes"],
+                "ERR(usage: RG.REGISTER copy_writes ARGS <pattern>)",
+            ),
+            (&["RG.REGISTER", "nope"], "ERR(unknown function 'nope')"),
+        ],
     );
     assert!(
         run(&mut con, &["RG.REGISTER", "copy_writes", "x"]).starts_with("ERR(usage: RG.REGISTER")

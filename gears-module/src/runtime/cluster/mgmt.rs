@@ -193,6 +193,37 @@ impl Requests {
     }
 }
 
+/// Sends request `op` to each of `to`; with `blocked`, the client waits for every answer (or
+/// `wait`, else `ExecutionMaxIdleTime`) and `kind` says how they become its reply.
+fn ask(ctx: &Context, c: &Cluster, to: &[String], op: Op, blocked: Option<(Kind, Duration)>) {
+    let id = c.requests.next.fetch_add(1, Ordering::Relaxed) + 1;
+    if let Some((kind, extra)) = blocked {
+        let idle = runtime().map_or(5000, |rt| rt.config().execution_max_idle_time_ms);
+        lock(&c.requests.pending).insert(
+            id,
+            Pending {
+                answers: to.iter().map(|o| (o.clone(), None)).collect(),
+                deadline: Instant::now() + Duration::from_millis(idle) + extra,
+                blocked: Some(ctx.block_client()),
+                kind,
+                my_id: c.my_id.clone(),
+            },
+        );
+    }
+    for dest in to {
+        c.send(ctx, dest, Body::Request { id, op: op.clone() });
+    }
+}
+
+/// The ids of the other masters in `view`.
+fn other_masters(c: &Cluster, view: &super::topology::View) -> Vec<String> {
+    view.shards
+        .iter()
+        .map(|s| s.id.clone())
+        .filter(|i| *i != c.my_id)
+        .collect()
+}
+
 fn finish(mut p: Pending) {
     let local = match std::mem::replace(&mut p.kind, Kind::Execution(None)) {
         Kind::Execution(local) => local,
@@ -378,12 +409,7 @@ pub(crate) fn after_registration_change(
     if view.me.is_none() {
         return Ok(local);
     }
-    let others: Vec<String> = view
-        .shards
-        .iter()
-        .map(|s| s.id.clone())
-        .filter(|i| *i != c.my_id)
-        .collect();
+    let others = other_masters(c, &view);
     if others.is_empty() {
         return Ok(local);
     }
@@ -406,34 +432,15 @@ pub(crate) fn after_registration_change(
             | redis_module::ContextFlags::LUA
             | redis_module::ContextFlags::DENY_BLOCKING,
     );
-    let request = c.requests.next.fetch_add(1, Ordering::Relaxed) + 1;
-    if can_block {
-        let idle = runtime().map_or(5000, |rt| rt.config().execution_max_idle_time_ms);
-        lock(&c.requests.pending).insert(
-            request,
-            Pending {
-                answers: others.iter().map(|o| (o.clone(), None)).collect(),
-                deadline: Instant::now() + Duration::from_millis(idle),
-                blocked: Some(ctx.block_client()),
-                kind: Kind::Registration(match &local {
-                    RedisValue::SimpleStringStatic(s) => s.to_string(),
-                    RedisValue::SimpleString(s) | RedisValue::BulkString(s) => s.clone(),
-                    other => format!("{other:?}"),
-                }),
-                my_id: c.my_id.clone(),
-            },
-        );
-    }
-    for dest in &others {
-        c.send(
-            ctx,
-            dest,
-            Body::Request {
-                id: request,
-                op: op.clone(),
-            },
-        );
-    }
+    let blocked = can_block.then(|| {
+        let mine = match &local {
+            RedisValue::SimpleStringStatic(s) => s.to_string(),
+            RedisValue::SimpleString(s) | RedisValue::BulkString(s) => s.clone(),
+            other => format!("{other:?}"),
+        };
+        (Kind::Registration(mine), Duration::ZERO)
+    });
+    ask(ctx, c, &others, op, blocked);
     if can_block {
         Ok(RedisValue::NoReply)
     } else {
@@ -515,35 +522,22 @@ pub(crate) fn get_results_remote(
             "ERR execution {id} was started on shard {origin}: ask it there"
         ))));
     }
-    let idle = runtime().map_or(5000, |rt| rt.config().execution_max_idle_time_ms);
-    let wait = Duration::from_millis(idle)
-        + if blocking {
-            BLOCKING_WAIT
-        } else {
-            Duration::ZERO
-        };
-    let request = c.requests.next.fetch_add(1, Ordering::Relaxed) + 1;
-    lock(&c.requests.pending).insert(
-        request,
-        Pending {
-            answers: [(origin.to_string(), None)].into_iter().collect(),
-            deadline: Instant::now() + wait,
-            blocked: Some(ctx.block_client()),
-            kind: Kind::Results,
-            my_id: c.my_id.clone(),
-        },
-    );
-    c.send(
+    let op = if blocking {
+        Op::GetResultsBlocking(id.to_string())
+    } else {
+        Op::GetResults(id.to_string())
+    };
+    let extra = if blocking {
+        BLOCKING_WAIT
+    } else {
+        Duration::ZERO
+    };
+    ask(
         ctx,
-        origin,
-        Body::Request {
-            id: request,
-            op: if blocking {
-                Op::GetResultsBlocking(id.to_string())
-            } else {
-                Op::GetResults(id.to_string())
-            },
-        },
+        c,
+        &[origin.to_string()],
+        op,
+        Some((Kind::Results, extra)),
     );
     Some(Ok(RedisValue::NoReply))
 }
@@ -551,12 +545,7 @@ pub(crate) fn get_results_remote(
 /// `RG.GETEXECUTION <id> CLUSTER`: this shard's part and every other master's.
 pub(crate) fn get_execution(ctx: &Context, c: &Cluster, execution: &str) -> RedisResult {
     let view = c.refresh(ctx);
-    let others: Vec<String> = view
-        .shards
-        .iter()
-        .map(|s| s.id.clone())
-        .filter(|id| *id != c.my_id)
-        .collect();
+    let others = other_masters(c, &view);
     let local = local_info(execution);
     if others.is_empty() {
         return match local {
@@ -564,27 +553,13 @@ pub(crate) fn get_execution(ctx: &Context, c: &Cluster, execution: &str) -> Redi
             None => Err(RedisError::Str("ERR execution plan does not exist")),
         };
     }
-    let idle = runtime().map_or(5000, |rt| rt.config().execution_max_idle_time_ms);
-    let id = c.requests.next.fetch_add(1, Ordering::Relaxed) + 1;
-    lock(&c.requests.pending).insert(
-        id,
-        Pending {
-            answers: others.iter().map(|o| (o.clone(), None)).collect(),
-            deadline: Instant::now() + Duration::from_millis(idle),
-            blocked: Some(ctx.block_client()),
-            kind: Kind::Execution(local),
-            my_id: c.my_id.clone(),
-        },
+    let op = Op::GetExecution(execution.to_string());
+    ask(
+        ctx,
+        c,
+        &others,
+        op,
+        Some((Kind::Execution(local), Duration::ZERO)),
     );
-    for dest in &others {
-        c.send(
-            ctx,
-            dest,
-            Body::Request {
-                id,
-                op: Op::GetExecution(execution.to_string()),
-            },
-        );
-    }
     Ok(RedisValue::NoReply)
 }
