@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use gears_testkit::{eventually, Server};
+use gears_testkit::{eventually, stream_entries, Server};
 use redis::Value;
 
 const RAW: &[u8] = b"\xff\xfe";
@@ -203,13 +203,7 @@ fn keyspace_registrations_see_binary_key_names_and_values_unchanged() {
         .arg("1")
         .query(&mut con)
         .expect("HSET");
-    type Entry = (String, Vec<(Vec<u8>, Vec<u8>)>);
-    let entries: Vec<Entry> = redis::cmd("XRANGE")
-        .arg("audit")
-        .arg("-")
-        .arg("+")
-        .query(&mut con)
-        .expect("XRANGE");
+    let entries = stream_entries(&mut con, "audit");
     assert_eq!(entries.len(), 1, "{entries:?}");
     assert_eq!(entries[0].1[0], (b"key".to_vec(), user));
 }

@@ -39,6 +39,6 @@ pub use builder::ServerBuilder;
 pub use cluster::{Cluster, SlotRange};
 pub use files::{module_file, scratch};
 pub use ports::{free_port, free_port_pair};
-pub use reply::{assert_replies, command, error, ok, query, run, show};
+pub use reply::{assert_replies, command, error, ok, query, run, show, stream_entries, RawEntry};
 pub use server::Server;
 pub use wait::{eventually, wait_until};

@@ -85,3 +85,16 @@ pub fn assert_replies(con: &mut Connection, cases: &[(&[&str], &str)]) {
         assert_eq!(run(con, args), *want, "reply to {args:?}");
     }
 }
+
+/// One stream entry as Redis has it: the id and the field/value pairs, bytes unchanged.
+pub type RawEntry = (String, Vec<(Vec<u8>, Vec<u8>)>);
+
+/// Every entry of stream `key` (`XRANGE key - +`), bytes unchanged; panics on an error reply.
+pub fn stream_entries(con: &mut Connection, key: impl ToRedisArgs) -> Vec<RawEntry> {
+    redis::cmd("XRANGE")
+        .arg(key)
+        .arg("-")
+        .arg("+")
+        .query(con)
+        .expect("XRANGE")
+}

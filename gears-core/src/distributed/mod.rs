@@ -37,5 +37,5 @@ pub mod wire;
 
 pub use coordinator::{random_run_id, Coordinator};
 pub use run_state::Launch;
-pub use shard_plan::{from_registry, Erased, ShardPlan, Typed};
+pub use shard_plan::{from_registry, Erased, PlanOrError, ShardPlan, Typed};
 pub use transport::{Link, Peer, Settings, Transport};

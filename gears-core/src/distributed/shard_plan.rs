@@ -100,13 +100,12 @@ impl Erased {
     }
 }
 
+/// A shard's plan of a function, or why it cannot be built.
+pub type PlanOrError = Result<Arc<dyn ShardPlan>, String>;
+
 /// The plan of a `#[gears::register]` function as a shard builds it from a `Start`: a flow,
 /// or with `registration` a registration's plan (an `async` execution).
-pub fn from_registry(
-    function: &str,
-    args: &[String],
-    registration: bool,
-) -> Result<Arc<dyn ShardPlan>, String> {
+pub fn from_registry(function: &str, args: &[String], registration: bool) -> PlanOrError {
     match crate::registry::build(function, args) {
         Ok(Built::Flow(plan)) if !registration => Ok(Arc::new(Erased::new(plan))),
         Ok(Built::Registration(r)) if registration => Ok(Arc::new(Erased::new(r.plan))),

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::shard_plan::ShardPlan;
+use super::shard_plan::PlanOrError;
 use super::wire::WireShard;
 use crate::execution::Execution;
 use crate::executor::Lane;
@@ -75,13 +75,11 @@ pub trait Transport: Send + Sync + 'static {
     fn lane(&self) -> Result<Lane, String>;
 
     /// The plan of `function` with `args` (closures never travel: each shard builds it):
-    /// a flow, or with `registration` the plan of a registration (an `async` execution).
-    fn resolve(
-        &self,
-        function: &str,
-        args: &[String],
-        registration: bool,
-    ) -> Result<Arc<dyn ShardPlan>, String>;
+    /// a flow, or with `registration` the plan of a registration (an `async` execution). The
+    /// default builds it from the registry ([`from_registry`](super::from_registry)).
+    fn resolve(&self, function: &str, args: &[String], registration: bool) -> PlanOrError {
+        super::from_registry(function, args, registration)
+    }
 
     /// The host stages of an execution run on, routing with `topology`.
     fn host(&self, topology: Topology) -> Arc<dyn Host>;

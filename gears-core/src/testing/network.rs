@@ -11,7 +11,7 @@ use crossbeam::channel::{unbounded, Receiver, Sender};
 
 use super::MemoryHost;
 use crate::distributed::wire::{self, Envelope, WireShard};
-use crate::distributed::{Link, Peer, Settings, ShardPlan, Transport};
+use crate::distributed::{Link, Peer, PlanOrError, Settings, ShardPlan, Transport};
 use crate::execution::Execution;
 use crate::executor::{Executor, Lane};
 use crate::host::{Host, LogLevel, Topology};
@@ -278,12 +278,7 @@ impl Transport for ShardTransport {
             .ok_or_else(|| "the in-memory cluster is gone".to_string())
     }
 
-    fn resolve(
-        &self,
-        function: &str,
-        args: &[String],
-        registration: bool,
-    ) -> Result<Arc<dyn ShardPlan>, String> {
+    fn resolve(&self, function: &str, args: &[String], registration: bool) -> PlanOrError {
         if let Some(plan) = lock(&self.shared.plans).get(function) {
             return Ok(plan.clone());
         }

@@ -79,10 +79,28 @@ pub(crate) struct Step {
     pub(crate) panicked: bool,
 }
 
+impl Step {
+    /// Nothing scanned and nothing more (the module API lacks the call).
+    const NONE: Step = Step {
+        more: false,
+        panicked: false,
+    };
+}
+
 /// A callback and what happened to it, reached through the C callbacks' `privdata`.
 struct Visit<'f, F> {
     f: &'f mut F,
     panicked: bool,
+}
+
+impl<F> Visit<'_, F> {
+    /// The step that visited with this callback, `more` to come or not.
+    fn step(&self, more: bool) -> Step {
+        Step {
+            more,
+            panicked: self.panicked,
+        }
+    }
 }
 
 /// One step of `RedisModule_Scan` over the keyspace of `ctx`: `on_key(name, key)` for each key
@@ -95,10 +113,7 @@ where
 {
     // SAFETY: reading a function pointer of the module API (present: `cursor` exists).
     let Some(scan) = (unsafe { raw::RedisModule_Scan }) else {
-        return Step {
-            more: false,
-            panicked: false,
-        };
+        return Step::NONE;
     };
     let mut visit = Visit {
         f: on_key,
@@ -109,10 +124,7 @@ where
     // cursor is live and only this call uses it (`&mut`); `visit` outlives the call and is only
     // reached through `data` during it, by `visit_key::<F>`, which expects exactly that type.
     let more = unsafe { scan(ctx.ctx, cursor.0.as_ptr(), Some(visit_key::<F>), data) } != 0;
-    Step {
-        more,
-        panicked: visit.panicked,
-    }
+    visit.step(more)
 }
 
 /// `RedisModule_Scan` callback: one key, already opened for reading.
@@ -151,10 +163,7 @@ where
 {
     // SAFETY: reading a function pointer of the module API (present: `cursor` exists).
     let Some(scan_key) = (unsafe { raw::RedisModule_ScanKey }) else {
-        return Step {
-            more: false,
-            panicked: false,
-        };
+        return Step::NONE;
     };
     let mut visit = Visit {
         f: on_field,
@@ -172,10 +181,7 @@ where
             data,
         )
     } != 0;
-    Step {
-        more,
-        panicked: visit.panicked,
-    }
+    visit.step(more)
 }
 
 /// `RedisModule_ScanKey` callback: one field and its value.

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use gears_testkit::{assert_replies, run, Server};
+use gears_testkit::{assert_replies, run, stream_entries, Server};
 
 use crate::{eventually, MODULE};
 
@@ -56,13 +56,7 @@ fn sync_trigger_runs_inside_the_write_with_filters() {
         .arg("1")
         .query::<i64>(&mut con)
         .unwrap();
-    type Entry = (String, Vec<(Vec<u8>, Vec<u8>)>);
-    let entry: Vec<Entry> = redis::cmd("XRANGE")
-        .arg("audit")
-        .arg("-")
-        .arg("+")
-        .query(&mut con)
-        .unwrap();
+    let entry = stream_entries(&mut con, "audit");
     assert_eq!(entry.len(), 1, "{entry:?}");
     assert_eq!(entry[0].1[0].1, b"user:\x00nul".to_vec());
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use gears_testkit::db::{rows, sqlite, unique, MARIADB, POSTGRES};
 use gears_testkit::rgsync::{self, drained, status};
-use gears_testkit::{ok, scratch};
+use gears_testkit::{ok, scratch, stream_entries, RawEntry};
 
 use crate::{add_people, exec_drop, quote, xrange};
 
@@ -221,14 +221,8 @@ fn sqlite_non_utf8_keys_and_fields_go_to_dead_letters_unchanged() {
         .query(&mut con)
         .unwrap();
     drained(&mut con, "people", Duration::from_secs(20));
-    type Entry = (String, Vec<(Vec<u8>, Vec<u8>)>);
-    let dlq: Vec<Entry> = redis::cmd("XRANGE")
-        .arg("{0}rgsync:people:dlq")
-        .arg("-")
-        .arg("+")
-        .query(&mut con)
-        .unwrap();
-    let field = |e: &Entry, name: &[u8]| {
+    let dlq = stream_entries(&mut con, "{0}rgsync:people:dlq");
+    let field = |e: &RawEntry, name: &[u8]| {
         e.1.iter()
             .find(|(f, _)| f == name)
             .map(|(_, v)| v.clone())

@@ -8,11 +8,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use redis_module::logging::RedisLogLevel;
 use redis_module::{Context, MODULE_CONTEXT};
 
 use gears_core::distributed::wire::{topology_of, WireShard};
-use gears_core::distributed::{Link, Peer, Settings, ShardPlan, Transport};
+use gears_core::distributed::{Link, Peer, Settings, Transport};
 use gears_core::execution::Execution;
 use gears_core::executor::Lane;
 use gears_core::host::{Host, LogLevel, Topology};
@@ -65,15 +64,6 @@ impl Transport for BusTransport {
         runtime()
             .map(|rt| rt.executor.lane())
             .map_err(|e| e.to_string())
-    }
-
-    fn resolve(
-        &self,
-        function: &str,
-        args: &[String],
-        registration: bool,
-    ) -> Result<Arc<dyn ShardPlan>, String> {
-        gears_core::distributed::from_registry(function, args, registration)
     }
 
     fn host(&self, topology: Topology) -> Arc<dyn Host> {
@@ -136,12 +126,6 @@ impl Transport for BusTransport {
     }
 
     fn log(&self, level: LogLevel, message: &str) {
-        let level = match level {
-            LogLevel::Debug => RedisLogLevel::Debug,
-            LogLevel::Verbose => RedisLogLevel::Verbose,
-            LogLevel::Notice => RedisLogLevel::Notice,
-            LogLevel::Warning => RedisLogLevel::Warning,
-        };
-        MODULE_CONTEXT.log(level, message);
+        crate::runtime::host::log(level, message);
     }
 }

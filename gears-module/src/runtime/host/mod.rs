@@ -425,12 +425,17 @@ impl Host for RedisHost {
     }
 
     fn log(&self, level: LogLevel, message: &str) {
-        let level = match level {
-            LogLevel::Debug => RedisLogLevel::Debug,
-            LogLevel::Verbose => RedisLogLevel::Verbose,
-            LogLevel::Notice => RedisLogLevel::Notice,
-            LogLevel::Warning => RedisLogLevel::Warning,
-        };
-        MODULE_CONTEXT.log(level, message);
+        log(level, message);
     }
+}
+
+/// Writes `message` to the server's log at `level`.
+pub(crate) fn log(level: LogLevel, message: &str) {
+    let level = match level {
+        LogLevel::Debug => RedisLogLevel::Debug,
+        LogLevel::Verbose => RedisLogLevel::Verbose,
+        LogLevel::Notice => RedisLogLevel::Notice,
+        LogLevel::Warning => RedisLogLevel::Warning,
+    };
+    MODULE_CONTEXT.log(level, message);
 }
