@@ -71,7 +71,7 @@ where
 {
     fn run(
         &self,
-        mut input: StageInput,
+        input: &mut StageInput,
         cx: &mut StageCx<'_>,
         route: &RouteCx,
     ) -> Result<StageOutput, GearsError> {
@@ -79,7 +79,7 @@ where
         // The per-event path of `sync` registrations: one record made from the event, its
         // effects only, on one shard, nobody reading step counters: no run to open, no batch.
         if shards == 1 && !cx.keep_output && !cx.profile && cx.stats.is_empty() {
-            if let Some(record) = self.head.open_one(&mut input) {
+            if let Some(record) = self.head.open_one(input) {
                 drive_one(&*self.chain, record, cx, |_, _| Ok(()));
                 if cx.aborted() {
                     return Err(GearsError::Aborted);
@@ -90,7 +90,7 @@ where
                 });
             }
         }
-        let mut pull = self.head.open(&mut input)?;
+        let mut pull = self.head.open(input)?;
         let me = route.topology.me();
         let mut local: Vec<C::Out> = Vec::new();
         // One encoder slot per peer; none at all on a single shard (the per-event hot path).
