@@ -30,6 +30,7 @@ pub mod db;
 mod files;
 mod ports;
 mod process;
+pub mod proxy;
 mod reply;
 pub mod rgsync;
 mod server;

@@ -13,6 +13,9 @@
 //!    `max_attempts` the batch is applied record by record, each record with its checkpoint in
 //!    its own transaction; a record that still fails `max_attempts` times goes to the
 //!    dead-letter sink, and the rest flow.
+//! 5. A lost connection leaves the outcome of a write unknown (its `COMMIT` may have been
+//!    applied, the reply lost): before writing again, the checkpoint is read from the
+//!    database, and a write it covers is not applied a second time.
 //!
 //! Without exactly-once there is no checkpoint: a crash between commit and acknowledgement
 //! replays the batch (at-least-once; upserts and deletes are idempotent per key).
@@ -258,11 +261,34 @@ impl Writer {
         if let Some(cp) = checkpoint {
             let stream = self.stream.clone();
             self.until_reachable(job, &mut report, wait, |w| {
-                w.db.write(job, &stream, &[], Some(cp))
+                w.write_resolved(job, &stream, &[], Some(cp))
             })?;
             self.checkpoint = Some(cp);
         }
         Ok(report)
+    }
+
+    /// Writes `statements` with `checkpoint` in one transaction. After a lost connection the
+    /// outcome of the previous attempt is unknown (its `COMMIT` may have reached the database
+    /// before the connection went): the checkpoint is read again first, and if it already
+    /// covers `checkpoint` that attempt was committed and nothing is written again (a change
+    /// made in the database since then stays). Without a checkpoint (not exactly-once) the
+    /// statements are simply written.
+    fn write_resolved(
+        &mut self,
+        job: &JobConfig,
+        stream: &str,
+        statements: &[Statement],
+        checkpoint: Option<StreamId>,
+    ) -> Result<usize, SyncError> {
+        if let (Some(target), false) = (checkpoint, self.checkpoint_loaded) {
+            self.checkpoint = self.db.read_checkpoint(job, stream)?;
+            self.checkpoint_loaded = true;
+            if self.checkpoint.is_some_and(|applied| applied >= target) {
+                return Ok(statements.iter().map(|s| s.rows.len()).sum());
+            }
+        }
+        self.db.write(job, stream, statements, checkpoint)
     }
 
     /// Writes `statements` (and `checkpoint`) in one transaction, retried: `Ok(Ok(rows))` once
@@ -280,7 +306,7 @@ impl Writer {
         let mut failures = 0u32;
         loop {
             let result = self.until_reachable(job, report, wait, |w| {
-                w.db.write(job, &stream, statements, checkpoint)
+                w.write_resolved(job, &stream, statements, checkpoint)
             });
             match result {
                 Ok(n) => return Ok(Ok(n)),

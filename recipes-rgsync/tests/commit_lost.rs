@@ -1,0 +1,102 @@
+//! The reply of a batch's `COMMIT` is lost: a proxy between the writer and the database
+//! forwards the `COMMIT`, swallows the answer and closes the connection. The database
+//! committed; the writer cannot know. Exactly-once means it resolves the outcome from the
+//! database (the checkpoint) before writing again: the batch is not applied a second time, so
+//! a change made directly in the database between the loss and the retry survives.
+//!
+//! MariaDB and PostgreSQL, the shared servers of `scripts/db.sh`, each behind its own proxy.
+//! (SQLite runs inside redis-server: there is no connection whose reply could be lost.)
+
+use std::time::Duration;
+
+use gears_testkit::db::{self, exec, rows, unique, MARIADB, POSTGRES};
+use gears_testkit::proxy::CommitLossProxy;
+use gears_testkit::rgsync::{self, drained, status, Job};
+
+#[test]
+fn mariadb_lost_commit_reply_applies_the_batch_once() {
+    lost_commit_reply(MARIADB, 3306, "`");
+}
+
+#[test]
+fn postgres_lost_commit_reply_applies_the_batch_once() {
+    lost_commit_reply(POSTGRES, 5432, "\"");
+}
+
+fn lost_commit_reply(direct: &str, port: u16, quote: &str) {
+    db::connect(direct); // starts the shared server if it does not answer yet
+    let proxy = CommitLossProxy::start(port);
+    let via_proxy = direct.replace(&format!("Port={port};"), &format!("Port={};", proxy.port));
+    let table = unique("commit_lost");
+    let q = |s: &str| format!("{quote}{s}{quote}");
+    exec(direct, &format!("DROP TABLE IF EXISTS {}", q(&table)));
+    let server = rgsync::server().name(&table).start();
+    let mut con = server.conn();
+    Job::new("people", "person:{id:integer}", &table, &via_proxy)
+        .columns("name")
+        .words(&["CREATE_TABLE", "yes", "BATCH", "100", "DURATION", "50"])
+        .words(&["BACKOFF", "50", "MAX_BACKOFF", "200"])
+        .add(&mut con);
+    let write_all = |con: &mut redis::Connection, version: &str| {
+        let mut pipe = redis::pipe();
+        for i in 0..50 {
+            pipe.cmd("HSET")
+                .arg(format!("person:{i}"))
+                .arg("name")
+                .arg(format!("{version}-{i}"))
+                .ignore();
+        }
+        pipe.query::<()>(con).expect("HSET");
+    };
+    write_all(&mut con, "v1");
+    drained(&mut con, "people", Duration::from_secs(30));
+
+    // The next batch's COMMIT reaches the database; its reply does not reach the writer.
+    proxy.arm();
+    write_all(&mut con, "v2");
+    assert!(
+        proxy.wait_lost(Duration::from_secs(30)),
+        "no COMMIT went through the proxy"
+    );
+    let select = format!(
+        "SELECT {}, {} FROM {} ORDER BY {}",
+        q("id"),
+        q("name"),
+        q(&table),
+        q("id")
+    );
+    let committed = rows(direct, &select);
+    assert!(
+        committed.iter().all(|r| r[1].starts_with("v2-")),
+        "the COMMIT whose reply was lost was applied: {committed:?}"
+    );
+    // Someone changes a row directly before the writer gets its connection back.
+    exec(
+        direct,
+        &format!(
+            "UPDATE {} SET {} = 'direct' WHERE {} = 7",
+            q(&table),
+            q("name"),
+            q("id")
+        ),
+    );
+    proxy.release();
+    drained(&mut con, "people", Duration::from_secs(30));
+
+    let mut got = rows(direct, &select);
+    got.sort_by_key(|r| r[0].parse::<u64>().unwrap_or(u64::MAX));
+    let want: Vec<Vec<String>> = (0..50)
+        .map(|i| {
+            let name = if i == 7 {
+                "direct".to_string()
+            } else {
+                format!("v2-{i}")
+            };
+            vec![i.to_string(), name]
+        })
+        .collect();
+    assert_eq!(got, want, "the batch was applied a second time");
+    let st = status(&mut con, "people");
+    assert_eq!(st["dead_letters"], "0", "{st:?}");
+    exec(direct, &format!("DROP TABLE {}", q(&table)));
+}
