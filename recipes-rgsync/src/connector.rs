@@ -166,7 +166,7 @@ impl OdbcConnector {
         SyncError::Db { message, transient }
     }
 
-    fn connect(&mut self) -> Result<(), SyncError> {
+    pub(crate) fn connect(&mut self) -> Result<(), SyncError> {
         if self.conn.is_some() {
             return Ok(());
         }
@@ -214,7 +214,9 @@ impl OdbcConnector {
     }
 
     /// Connects, creates the target table (if the job asks) and the checkpoint table (if
-    /// exactly-once) when they are missing. Idempotent; redone after a reconnect.
+    /// exactly-once) when they are missing. Idempotent, also when several masters prepare the
+    /// same job at once (a creation that loses the race finds the table); redone after a
+    /// reconnect.
     pub fn prepare(&mut self, job: &JobConfig) -> Result<(), SyncError> {
         self.connect()?;
         if self.prepared {
@@ -243,7 +245,13 @@ impl OdbcConnector {
             c.set_autocommit(true)?;
             for (name, ddl) in names.iter().zip(&tables) {
                 if c.execute(&d.probe(name), (), None).is_err() {
-                    c.execute(ddl, (), None)?;
+                    if let Err(e) = c.execute(ddl, (), None) {
+                        // Another master of the cluster (or another job) created it between
+                        // the probe and here: it exists, which is all that is asked.
+                        if c.execute(&d.probe(name), (), None).is_err() {
+                            return Err(e);
+                        }
+                    }
                 }
             }
             c.set_autocommit(false)

@@ -10,6 +10,7 @@ use odbc_api::{ConnectionOptions, Cursor, ResultSetMetadata};
 
 use crate::change::{Change, Op};
 use crate::config::JobConfig;
+use crate::connector::OdbcConnector;
 use crate::writer::{BatchReport, Entry, Sink, Writer};
 
 pub(crate) const MARIADB: &str =
@@ -481,11 +482,35 @@ fn unreachable_is_transient(conn: &str) {
     assert!(sink.dead.is_empty(), "an outage never dead-letters records");
 }
 
+/// The masters of a cluster prepare one job's tables at the same moment: each succeeds (the
+/// tables are created once; whoever loses the race finds them), five rounds of six.
+fn concurrent_prepare(conn: &str) {
+    for round in 0..5 {
+        let job = job(conn, &unique(&format!("race{round}")), &[]);
+        let start = std::sync::Barrier::new(6);
+        std::thread::scope(|s| {
+            let racers: Vec<_> = (0..6)
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut db = OdbcConnector::new(&job);
+                        db.connect().expect("connect");
+                        start.wait();
+                        db.prepare(&job)
+                    })
+                })
+                .collect();
+            for racer in racers {
+                racer.join().expect("no panic").expect("prepare");
+            }
+        });
+    }
+}
+
 /// The cases run against each database, as `<database>::<case>` tests.
 macro_rules! suite {
     ($m:ident, $conn:expr) => {
         suite!(@cases $m, $conn, contents_end_exact, replay_is_skipped, poison_is_isolated,
-            coalescing, large_batch);
+            coalescing, large_batch, concurrent_prepare);
     };
     (@cases $m:ident, $conn:expr, $($case:ident),*) => {
         mod $m {

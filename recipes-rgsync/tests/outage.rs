@@ -106,6 +106,14 @@ fn outage<D: PrivateDb>(name: &str) {
     );
     assert!(st["retries"].parse::<u64>().unwrap() > 3, "{st:?}");
     assert_eq!(st["lag_ms"], "0", "nothing waits once drained: {st:?}");
+    // The outage's error stays visible, with when it happened, marked as cleared.
+    assert!(st["last_error"].contains("connect"), "{st:?}");
+    assert_eq!(st["last_error_cleared"], "1", "{st:?}");
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let error_age = since_epoch.as_millis() as u64 - st["last_error_at_ms"].parse::<u64>().unwrap();
+    assert!(error_age < 120_000, "{st:?}");
     eprintln!(
         "outage ({name}): {writes} writes, backlog during the outage {backlog_during}, status after {st:?}"
     );

@@ -156,6 +156,7 @@ fn opt(s: Option<String>) -> RedisValue {
 
 fn status_of(ctx: &Context, job: &Job) -> RedisValue {
     let s = job.stats().clone();
+    let cleared = s.last_error.is_some() && s.last_commit_at_ms >= s.last_error_at_ms;
     let tag = job.tag().unwrap_or("0").to_string();
     let stream = job.stream(&tag);
     let dlq = job.dead_letters(&tag);
@@ -197,6 +198,12 @@ fn status_of(ctx: &Context, job: &Job) -> RedisValue {
         ("dead_letter_stream", RedisValue::BulkString(dlq)),
         ("last_applied", opt(s.last_applied.map(|i| i.to_string()))),
         ("last_error", opt(s.last_error)),
+        // When it happened, and whether a batch was committed since (the error is history).
+        (
+            "last_error_at_ms",
+            RedisValue::Integer(s.last_error_at_ms as i64),
+        ),
+        ("last_error_cleared", RedisValue::Integer(cleared as i64)),
         (
             "capture_failures",
             RedisValue::Integer(capture.as_ref().map_or(0, |c| c.failures as i64)),

@@ -148,6 +148,7 @@ fn write(job: &Job, batch: Vec<StreamRecord>) -> Result<u64, SyncError> {
             s.retrying = true;
             s.retries += 1;
             s.last_error = Some(error.to_string());
+            s.last_error_at_ms = now_ms();
         }
         sleep_unless(d, || job.stopped())
     };
@@ -205,13 +206,16 @@ fn write(job: &Job, batch: Vec<StreamRecord>) -> Result<u64, SyncError> {
             s.dead_lettered += report.dead_lettered as u64;
             if report.last_error.is_some() {
                 s.last_error = report.last_error;
+                s.last_error_at_ms = now_ms();
             }
+            s.last_commit_at_ms = now_ms();
             s.last_applied = newest;
             s.last_lag_ms = newest.map_or(0, |id| now_ms().saturating_sub(id.ms));
             Ok(report.rows as u64)
         }
         Err(e) => {
             s.last_error = Some(e.to_string());
+            s.last_error_at_ms = now_ms();
             Err(e)
         }
     }

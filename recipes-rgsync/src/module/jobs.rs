@@ -35,6 +35,10 @@ pub struct JobStats {
     pub retries: u64,
     /// The last error (kept after recovery, with `retrying` false).
     pub last_error: Option<String>,
+    /// When the last error happened (Unix ms; 0: never).
+    pub last_error_at_ms: u64,
+    /// When a batch was last committed (Unix ms; 0: never).
+    pub last_commit_at_ms: u64,
     /// Whether the writer is waiting to retry now.
     pub retrying: bool,
     /// The last stream id applied.
