@@ -35,6 +35,16 @@ pub fn can_block(ctx: &Context) -> bool {
         .intersects(ContextFlags::MULTI | ContextFlags::LUA | ContextFlags::DENY_BLOCKING)
 }
 
+/// Whether the command `ctx` runs was accepted before and is being replayed here: from the
+/// master's replication stream, or from the AOF while loading. Checks that need the outside
+/// world (a database, a file) belong to the first acceptance, not to the replays (a replica
+/// need not reach the database; a restart must not fail on one that is down). A command
+/// another master applies here ([`crate::api::fan_out`]) is not a replay: it is checked here.
+pub fn is_replayed(ctx: &Context) -> bool {
+    ctx.get_flags()
+        .intersects(ContextFlags::REPLICATED | ContextFlags::LOADING)
+}
+
 /// A client blocked by its command (`RM_BlockClient`) until [`reply`](Self::reply) answers it,
 /// from any thread: a worker, a timer, another command. The command that blocked returns
 /// `Ok(RedisValue::NoReply)`; the client waits, the server does not.

@@ -74,6 +74,9 @@ pub struct JobConfig {
     pub create_table: bool,
     /// Refuse new writes on this job's keys while the backlog is at least this long (0: no limit).
     pub max_backlog: u64,
+    /// Whether `RGSYNC.ADD` opens a connection to check the job (`CHECK_CONNECTION`, default
+    /// yes; no for a database that is down on purpose).
+    pub check_connection: bool,
 }
 
 fn check_job_name(name: &str) -> Result<(), SyncError> {
@@ -160,6 +163,7 @@ impl JobConfig {
             events: Vec::new(),
             create_table: false,
             max_backlog: 0,
+            check_connection: true,
         })
     }
 
@@ -191,7 +195,8 @@ impl JobConfig {
     /// Parses `<name> KEY <pattern> TABLE <table> COLUMNS "<f[=col][:type]> ..."
     /// CONNECTION <odbc> [DIALECT d] [BATCH n] [DURATION ms] [COALESCE yes|no]
     /// [EXACTLY_ONCE yes|no] [CHECKPOINT_TABLE t] [MAX_ATTEMPTS n] [BACKOFF ms]
-    /// [MAX_BACKOFF ms] [EVENTS hdel,expired] [CREATE_TABLE yes|no] [MAX_BACKLOG n]`.
+    /// [MAX_BACKOFF ms] [EVENTS hdel,expired] [CREATE_TABLE yes|no] [MAX_BACKLOG n]
+    /// [CHECK_CONNECTION yes|no]`.
     pub fn parse_args(args: &[String]) -> Result<Self, SyncError> {
         let (name, rest) = args
             .split_first()
@@ -248,6 +253,7 @@ impl JobConfig {
                 }
                 "CREATE_TABLE" => job.create_table = parse_bool(k, v)?,
                 "MAX_BACKLOG" => job.max_backlog = parse_num(k, v)?,
+                "CHECK_CONNECTION" => job.check_connection = parse_bool(k, v)?,
                 other => return Err(SyncError::Config(format!("unknown option {other}"))),
             }
         }
@@ -290,6 +296,7 @@ impl JobConfig {
             ("events", self.event_types().join(",")),
             ("create_table", yes(self.create_table)),
             ("max_backlog", self.max_backlog.to_string()),
+            ("check_connection", yes(self.check_connection)),
         ]
     }
 }

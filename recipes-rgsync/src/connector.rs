@@ -260,6 +260,22 @@ impl OdbcConnector {
         Ok(())
     }
 
+    /// Whether the job's target table exists (an error naming it if not).
+    pub fn probe_table(&mut self, job: &JobConfig) -> Result<(), SyncError> {
+        let sql = self.dialect.probe(&job.table);
+        self.with_conn(|c, _| {
+            c.execute(&sql, (), None)?;
+            Ok(())
+        })
+        .map_err(|e| match e {
+            SyncError::Db { message, transient } => SyncError::Db {
+                message: format!("table '{}': {message}", job.table),
+                transient,
+            },
+            other => other,
+        })
+    }
+
     /// The last stream id applied for `(job, stream)`, from the checkpoint table.
     pub fn read_checkpoint(
         &mut self,

@@ -7,7 +7,8 @@
 //!   fields), [`identifiers`] (SQL names a job may use), [`secrets`] (connection strings
 //!   masked), [`types`] (typed columns), [`dialect`] (SQL per database), [`change`] (stream entries, `#` ops),
 //!   [`plan`] (coalescing, multi-row statements), [`connector`] (ODBC, one transaction per
-//!   batch with the checkpoint), [`writer`] (exactly-once, retries, dead letters).
+//!   batch with the checkpoint), [`writer`] (exactly-once, retries, dead letters),
+//!   [`validate`] (a job's connection checked when it is added).
 //! - The module parts ([`module`]): capture, writer registration, commands, persistence,
 //!   write-through; declared by the `rgsync-module` crate (`librgsync.so`).
 //! - [`WriteBehind`]: jobs built in Rust by module authors, with [`registrations!`].
@@ -24,6 +25,7 @@ pub mod keys;
 pub mod plan;
 pub mod secrets;
 pub mod types;
+pub mod validate;
 pub mod writer;
 
 pub mod module;

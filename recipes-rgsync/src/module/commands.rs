@@ -63,6 +63,12 @@ pub fn rgsync_add(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
         // An error may quote a misplaced word, the connection string included.
         let config = JobConfig::parse_args(&args[1..])
             .map_err(|e| err(crate::secrets::mask_secrets_in_text(&e.to_string())))?;
+        // A command a master already accepted (replication, AOF) is not checked again: a
+        // replica need not reach the database. Every master checks its own connection.
+        if !gears::command::is_replayed(ctx) {
+            crate::validate::check(&config)
+                .map_err(|e| err(crate::secrets::mask_secrets_in_text(&e.to_string())))?;
+        }
         let name = config.name.clone();
         jobs::add(config, false).map_err(err)?;
         ctx.replicate_verbatim();

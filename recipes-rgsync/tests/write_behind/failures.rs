@@ -25,12 +25,14 @@ fn mariadb_table(prefix: &str, columns: &str) -> String {
 fn max_backlog_refuses_writes_until_drained() {
     let server = rgsync::server().name("backlog").start();
     let mut con = server.conn();
-    // The database file's directory does not exist yet: the database is "down".
+    // The database file's directory does not exist yet: the database is "down" (on purpose:
+    // CHECK_CONNECTION no).
     let dbdir = server.dir.join("later");
     let conn = format!("Driver={{SQLite3}};Database={}/app.db", dbdir.display());
     Job::new("users", "user:{id}", "users", &conn)
         .columns("name")
         .words(&["CREATE_TABLE", "yes", "MAX_BACKLOG", "50", "DURATION", "10"])
+        .words(&["CHECK_CONNECTION", "no"])
         .words(&["BACKOFF", "20", "MAX_BACKOFF", "100"])
         .add(&mut con);
     for i in 0..50 {
@@ -96,7 +98,7 @@ fn write_through_replies_after_the_commit() {
         "t",
         "Driver={MariaDB Unicode};Server=127.0.0.1;Port=1;Uid=x;",
     )
-    .words(&["DURATION", "5"])
+    .words(&["DURATION", "5", "CHECK_CONNECTION", "no"])
     .add(&mut con);
     let url = server.url();
     let waiter = std::thread::spawn(move || {

@@ -1,0 +1,72 @@
+//! A job that cannot work is refused at `RGSYNC.ADD` with the reason, and nothing is kept:
+//! an empty or malformed connection string, a driver that is not installed, a database that
+//! does not answer or refuses the credentials, a missing table without `CREATE_TABLE yes`.
+//! `CHECK_CONNECTION no` accepts a database that is down on purpose.
+
+use gears_testkit::db::{self, exec, sqlite, MARIADB};
+use gears_testkit::rgsync::{self, Job};
+use gears_testkit::{run, scratch};
+
+#[test]
+fn bad_connections_are_refused_at_add_and_nothing_is_kept() {
+    let server = rgsync::server().name("validation").start();
+    let mut con = server.conn();
+    let sqlite = sqlite(&scratch("validation-db"));
+    let refused = |con: &mut redis::Connection, connection: &str, extra: &[&str]| {
+        let reply = Job::new("bad", "bad:{id}", "t", connection)
+            .words(extra)
+            .try_add(con)
+            .expect_err(connection);
+        reply.to_string()
+    };
+    let cases: &[(&str, &[&str], &str)] = &[
+        ("", &[], "CONNECTION: empty"),
+        ("not a dsn", &[], "attribute 1 is not key=value"),
+        ("Server=127.0.0.1;Uid=x", &[], "names no DRIVER"),
+        (
+            "Driver={NoSuchDriver};Server=127.0.0.1",
+            &[],
+            "the ODBC driver 'NoSuchDriver' is not installed (installed: ",
+        ),
+        (
+            "Driver={MariaDB Unicode};Server=127.0.0.1;Port=1;Uid=x;",
+            &[],
+            "the database refused",
+        ),
+        (
+            "Driver={MariaDB Unicode};Server=127.0.0.1;Port=3306;Database=test;Uid=test;Pwd=wrong;",
+            &[],
+            "Access denied",
+        ),
+        (&sqlite, &[], "table 't'"),
+    ];
+    db::connect(MARIADB); // the shared server answers (the credentials case needs it)
+    for (connection, extra, want) in cases {
+        let e = refused(&mut con, connection, extra);
+        assert!(e.contains(want), "{connection:?}: {e}");
+        assert!(!e.contains("wrong"), "the password is not echoed: {e}");
+    }
+    assert_eq!(run(&mut con, &["RGSYNC.LIST"]), "[]", "nothing was kept");
+    // Down on purpose: accepted, and the job waits for the database.
+    Job::new(
+        "later",
+        "later:{id}",
+        "t",
+        "Driver={MariaDB Unicode};Server=127.0.0.1;Port=1;Uid=x;",
+    )
+    .words(&["CHECK_CONNECTION", "no"])
+    .add(&mut con);
+    // A table that exists, or CREATE_TABLE yes: accepted.
+    exec(
+        &sqlite,
+        "CREATE TABLE IF NOT EXISTS t (id TEXT PRIMARY KEY)",
+    );
+    Job::new("ok", "ok:{id}", "t", &sqlite).add(&mut con);
+    Job::new("created", "created:{id}", "t2", &sqlite)
+        .words(&["CREATE_TABLE", "yes"])
+        .add(&mut con);
+    let list = run(&mut con, &["RGSYNC.LIST"]);
+    for job in ["later", "ok", "created"] {
+        assert!(list.contains(job), "{list}");
+    }
+}
