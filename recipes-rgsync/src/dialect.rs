@@ -83,6 +83,13 @@ impl Dialect {
         }
     }
 
+    /// Whether its text columns hold a NUL byte as data. PostgreSQL's cannot (its driver cuts
+    /// the value at the NUL): such a value is refused, never written altered. SQLite and
+    /// MariaDB store it (`tests/nul_bytes.rs`); the others are assumed to, untested here.
+    pub fn text_holds_nul(self) -> bool {
+        !matches!(self, Dialect::Postgres)
+    }
+
     /// Guesses the dialect from the `Driver=` of an ODBC connection string.
     ///
     /// ```
@@ -302,7 +309,8 @@ impl Dialect {
             (Dialect::SqlServer, Text) if key => "NVARCHAR(450)",
             (Dialect::SqlServer, Text) => "NVARCHAR(MAX)",
             (Dialect::MySql, Text) if key => "VARCHAR(255)",
-            (Dialect::MySql, Text) => "TEXT",
+            // TEXT holds 64 KiB; a hash field can hold far more.
+            (Dialect::MySql, Text) => "LONGTEXT",
             (Dialect::Snowflake, Text) => "VARCHAR",
             (Dialect::Db2, Text) if key => "VARCHAR(255)",
             (Dialect::Db2, Text) => "VARCHAR(4000)",
@@ -458,7 +466,7 @@ mod tests {
     fn create_table_and_checkpoint() {
         assert_eq!(
             Dialect::MySql.create_table("t", K2, C),
-            "CREATE TABLE `t` (`region` VARCHAR(255) NOT NULL, `id` BIGINT NOT NULL, `name` TEXT, `at` DATETIME(6), PRIMARY KEY (`region`,`id`))"
+            "CREATE TABLE `t` (`region` VARCHAR(255) NOT NULL, `id` BIGINT NOT NULL, `name` LONGTEXT, `at` DATETIME(6), PRIMARY KEY (`region`,`id`))"
         );
         assert_eq!(
             Dialect::Sqlite.checkpoint_select("cp"),

@@ -26,6 +26,15 @@ pub enum SyncError {
         /// The type name.
         ty: &'static str,
     },
+    /// A value the target cannot store byte for byte (a NUL byte in PostgreSQL text): the
+    /// change goes to the dead letters instead of being written altered.
+    #[error("column '{column}': {why}")]
+    Unstorable {
+        /// The column (a primary-key column or a mapped one).
+        column: String,
+        /// Why, naming the database.
+        why: String,
+    },
     /// A stream entry is not a change written by the capture.
     #[error("malformed change entry: {0}")]
     Entry(String),

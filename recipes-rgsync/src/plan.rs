@@ -69,6 +69,24 @@ pub fn to_row(job: &JobConfig, change: &Change) -> Result<Row, SyncError> {
             )
             .collect::<Result<Vec<_>, _>>()?,
     };
+    if !job.dialect.text_holds_nul() {
+        let names = job
+            .key
+            .columns()
+            .map(|(n, _)| n)
+            .chain(job.columns.iter().map(|c| &c.column));
+        for (column, value) in names.zip(pk.iter().chain(&values)) {
+            if matches!(value, SqlValue::Text(t) if t.contains('\0')) {
+                return Err(SyncError::Unstorable {
+                    column: column.clone(),
+                    why: format!(
+                        "the value holds a NUL byte, which {} text cannot store",
+                        job.dialect.name()
+                    ),
+                });
+            }
+        }
+    }
     Ok(Row {
         key: change.key.clone(),
         op: change.op,
