@@ -250,9 +250,16 @@ mod tests {
     #[test]
     fn builder_validates_like_the_command() {
         assert!(WriteBehind::new("j", "c").build().is_err());
+        // A field of any name maps to a column that is a safe identifier; a column that is
+        // not one is refused.
         assert!(WriteBehind::new("j", "c")
             .keys("u:{id}")
             .mappings([("a\"", "b")])
+            .build()
+            .is_ok());
+        assert!(WriteBehind::new("j", "c")
+            .keys("u:{id}")
+            .mappings([("a", "b\"")])
             .build()
             .is_err());
         assert!(WriteBehind::new("j", "c")

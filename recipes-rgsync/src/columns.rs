@@ -8,10 +8,13 @@
 //! assert_eq!((columns[1].field.as_str(), columns[1].column.as_str()), ("a.b", "a_b"));
 //! assert_eq!(columns[2].ty, ColumnType::Integer);
 //! assert!(parse_columns("a a").is_err());
+//! // Any field name once mapped to a safe column; unmapped, it must be one itself.
+//! assert_eq!(parse_columns("it's=its `q`=q").unwrap()[0].field, "it's");
+//! assert!(parse_columns("it's").is_err());
 //! ```
 
 use crate::error::SyncError;
-use crate::identifiers::{check_column, check_identifier};
+use crate::identifiers::check_column;
 use crate::types::ColumnType;
 
 /// One mapped hash field.
@@ -39,7 +42,11 @@ pub fn parse_columns(spec: &str) -> Result<Vec<Column>, SyncError> {
             None => (word, ColumnType::Text),
         };
         let (field, column) = name.split_once('=').unwrap_or((name, name));
-        check_identifier(field).map_err(SyncError::Config)?;
+        // A mapped field is only a hash field's name, never SQL: any name works once it is
+        // mapped to a column that is a safe identifier.
+        if field.is_empty() {
+            return Err(SyncError::Config(format!("column '{word}': no field name")));
+        }
         check_column(column).map_err(SyncError::Config)?;
         if field.starts_with('#') {
             return Err(SyncError::Config(format!(

@@ -70,3 +70,30 @@ fn bad_connections_are_refused_at_add_and_nothing_is_kept() {
         assert!(list.contains(job), "{list}");
     }
 }
+
+/// Any hash field name works once mapped to a column that is a safe identifier: quotes and
+/// backticks in the field reach the table through the column they are mapped to.
+#[test]
+fn fields_with_quotes_map_to_safe_columns() {
+    let server = rgsync::server().name("odd-fields").start();
+    let mut con = server.conn();
+    let sqlite = sqlite(&scratch("odd-fields-db"));
+    Job::new("odd", "odd:{id}", "odd", &sqlite)
+        .columns("it's=its `q`=q")
+        .words(&["CREATE_TABLE", "yes", "DURATION", "10"])
+        .add(&mut con);
+    let refused = Job::new("bad", "bad:{id}", "bad", &sqlite)
+        .columns("it's")
+        .try_add(&mut con)
+        .expect_err("an unmapped field with a quote is not a column name");
+    assert!(
+        refused.to_string().contains("forbidden character"),
+        "{refused}"
+    );
+    run(&mut con, &["HSET", "odd:1", "it's", "a", "`q`", "b"]);
+    gears_testkit::rgsync::drained(&mut con, "odd", std::time::Duration::from_secs(20));
+    assert_eq!(
+        gears_testkit::db::rows(&sqlite, "SELECT id, its, q FROM odd"),
+        [["1", "a", "b"]]
+    );
+}
