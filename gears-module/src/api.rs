@@ -65,6 +65,27 @@ pub fn register(function: &str, args: &[String]) -> Result<String, GearsError> {
     Ok(rt.add_registration(entry.name, entry.doc, registration, args.to_vec()))
 }
 
+/// Drains now what the consumer group of `StreamReader` registration `id` already holds
+/// (entries added while the same function and ARGS were not registered), instead of at the
+/// next write. On a primary that is not loading (a replica fires nothing; loading ends with
+/// a recovery of every stream registration anyway); `false` if `id` is not a live stream
+/// registration or nothing was scheduled.
+pub fn resume(ctx: &Context, id: &str) -> bool {
+    let replica_or_loading = ctx
+        .get_flags()
+        .intersects(redis_module::ContextFlags::SLAVE | redis_module::ContextFlags::LOADING);
+    let Ok(rt) = runtime() else { return false };
+    let regs = rt.registrations();
+    let Some(reg) = regs.iter().find(|r| r.id == id && r.stream.is_some()) else {
+        return false;
+    };
+    if replica_or_loading {
+        return false;
+    }
+    crate::triggers::streams::schedule_recovery(reg, rt);
+    true
+}
+
 /// The ids of the live registrations of `function` with exactly these `args`.
 pub fn find(function: &str, args: &[String]) -> Vec<String> {
     runtime()

@@ -107,6 +107,16 @@ fn is_transient_state(state: &str, native: i32, message: &str) -> bool {
         || m.contains("no connection to the server")
 }
 
+/// Errors that say the job's configuration is wrong, not that the database is down or a
+/// record is bad: a driver or DSN that cannot be found or loaded, credentials refused, an
+/// unknown database or table.
+fn is_setup_state(state: &str, native: i32, message: &str) -> bool {
+    matches!(state, "IM002" | "IM003" | "28000" | "28P01" | "3D000" | "42S02" | "42P01")
+        // MariaDB: access denied, unknown database, table does not exist
+        || matches!(native, 1044 | 1045 | 1049 | 1146)
+        || message.to_ascii_lowercase().contains("no such table")
+}
+
 /// Errors caused by what is being written, whatever state and connection loss come with
 /// them: MariaDB/MySQL's packet bigger than `max_allowed_packet` (1153, sent as `08S01` with
 /// the connection closed).
@@ -151,6 +161,7 @@ impl OdbcConnector {
             None => true,
         };
         self.lost_open_connection = dead && self.conn.is_some();
+        let setup = is_setup_state(&state, native, &message);
         // A record the server cannot take closes the connection too: that is the record's
         // failure (dead-lettered after its attempts), not the database being down.
         let transient =
@@ -162,6 +173,10 @@ impl OdbcConnector {
         if transient || dead {
             self.conn = None;
             self.prepared = false;
+        }
+        if setup {
+            self.prepared = false; // the tables are probed again once fixed
+            return SyncError::Setup(message);
         }
         SyncError::Db { message, transient }
     }
@@ -182,9 +197,20 @@ impl OdbcConnector {
             .connect_with_connection_string(&self.connection, options)
             .map_err(|e| {
                 self.lost_open_connection = false;
-                SyncError::Db {
-                    message: format!("cannot connect: {}", e.to_string().replace('\n', " ")),
-                    transient: true,
+                let message = format!("cannot connect: {}", e.to_string().replace('\n', " "));
+                let setup = match &e {
+                    odbc_api::Error::Diagnostics { record, .. } => {
+                        is_setup_state(record.state.as_str(), record.native_error, &message)
+                    }
+                    _ => false,
+                };
+                if setup {
+                    SyncError::Setup(message)
+                } else {
+                    SyncError::Db {
+                        message,
+                        transient: true,
+                    }
                 }
             })?;
         // Shared so that prepared statements own their connection (`into_prepared`).
@@ -272,6 +298,9 @@ impl OdbcConnector {
                 message: format!("table '{}': {message}", job.table),
                 transient,
             },
+            SyncError::Setup(message) => {
+                SyncError::Setup(format!("table '{}': {message}", job.table))
+            }
             other => other,
         })
     }

@@ -47,6 +47,11 @@ pub enum SyncError {
         /// Whether retrying the same statement may succeed.
         transient: bool,
     },
+    /// The database refuses the job itself: its driver is missing, the credentials are wrong,
+    /// the database or the table does not exist. Not an outage, nor a record's fault: the job
+    /// shows `failed`, keeps its backlog and retries every `MAX_BACKOFF` until it is fixed.
+    #[error("{SETUP_ERROR}{0}")]
+    Setup(String),
     /// A key name or a value is not UTF-8, so it cannot become a row's text: the change goes
     /// to the dead letters with its bytes, never altered.
     #[error("{0} is not UTF-8 text")]
@@ -62,7 +67,15 @@ pub enum SyncError {
     Stopped(String),
 }
 
+/// How a [`SyncError::Setup`] message begins (the writer's retry hook sees messages only).
+pub const SETUP_ERROR: &str = "the job's configuration is refused: ";
+
 impl SyncError {
+    /// Whether the database refuses the job's configuration ([`SyncError::Setup`]).
+    pub fn is_setup(&self) -> bool {
+        matches!(self, SyncError::Setup(_))
+    }
+
     /// Whether retrying later may succeed (the database is down or busy).
     pub fn is_transient(&self) -> bool {
         matches!(

@@ -123,7 +123,9 @@ pub fn check_connects(job: &JobConfig) -> Result<(), SyncError> {
         }
     });
     checked.map_err(|e| match e {
-        SyncError::Db { message, .. } => invalid(format!("the database refused: {message}")),
+        SyncError::Db { message, .. } | SyncError::Setup(message) => {
+            invalid(format!("the database refused: {message}"))
+        }
         other => other,
     })
 }

@@ -13,7 +13,10 @@
 //!    `max_attempts` the batch is applied record by record, each record with its checkpoint in
 //!    its own transaction; a record that still fails `max_attempts` times goes to the
 //!    dead-letter sink, and the rest flow.
-//! 5. A lost connection leaves the outcome of a write unknown (its `COMMIT` may have been
+//! 5. A refused configuration (driver missing, credentials wrong, database or table unknown)
+//!    is neither an outage nor a record's fault: the batch waits, checked again every
+//!    `MAX_BACKOFF`, until the job is fixed; nothing is dead-lettered.
+//! 6. A lost connection leaves the outcome of a write unknown (its `COMMIT` may have been
 //!    applied, the reply lost): before writing again, the checkpoint is read from the
 //!    database, and a write it covers is not applied a second time.
 //!
@@ -115,6 +118,17 @@ impl Writer {
         let mut lost = 0u32;
         loop {
             match f(self) {
+                // The job's configuration is refused: nothing is dead-lettered, no attempt
+                // counted; the batch waits, checked again every MAX_BACKOFF, until it is fixed.
+                Err(e) if e.is_setup() => {
+                    report.retries += 1;
+                    let msg = e.to_string();
+                    report.last_error = Some(msg.clone());
+                    if !wait(Duration::from_millis(job.max_backoff_ms), &msg) {
+                        return Err(SyncError::Stopped(job.name.clone()));
+                    }
+                    self.checkpoint_loaded = false;
+                }
                 Err(e) if e.is_transient() => {
                     report.retries += 1;
                     let msg = e.to_string();

@@ -97,3 +97,71 @@ fn fields_with_quotes_map_to_safe_columns() {
         [["1", "a", "b"]]
     );
 }
+
+/// A job whose configuration the database refuses later (here from the start, accepted with
+/// `CHECK_CONNECTION no`) shows `failed` with the error, dead-letters nothing, keeps its
+/// backlog, and drains everything once fixed: the table created (checked again every
+/// `MAX_BACKOFF`), or the job added again with the right credentials.
+#[test]
+fn refused_configuration_fails_visibly_keeps_the_backlog_and_resumes_when_fixed() {
+    let server = rgsync::server().name("setup-failed").start();
+    let mut con = server.conn();
+    let sqlite = sqlite(&scratch("setup-failed-db"));
+    let wait = std::time::Duration::from_secs(20);
+    // The table does not exist.
+    Job::new("notable", "nt:{id}", "nt", &sqlite)
+        .columns("v")
+        .words(&[
+            "CHECK_CONNECTION",
+            "no",
+            "DURATION",
+            "10",
+            "MAX_BACKOFF",
+            "200",
+        ])
+        .add(&mut con);
+    for i in 0..5 {
+        run(&mut con, &["HSET", &format!("nt:{i}"), "v", "x"]);
+    }
+    let st =
+        gears_testkit::rgsync::status_when(&mut con, "notable", wait, |st| st["state"] == "failed");
+    assert_eq!(st["state"], "failed", "{st:?}");
+    assert!(st["last_error"].contains("no such table"), "{st:?}");
+    assert_eq!(st["dead_letters"], "0", "{st:?}");
+    assert!(st["backlog"].parse::<u64>().unwrap() >= 5, "{st:?}");
+    exec(&sqlite, "CREATE TABLE nt (id TEXT PRIMARY KEY, v TEXT)");
+    gears_testkit::rgsync::drained(&mut con, "notable", wait);
+    assert_eq!(
+        gears_testkit::db::rows(&sqlite, "SELECT COUNT(*) FROM nt"),
+        [["5"]]
+    );
+    // Wrong credentials on MariaDB: failed; added again with the right ones, it drains.
+    db::connect(MARIADB);
+    let table = gears_testkit::db::unique("setup_failed");
+    exec(MARIADB, &format!("DROP TABLE IF EXISTS `{table}`"));
+    let wrong = MARIADB.replace("Pwd=test;", "Pwd=wrong;");
+    let job = |conn: &str| {
+        Job::new("creds", "cr:{id}", &table, conn)
+            .columns("v")
+            .words(&["CHECK_CONNECTION", "no", "CREATE_TABLE", "yes"])
+            .words(&["DURATION", "10", "MAX_BACKOFF", "200"])
+    };
+    job(&wrong).add(&mut con);
+    for i in 0..5 {
+        run(&mut con, &["HSET", &format!("cr:{i}"), "v", "x"]);
+    }
+    let st =
+        gears_testkit::rgsync::status_when(&mut con, "creds", wait, |st| st["state"] == "failed");
+    assert_eq!(st["state"], "failed", "{st:?}");
+    assert!(st["last_error"].contains("Access denied"), "{st:?}");
+    assert!(!st["last_error"].contains("wrong"), "{st:?}");
+    assert_eq!(st["dead_letters"], "0", "{st:?}");
+    run(&mut con, &["RGSYNC.REMOVE", "creds"]);
+    job(MARIADB).add(&mut con);
+    gears_testkit::rgsync::drained(&mut con, "creds", wait);
+    assert_eq!(
+        gears_testkit::db::rows(MARIADB, &format!("SELECT COUNT(*) FROM `{table}`")),
+        [["5"]]
+    );
+    exec(MARIADB, &format!("DROP TABLE `{table}`"));
+}

@@ -71,6 +71,7 @@ pub fn rgsync_add(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
         }
         let name = config.name.clone();
         jobs::add(config, false).map_err(err)?;
+        jobs::resume(ctx, &name);
         ctx.replicate_verbatim();
         ctx.log_notice(&format!("rgsync: job '{name}' added"));
         gears::api::fan_out(ctx, &args, RedisValue::SimpleStringStatic("OK"))
@@ -172,6 +173,8 @@ fn status_of(ctx: &Context, job: &Job) -> RedisValue {
         .and_then(|id| gears::api::stats(id));
     let state = if job.stopped() {
         "removed"
+    } else if s.retrying && s.failed {
+        "failed"
     } else if s.retrying {
         "retrying"
     } else if backlog > 0 {

@@ -146,6 +146,7 @@ fn write(job: &Job, batch: Vec<StreamRecord>) -> Result<u64, SyncError> {
         {
             let mut s = job.stats();
             s.retrying = true;
+            s.failed = error.starts_with(crate::error::SETUP_ERROR);
             s.retries += 1;
             s.last_error = Some(error.to_string());
             s.last_error_at_ms = now_ms();
@@ -198,6 +199,7 @@ fn write(job: &Job, batch: Vec<StreamRecord>) -> Result<u64, SyncError> {
     }
     let mut s = job.stats();
     s.retrying = false;
+    s.failed = false;
     match result {
         Ok(report) => {
             s.batches += 1;

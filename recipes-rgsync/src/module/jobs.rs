@@ -41,6 +41,8 @@ pub struct JobStats {
     pub last_commit_at_ms: u64,
     /// Whether the writer is waiting to retry now.
     pub retrying: bool,
+    /// Whether what it waits for is a refused configuration (state `failed`).
+    pub failed: bool,
     /// The last stream id applied.
     pub last_applied: Option<StreamId>,
     /// Milliseconds between the last batch's newest change and its commit.
@@ -233,6 +235,14 @@ pub fn add(config: JobConfig, from_file: bool) -> Result<Arc<Job>, SyncError> {
     Ok(job)
 }
 
+/// Drains what job `name`'s stream already holds (the job added again after `RGSYNC.REMOVE`):
+/// now, from the command that added it, not at the next write.
+pub fn resume(ctx: &gears::command::Context, name: &str) {
+    for id in gears::api::find(WRITER, &[name.to_string()]) {
+        gears::api::resume(ctx, &id);
+    }
+}
+
 /// Removes a job and its registrations (main thread); its stream and dead letters stay, so
 /// adding it again resumes where it stopped. `false` if there was no such job.
 pub fn remove(name: &str) -> bool {
@@ -278,7 +288,12 @@ pub fn writer_status(args: &[String]) -> Vec<(String, String)> {
         ("job".into(), job.config.name.clone()),
         (
             "state".into(),
-            if s.retrying { "retrying" } else { "ok" }.into(),
+            match (s.retrying, s.failed) {
+                (true, true) => "failed",
+                (true, false) => "retrying",
+                _ => "ok",
+            }
+            .into(),
         ),
         (
             "backlog".into(),
