@@ -3,6 +3,11 @@
 //! the server, the server's reply is swallowed, and both connections are closed a moment later
 //! (the server committed; the client cannot know). New connections then wait until the test
 //! [releases](CommitLossProxy::release) them, so it can change the database in between.
+//!
+//! [`arm_hold`](CommitLossProxy::arm_hold) loses the connection *before* the `COMMIT` reaches
+//! the server: the client sees its connection go, while the server keeps the transaction open
+//! (its locks held) until the test [forwards](CommitLossProxy::forward_held) the `COMMIT` — a
+//! hung connection whose transaction commits late.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -16,6 +21,9 @@ const COMMIT_GRACE: Duration = Duration::from_millis(300);
 #[derive(Default)]
 struct State {
     armed: AtomicBool,
+    hold: AtomicBool,
+    /// The held `COMMIT` and the server connection it is for.
+    held: Mutex<Option<(Vec<u8>, TcpStream)>>,
     stop: AtomicBool,
     /// `(dropped, held)`: a commit's reply was lost; new connections wait.
     phase: Mutex<(bool, bool)>,
@@ -49,6 +57,29 @@ impl CommitLossProxy {
     /// Loses the reply of the next `COMMIT` a client sends.
     pub fn arm(&self) {
         self.state.armed.store(true, Ordering::SeqCst);
+    }
+
+    /// Holds the next `COMMIT` a client sends (not forwarded; the client's connection closed).
+    pub fn arm_hold(&self) {
+        self.state.hold.store(true, Ordering::SeqCst);
+        self.arm();
+    }
+
+    /// Sends the held `COMMIT` to the server; `false` if none is held.
+    pub fn forward_held(&self) -> bool {
+        let held = self
+            .state
+            .held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        let Some((commit, mut server)) = held else {
+            return false;
+        };
+        let sent = server.write_all(&commit).is_ok();
+        std::thread::sleep(COMMIT_GRACE);
+        let _ = server.shutdown(Shutdown::Both);
+        sent
     }
 
     /// Waits until a `COMMIT`'s reply was lost (and the connection closed); `false` on timeout.
@@ -125,6 +156,17 @@ fn upstream(mut client: TcpStream, mut server: TcpStream, state: &State, swallow
         let commit = chunk.windows(6).any(|w| w.eq_ignore_ascii_case(b"COMMIT"));
         if commit && state.armed.swap(false, Ordering::SeqCst) {
             swallow.store(true, Ordering::SeqCst);
+            if state.hold.swap(false, Ordering::SeqCst) {
+                // The server keeps the transaction open until the test forwards the COMMIT.
+                if let Ok(keep) = server.try_clone() {
+                    *state.held.lock().unwrap_or_else(|p| p.into_inner()) =
+                        Some((chunk.to_vec(), keep));
+                }
+                let _ = client.shutdown(Shutdown::Both);
+                *state.phase() = (true, true);
+                state.changed.notify_all();
+                return;
+            }
             let _ = server.write_all(chunk);
             std::thread::sleep(COMMIT_GRACE);
             *state.phase() = (true, true);

@@ -95,7 +95,11 @@ fn text(s: &str) -> Box<dyn InputParameter> {
 fn is_transient_state(state: &str, native: i32, message: &str) -> bool {
     let m = message.to_ascii_lowercase();
     state.starts_with("08")
-        || matches!(state, "HYT00" | "HYT01" | "40001" | "40P01" | "57P01" | "57P02" | "57P03")
+        // ... and PostgreSQL's lock_timeout (55P03): a lock held by a hung transaction
+        || matches!(
+            state,
+            "HYT00" | "HYT01" | "40001" | "40P01" | "55P03" | "57P01" | "57P02" | "57P03"
+        )
         // MariaDB client errors: server gone away, lost connection, can't connect; lock wait
         || matches!(native, 1205 | 1213 | 2002 | 2003 | 2006 | 2013 | 2055)
         || m.contains("database is locked")
@@ -213,6 +217,11 @@ impl OdbcConnector {
                     }
                 }
             })?;
+        if self.dialect == Dialect::Postgres {
+            // A lock held by a hung transaction is waited for a minute, not forever (the
+            // checkpoint's locking read): then it is a transient error, retried.
+            let _ = conn.execute("SET lock_timeout = '60s'", (), None);
+        }
         // Shared so that prepared statements own their connection (`into_prepared`).
         self.conn = Some(Open {
             conn: Arc::new(std::sync::Mutex::new(conn)),

@@ -344,10 +344,21 @@ impl Dialect {
         )
     }
 
-    /// `SELECT last_id FROM <checkpoint> WHERE job=? AND stream=?`.
+    /// `SELECT last_id FROM <checkpoint> WHERE job=? AND stream=?`, a locking read where the
+    /// database has one.
     pub fn checkpoint_select(self, table: &str) -> String {
+        let (hint, lock) = match self {
+            // A locking read waits for a transaction still holding the row (one whose
+            // connection hung and whose COMMIT arrives late), then sees its outcome.
+            Dialect::MySql | Dialect::Postgres | Dialect::Oracle | Dialect::Db2 => {
+                ("", " FOR UPDATE")
+            }
+            Dialect::SqlServer => (" WITH (UPDLOCK, HOLDLOCK)", ""),
+            // SQLite has one writer at a time; Snowflake has no row locks.
+            Dialect::Sqlite | Dialect::Snowflake => ("", ""),
+        };
         format!(
-            "SELECT {} FROM {} WHERE {}=? AND {}=?",
+            "SELECT {} FROM {}{hint} WHERE {}=? AND {}=?{lock}",
             self.quote("last_id"),
             self.quote(table),
             self.quote("job"),
@@ -472,6 +483,13 @@ mod tests {
             Dialect::Sqlite.checkpoint_select("cp"),
             r#"SELECT "last_id" FROM "cp" WHERE "job"=? AND "stream"=?"#
         );
+        assert_eq!(
+            Dialect::Postgres.checkpoint_select("cp"),
+            r#"SELECT "last_id" FROM "cp" WHERE "job"=? AND "stream"=? FOR UPDATE"#
+        );
+        assert!(Dialect::SqlServer
+            .checkpoint_select("cp")
+            .contains("[cp] WITH (UPDLOCK, HOLDLOCK) WHERE"));
         assert_eq!(Dialect::Db2.probe("t"), r#"SELECT 1 FROM "t" WHERE 1=0"#);
     }
 }

@@ -100,3 +100,74 @@ fn lost_commit_reply(direct: &str, port: u16, quote: &str) {
     assert_eq!(st["dead_letters"], "0", "{st:?}");
     exec(direct, &format!("DROP TABLE {}", q(&table)));
 }
+
+/// The connection hangs instead: the client loses it before its `COMMIT` reaches MariaDB, and
+/// the server keeps the transaction open (its locks held) until the `COMMIT` arrives late,
+/// after the writer has reconnected. The writer's checkpoint read waits for that transaction
+/// (a locking read) and sees it committed: the batch is applied once. A trigger counts the
+/// row updates: once per row, not twice.
+#[test]
+fn mariadb_commit_arriving_late_applies_the_batch_once() {
+    db::connect(MARIADB);
+    let proxy = CommitLossProxy::start(3306);
+    let via_proxy = MARIADB.replace("Port=3306;", &format!("Port={};", proxy.port));
+    let table = unique("commit_late");
+    let updates = format!("{table}_updates");
+    exec(MARIADB, &format!("DROP TABLE IF EXISTS `{table}`"));
+    exec(MARIADB, &format!("DROP TABLE IF EXISTS `{updates}`"));
+    let server = rgsync::server().name(&table).start();
+    let mut con = server.conn();
+    Job::new("people", "person:{id:integer}", &table, &via_proxy)
+        .columns("name")
+        .words(&["CREATE_TABLE", "yes", "BATCH", "100", "DURATION", "50"])
+        .words(&["BACKOFF", "50", "MAX_BACKOFF", "200"])
+        .add(&mut con);
+    let write_all = |con: &mut redis::Connection, version: &str| {
+        let mut pipe = redis::pipe();
+        for i in 0..50 {
+            pipe.cmd("HSET")
+                .arg(format!("person:{i}"))
+                .arg("name")
+                .arg(format!("{version}-{i}"))
+                .ignore();
+        }
+        pipe.query::<()>(con).expect("HSET");
+    };
+    write_all(&mut con, "v1");
+    drained(&mut con, "people", Duration::from_secs(30));
+    exec(MARIADB, &format!("CREATE TABLE `{updates}` (n INT)"));
+    exec(MARIADB, &format!("INSERT INTO `{updates}` VALUES (0)"));
+    exec(
+        MARIADB,
+        &format!(
+            "CREATE TRIGGER `{table}_counted` AFTER UPDATE ON `{table}` FOR EACH ROW \
+             UPDATE `{updates}` SET n = n + 1"
+        ),
+    );
+
+    proxy.arm_hold();
+    write_all(&mut con, "v2");
+    assert!(
+        proxy.wait_lost(Duration::from_secs(30)),
+        "no COMMIT went through the proxy"
+    );
+    // The writer reconnects while the first transaction still holds its locks.
+    proxy.release();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(proxy.forward_held(), "the held COMMIT");
+    drained(&mut con, "people", Duration::from_secs(60));
+
+    let mut got = rows(MARIADB, &format!("SELECT id, name FROM `{table}`"));
+    got.sort_by_key(|r| r[0].parse::<u64>().unwrap_or(u64::MAX));
+    let want: Vec<Vec<String>> = (0..50)
+        .map(|i| vec![i.to_string(), format!("v2-{i}")])
+        .collect();
+    assert_eq!(got, want);
+    assert_eq!(
+        rows(MARIADB, &format!("SELECT n FROM `{updates}`")),
+        [["50"]],
+        "each row updated once: the batch was applied once"
+    );
+    exec(MARIADB, &format!("DROP TABLE `{table}`"));
+    exec(MARIADB, &format!("DROP TABLE `{updates}`"));
+}
