@@ -77,6 +77,12 @@ pub struct JobConfig {
     /// Whether `RGSYNC.ADD` opens a connection to check the job (`CHECK_CONNECTION`, default
     /// yes; no for a database that is down on purpose).
     pub check_connection: bool,
+    /// Seconds a connection may take to open (`LOGIN_TIMEOUT`, default 5).
+    pub login_timeout_s: u32,
+    /// Seconds the database may leave a statement or a commit unanswered before the
+    /// connection counts as lost (`QUERY_TIMEOUT`, default 30; MariaDB/MySQL, through the
+    /// driver's read and write timeouts).
+    pub query_timeout_s: u32,
 }
 
 fn check_job_name(name: &str) -> Result<(), SyncError> {
@@ -164,6 +170,8 @@ impl JobConfig {
             create_table: false,
             max_backlog: 0,
             check_connection: true,
+            login_timeout_s: 5,
+            query_timeout_s: 30,
         })
     }
 
@@ -196,7 +204,7 @@ impl JobConfig {
     /// CONNECTION <odbc> [DIALECT d] [BATCH n] [DURATION ms] [COALESCE yes|no]
     /// [EXACTLY_ONCE yes|no] [CHECKPOINT_TABLE t] [MAX_ATTEMPTS n] [BACKOFF ms]
     /// [MAX_BACKOFF ms] [EVENTS hdel,expired] [CREATE_TABLE yes|no] [MAX_BACKLOG n]
-    /// [CHECK_CONNECTION yes|no]`.
+    /// [CHECK_CONNECTION yes|no] [LOGIN_TIMEOUT s] [QUERY_TIMEOUT s]`.
     pub fn parse_args(args: &[String]) -> Result<Self, SyncError> {
         let (name, rest) = args
             .split_first()
@@ -254,6 +262,8 @@ impl JobConfig {
                 "CREATE_TABLE" => job.create_table = parse_bool(k, v)?,
                 "MAX_BACKLOG" => job.max_backlog = parse_num(k, v)?,
                 "CHECK_CONNECTION" => job.check_connection = parse_bool(k, v)?,
+                "LOGIN_TIMEOUT" => job.login_timeout_s = parse_num::<u32>(k, v)?.clamp(1, 3600),
+                "QUERY_TIMEOUT" => job.query_timeout_s = parse_num::<u32>(k, v)?.clamp(1, 86_400),
                 other => return Err(SyncError::Config(format!("unknown option {other}"))),
             }
         }
@@ -297,6 +307,8 @@ impl JobConfig {
             ("create_table", yes(self.create_table)),
             ("max_backlog", self.max_backlog.to_string()),
             ("check_connection", yes(self.check_connection)),
+            ("login_timeout", self.login_timeout_s.to_string()),
+            ("query_timeout", self.query_timeout_s.to_string()),
         ]
     }
 }

@@ -59,6 +59,7 @@ use crate::types::{ColumnType, SqlValue};
 /// A database connection for one writer.
 pub struct OdbcConnector {
     connection: String,
+    login_timeout_s: u32,
     dialect: Dialect,
     conn: Option<Open>,
     prepared: bool,
@@ -128,11 +129,32 @@ fn is_record_failure(native: i32) -> bool {
     native == 1153
 }
 
+/// The connection string with the job's query timeout for drivers that take it in the string:
+/// MariaDB/MySQL's `READ_TIMEOUT`/`WRITE_TIMEOUT` (a frozen server then costs a lost connection
+/// after that long, retried, instead of a writer waiting forever). An explicit value wins.
+fn with_timeouts(conn: &str, job: &JobConfig) -> String {
+    let lower = conn.to_ascii_lowercase();
+    if job.dialect != Dialect::MySql || !lower.contains("driver=") {
+        return conn.to_string();
+    }
+    let mut out = conn.trim_end().to_string();
+    for key in ["READ_TIMEOUT", "WRITE_TIMEOUT"] {
+        if !lower.contains(&key.to_ascii_lowercase()) {
+            if !out.ends_with(';') {
+                out.push(';');
+            }
+            out.push_str(&format!("{key}={};", job.query_timeout_s));
+        }
+    }
+    out
+}
+
 impl OdbcConnector {
     /// A connector for `job` (does not connect yet).
     pub fn new(job: &JobConfig) -> Self {
         Self {
-            connection: job.connection.clone(),
+            connection: with_timeouts(&job.connection, job),
+            login_timeout_s: job.login_timeout_s,
             dialect: job.dialect,
             conn: None,
             prepared: false,
@@ -194,7 +216,7 @@ impl OdbcConnector {
             transient: true,
         })?;
         let options = ConnectionOptions {
-            login_timeout_sec: Some(5),
+            login_timeout_sec: Some(self.login_timeout_s),
             ..ConnectionOptions::default()
         };
         let conn = env

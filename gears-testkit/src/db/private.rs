@@ -27,6 +27,19 @@ pub trait PrivateDb: Sized {
     fn conn(&self, database: &str) -> String;
     /// Stops the server as an operator would; where to start it again (`dir`, `port`).
     fn stop(self) -> (PathBuf, u16);
+    /// The server's main process.
+    fn pid(&self) -> u32;
+
+    /// Freezes every process of the server (SIGSTOP by PID, its children too): connections
+    /// stay open, nothing answers.
+    fn freeze(&self) {
+        signal_tree(self.pid(), "STOP");
+    }
+
+    /// Lets a frozen server go on (SIGCONT).
+    fn thaw(&self) {
+        signal_tree(self.pid(), "CONT");
+    }
 
     /// A fresh server: a new data directory [`scratch`]`(name)`, on a free port.
     fn fresh(name: &str) -> Self {
@@ -76,6 +89,16 @@ impl Drop for Running {
     fn drop(&mut self) {
         kill_and_wait(&mut self.child);
     }
+}
+
+/// Sends `signal` to process `pid` and its children, by PID.
+fn signal_tree(pid: u32, signal: &str) {
+    let _ = Command::new("pkill")
+        .args([format!("-{signal}"), "-P".to_string(), pid.to_string()])
+        .status();
+    let _ = Command::new("kill")
+        .args([format!("-{signal}"), pid.to_string()])
+        .status();
 }
 
 /// Runs `cmd`; panics with its stderr if it fails.
@@ -134,6 +157,10 @@ impl PrivateDb for MariaDb {
 
     fn stop(mut self) -> (PathBuf, u16) {
         self.0.stop("TERM")
+    }
+
+    fn pid(&self) -> u32 {
+        self.0.child.id()
     }
 }
 
@@ -202,5 +229,9 @@ impl PrivateDb for Postgres {
     /// SIGINT: a fast shutdown (SIGTERM would wait for the writer's connection to close).
     fn stop(mut self) -> (PathBuf, u16) {
         self.0.stop("INT")
+    }
+
+    fn pid(&self) -> u32 {
+        self.0.child.id()
     }
 }
