@@ -133,13 +133,16 @@ fn is_record_failure(native: i32) -> bool {
 /// MariaDB/MySQL's `READ_TIMEOUT`/`WRITE_TIMEOUT` (a frozen server then costs a lost connection
 /// after that long, retried, instead of a writer waiting forever). An explicit value wins.
 fn with_timeouts(conn: &str, job: &JobConfig) -> String {
-    let lower = conn.to_ascii_lowercase();
-    if job.dialect != Dialect::MySql || !lower.contains("driver=") {
+    let Ok(attributes) = crate::validate::attributes(conn) else {
+        return conn.to_string(); // refused at RGSYNC.ADD; a config-file job fails to connect
+    };
+    let given = |key: &str| attributes.iter().any(|(k, _)| k == key);
+    if job.dialect != Dialect::MySql || !given("DRIVER") {
         return conn.to_string();
     }
     let mut out = conn.trim_end().to_string();
     for key in ["READ_TIMEOUT", "WRITE_TIMEOUT"] {
-        if !lower.contains(&key.to_ascii_lowercase()) {
+        if !given(key) {
             if !out.ends_with(';') {
                 out.push(';');
             }

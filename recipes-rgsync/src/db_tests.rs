@@ -11,6 +11,7 @@ use odbc_api::{ConnectionOptions, Cursor, ResultSetMetadata};
 use crate::change::{Change, Op};
 use crate::config::JobConfig;
 use crate::connector::OdbcConnector;
+use crate::error::SyncError;
 use crate::writer::{BatchReport, Entry, Sink, Writer};
 
 pub(crate) const MARIADB: &str =
@@ -160,7 +161,7 @@ impl Feed {
     }
 }
 
-fn no_wait(_: Duration, _: &str) -> bool {
+fn no_wait(_: Duration, _: &SyncError) -> bool {
     true
 }
 
@@ -326,7 +327,7 @@ fn poison_is_isolated(conn: &str) {
     // it is in the table (the first statement's row was rolled back with the rest).
     let table_at_first_wait = std::cell::RefCell::new(None);
     let count = format!("SELECT COUNT(*) FROM {}", q(&table));
-    let wait = |_: Duration, _: &str| {
+    let wait = |_: Duration, _: &SyncError| {
         let mut seen = table_at_first_wait.borrow_mut();
         if seen.is_none() {
             *seen = Some(rows(conn, &count));
@@ -392,7 +393,7 @@ fn postgres_connection_killing_record_is_isolated() {
     let mut w = Writer::new(&job, "s");
     // A bounded number of waits: retrying forever fails the test instead of hanging it.
     let waits = std::cell::Cell::new(0u32);
-    let wait = |_: Duration, _: &str| {
+    let wait = |_: Duration, _: &SyncError| {
         waits.set(waits.get() + 1);
         waits.get() < 50
     };
@@ -469,7 +470,7 @@ fn unreachable_is_transient(conn: &str) {
     let mut f = Feed(0);
     let batch = vec![f.entry("u:a:1", Op::Upsert, None, &[])];
     let waits = std::cell::Cell::new(0);
-    let give_up_after_two = |_: Duration, _: &str| {
+    let give_up_after_two = |_: Duration, _: &SyncError| {
         waits.set(waits.get() + 1);
         waits.get() < 3
     };

@@ -50,7 +50,7 @@ pub enum SyncError {
     /// The database refuses the job itself: its driver is missing, the credentials are wrong,
     /// the database or the table does not exist. Not an outage, nor a record's fault: the job
     /// shows `failed`, keeps its backlog and retries every `MAX_BACKOFF` until it is fixed.
-    #[error("{SETUP_ERROR}{0}")]
+    #[error("the job's configuration is refused: {0}")]
     Setup(String),
     /// A key name or a value is not UTF-8, so it cannot become a row's text: the change goes
     /// to the dead letters with its bytes, never altered.
@@ -66,9 +66,6 @@ pub enum SyncError {
     #[error("job '{0}' was removed")]
     Stopped(String),
 }
-
-/// How a [`SyncError::Setup`] message begins (the writer's retry hook sees messages only).
-pub const SETUP_ERROR: &str = "the job's configuration is refused: ";
 
 impl SyncError {
     /// Whether the database refuses the job's configuration ([`SyncError::Setup`]).

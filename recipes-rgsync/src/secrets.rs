@@ -76,7 +76,7 @@ pub fn mask_secrets_in_text(text: &str) -> String {
 
 /// The index of the `}` closing an ODBC `{…}` value whose content starts at `from` (`}}` is
 /// an escaped brace), or `b.len()` if it is not closed.
-fn closing_brace(b: &[u8], from: usize) -> usize {
+pub(crate) fn closing_brace(b: &[u8], from: usize) -> usize {
     let mut i = from;
     while i < b.len() {
         if b[i] == b'}' {

@@ -25,8 +25,8 @@ fn invalid(why: String) -> SyncError {
 }
 
 /// The `key=value` attributes of an ODBC connection string, keys upper-cased, `{…}` values
-/// unwrapped.
-fn attributes(conn: &str) -> Result<Vec<(String, String)>, SyncError> {
+/// unwrapped (`}}` inside one is a `}`).
+pub(crate) fn attributes(conn: &str) -> Result<Vec<(String, String)>, SyncError> {
     let mut out = Vec::new();
     let mut rest = conn.trim();
     while !rest.is_empty() {
@@ -37,11 +37,14 @@ fn attributes(conn: &str) -> Result<Vec<(String, String)>, SyncError> {
                 out.len() + 1
             )));
         };
+        let braced = after.starts_with('{');
         let (value, next) = match after.strip_prefix('{') {
             Some(braced) => {
-                let end = braced
-                    .find('}')
-                    .ok_or_else(|| invalid("a '{' value is not closed by '}'".into()))?;
+                // The same `{…}` rule (`}}` an escaped brace) as the secrets' masking.
+                let end = crate::secrets::closing_brace(braced.as_bytes(), 0);
+                if end == braced.len() {
+                    return Err(invalid("a '{' value is not closed by '}'".into()));
+                }
                 let tail = braced[end + 1..].trim_start();
                 (&braced[..end], tail.strip_prefix(';').unwrap_or(tail))
             }
@@ -53,7 +56,12 @@ fn attributes(conn: &str) -> Result<Vec<(String, String)>, SyncError> {
                 "an attribute has no name (expected key=value; pairs)".into(),
             ));
         }
-        out.push((key.to_ascii_uppercase(), value.trim().to_string()));
+        let value = if braced {
+            value.replace("}}", "}")
+        } else {
+            value.trim().to_string()
+        };
+        out.push((key.to_ascii_uppercase(), value));
         rest = next.trim_start();
     }
     Ok(out)
@@ -156,6 +164,7 @@ mod tests {
             ]
         );
         assert!(attributes("Driver={open;").is_err());
+        assert_eq!(attributes("Pwd={a}}b};X=1").unwrap()[0].1, "a}b");
         assert!(check_syntax("DSN=app").is_ok());
         assert!(check_syntax("Driver=;Server=h").is_err());
         // A refused string is not echoed: it may hold a secret.

@@ -77,7 +77,7 @@ pub struct Writer {
 
 /// Waits `Duration` before retrying after the error given; returns `false` to give up (the
 /// job was removed).
-pub type Wait<'a> = &'a dyn Fn(Duration, &str) -> bool;
+pub type Wait<'a> = &'a dyn Fn(Duration, &SyncError) -> bool;
 
 fn backoff(job: &JobConfig, attempt: u32) -> Duration {
     let ms = job
@@ -124,7 +124,7 @@ impl Writer {
                     report.retries += 1;
                     let msg = e.to_string();
                     report.last_error = Some(msg.clone());
-                    if !wait(Duration::from_millis(job.max_backoff_ms), &msg) {
+                    if !wait(Duration::from_millis(job.max_backoff_ms), &e) {
                         return Err(SyncError::Stopped(job.name.clone()));
                     }
                     self.checkpoint_loaded = false;
@@ -152,7 +152,7 @@ impl Writer {
                             transient: false,
                         });
                     }
-                    if !wait(backoff(job, attempt), &msg) {
+                    if !wait(backoff(job, attempt), &e) {
                         report.last_error = Some(msg);
                         return Err(SyncError::Stopped(job.name.clone()));
                     }
@@ -295,9 +295,9 @@ impl Writer {
         statements: &[Statement],
         checkpoint: Option<StreamId>,
     ) -> Result<usize, SyncError> {
-        if let (Some(target), false) = (checkpoint, self.checkpoint_loaded) {
-            self.checkpoint = self.db.read_checkpoint(job, stream)?;
-            self.checkpoint_loaded = true;
+        if let Some(target) = checkpoint {
+            // Read again only after a lost connection (`checkpoint_loaded` cleared).
+            self.load_checkpoint(job)?;
             if self.checkpoint.is_some_and(|applied| applied >= target) {
                 return Ok(statements.iter().map(|s| s.rows.len()).sum());
             }
@@ -333,7 +333,7 @@ impl Writer {
                     if failures >= job.max_attempts {
                         return Ok(Err(msg));
                     }
-                    if !wait(backoff(job, failures - 1), &msg) {
+                    if !wait(backoff(job, failures - 1), &e) {
                         return Err(SyncError::Stopped(job.name.clone()));
                     }
                 }

@@ -32,30 +32,13 @@ fn lost_commit_reply(direct: &str, port: u16, quote: &str) {
     exec(direct, &format!("DROP TABLE IF EXISTS {}", q(&table)));
     let server = rgsync::server().name(&table).start();
     let mut con = server.conn();
-    Job::new("people", "person:{id:integer}", &table, &via_proxy)
-        .columns("name")
-        .words(&["CREATE_TABLE", "yes", "BATCH", "100", "DURATION", "50"])
-        .words(&["BACKOFF", "50", "MAX_BACKOFF", "200"])
-        // Its own checkpoint rows: the tests run at once against one server.
-        .words(&["CHECKPOINT_TABLE", &format!("{table}_cp")])
-        .add(&mut con);
-    let write_all = |con: &mut redis::Connection, version: &str| {
-        let mut pipe = redis::pipe();
-        for i in 0..50 {
-            pipe.cmd("HSET")
-                .arg(format!("person:{i}"))
-                .arg("name")
-                .arg(format!("{version}-{i}"))
-                .ignore();
-        }
-        pipe.query::<()>(con).expect("HSET");
-    };
-    write_all(&mut con, "v1");
+    people_job(&table, &via_proxy).add(&mut con);
+    write_people(&mut con, "v1");
     drained(&mut con, "people", Duration::from_secs(30));
 
     // The next batch's COMMIT reaches the database; its reply does not reach the writer.
     proxy.arm();
-    write_all(&mut con, "v2");
+    write_people(&mut con, "v2");
     assert!(
         proxy.wait_lost(Duration::from_secs(30)),
         "no COMMIT went through the proxy"
@@ -120,25 +103,8 @@ fn mariadb_commit_arriving_late_applies_the_batch_once() {
     exec(MARIADB, &format!("DROP TABLE IF EXISTS `{updates}`"));
     let server = rgsync::server().name(&table).start();
     let mut con = server.conn();
-    Job::new("people", "person:{id:integer}", &table, &via_proxy)
-        .columns("name")
-        .words(&["CREATE_TABLE", "yes", "BATCH", "100", "DURATION", "50"])
-        .words(&["BACKOFF", "50", "MAX_BACKOFF", "200"])
-        // Its own checkpoint rows: the tests run at once against one server.
-        .words(&["CHECKPOINT_TABLE", &format!("{table}_cp")])
-        .add(&mut con);
-    let write_all = |con: &mut redis::Connection, version: &str| {
-        let mut pipe = redis::pipe();
-        for i in 0..50 {
-            pipe.cmd("HSET")
-                .arg(format!("person:{i}"))
-                .arg("name")
-                .arg(format!("{version}-{i}"))
-                .ignore();
-        }
-        pipe.query::<()>(con).expect("HSET");
-    };
-    write_all(&mut con, "v1");
+    people_job(&table, &via_proxy).add(&mut con);
+    write_people(&mut con, "v1");
     drained(&mut con, "people", Duration::from_secs(30));
     exec(MARIADB, &format!("CREATE TABLE `{updates}` (n INT)"));
     exec(MARIADB, &format!("INSERT INTO `{updates}` VALUES (0)"));
@@ -151,7 +117,7 @@ fn mariadb_commit_arriving_late_applies_the_batch_once() {
     );
 
     proxy.arm_hold();
-    write_all(&mut con, "v2");
+    write_people(&mut con, "v2");
     assert!(
         proxy.wait_lost(Duration::from_secs(30)),
         "no COMMIT went through the proxy"
@@ -176,4 +142,27 @@ fn mariadb_commit_arriving_late_applies_the_batch_once() {
     for t in [&table, &updates, &format!("{table}_cp")] {
         exec(MARIADB, &format!("DROP TABLE `{t}`"));
     }
+}
+
+/// The `people` job into `table` over `connection`, with its own checkpoint table (the tests
+/// run at once against one server).
+fn people_job(table: &str, connection: &str) -> Job {
+    Job::new("people", "person:{id:integer}", table, connection)
+        .columns("name")
+        .words(&["CREATE_TABLE", "yes", "BATCH", "100", "DURATION", "50"])
+        .words(&["BACKOFF", "50", "MAX_BACKOFF", "200"])
+        .words(&["CHECKPOINT_TABLE", &format!("{table}_cp")])
+}
+
+/// `HSET person:<i> name <version>-<i>` for 50 people, in one pipeline.
+fn write_people(con: &mut redis::Connection, version: &str) {
+    let mut pipe = redis::pipe();
+    for i in 0..50 {
+        pipe.cmd("HSET")
+            .arg(format!("person:{i}"))
+            .arg("name")
+            .arg(format!("{version}-{i}"))
+            .ignore();
+    }
+    pipe.query::<()>(con).expect("HSET");
 }

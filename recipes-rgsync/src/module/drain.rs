@@ -142,11 +142,11 @@ fn write(job: &Job, batch: Vec<StreamRecord>) -> Result<u64, SyncError> {
         job,
         dead_letters: job.dead_letters(&tag),
     };
-    let wait = |d: Duration, error: &str| {
+    let wait = |d: Duration, error: &SyncError| {
         {
             let mut s = job.stats();
             s.retrying = true;
-            s.failed = error.starts_with(crate::error::SETUP_ERROR);
+            s.failed = error.is_setup();
             s.retries += 1;
             s.last_error = Some(error.to_string());
             s.last_error_at_ms = now_ms();
