@@ -9,6 +9,7 @@ PACKAGES=(
   unixodbc unixodbc-dev odbcinst odbc-mariadb libsqliteodbc odbc-postgresql
   mariadb-server mariadb-client postgresql sqlite3
   libclang-dev build-essential pkg-config
+  procps  # kill, pkill: the test kit signals the servers it started by PID
 )
 
 missing=()
